@@ -1,0 +1,177 @@
+// Key file I/O over OpenSSL's PEM/DER decoders.
+#include "skillcard/crypto/key_files.hpp"
+
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "openssl_check.hpp"
+
+namespace skillcard::crypto {
+
+namespace fs = std::filesystem;
+using detail::ossl_check_ptr;
+using detail::Owned;
+
+namespace {
+
+using Bio = Owned<BIO, BIO_free_all>;
+
+std::string describe(KeyFileError::Reason reason, const fs::path& path, const std::string& detail) {
+  return std::string("key file ") + path.string() + ": " + std::string(to_string(reason)) +
+         (detail.empty() ? "" : " (" + detail + ")");
+}
+
+bool looks_like_pem(std::string_view text) { return text.find("-----BEGIN ") != std::string_view::npos; }
+
+std::string openssl_reason() {
+  const unsigned long code = ERR_peek_last_error();
+  std::string out = code ? ERR_reason_error_string(code) ? ERR_reason_error_string(code) : "unknown" : "no key found";
+  ERR_clear_error();
+  return out;
+}
+
+OpenSsl::PkeyPtr decode(const fs::path& path, const std::string& content, bool want_private) {
+  Bio bio(ossl_check_ptr(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())), "BIO_new_mem_buf"));
+  EVP_PKEY* key = nullptr;
+  if (looks_like_pem(content)) {
+    key = want_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
+                       : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  } else {
+    key = want_private ? d2i_PrivateKey_bio(bio.get(), nullptr) : d2i_PUBKEY_bio(bio.get(), nullptr);
+  }
+  if (key == nullptr) {
+    throw KeyFileError(KeyFileError::Reason::Malformed, path,
+                       std::string("not a ") + (want_private ? "private" : "public") + " key: " + openssl_reason());
+  }
+  return OpenSsl::PkeyPtr(key);
+}
+
+template <class F>
+auto with_curve_check(const fs::path& path, F&& f) {
+  try {
+    return f();
+  } catch (const CryptoError& e) {
+    throw KeyFileError(KeyFileError::Reason::WrongCurve, path, e.what());
+  }
+}
+
+}  // namespace
+
+KeyFileError::KeyFileError(Reason reason, const fs::path& path, const std::string& detail)
+    : std::runtime_error(describe(reason, path, detail)), reason_(reason), path_(path) {}
+
+std::string_view to_string(KeyFileError::Reason reason) noexcept {
+  switch (reason) {
+    case KeyFileError::Reason::Missing: return "missing";
+    case KeyFileError::Reason::Unreadable: return "unreadable";
+    case KeyFileError::Reason::Malformed: return "malformed";
+    case KeyFileError::Reason::WrongCurve: return "not a P-256 key";
+    case KeyFileError::Reason::Exists: return "already exists, refusing to overwrite";
+    case KeyFileError::Reason::ParentMissing: return "folder does not exist";
+    case KeyFileError::Reason::WriteFailed: return "write failed";
+  }
+  return "unknown";
+}
+
+std::string read_key_file(const fs::path& path) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (!fs::exists(status)) throw KeyFileError(KeyFileError::Reason::Missing, path, "");
+  if (!fs::is_regular_file(status)) throw KeyFileError(KeyFileError::Reason::Unreadable, path, "not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw KeyFileError(KeyFileError::Reason::Unreadable, path, std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw KeyFileError(KeyFileError::Reason::Unreadable, path, "read error");
+  return ss.str();
+}
+
+OpenSsl::PrivateKey load_private_key(const fs::path& path) {
+  auto content = read_key_file(path);
+  auto key = decode(path, content, true);
+  secure_wipe(content.data(), content.size());
+  return with_curve_check(path, [&] { return OpenSsl::PrivateKey::adopt(std::move(key)); });
+}
+
+OpenSsl::VerifyKey load_public_key(const fs::path& path) {
+  const auto content = read_key_file(path);
+  auto key = decode(path, content, false);
+  return with_curve_check(path, [&] { return OpenSsl::VerifyKey::adopt(std::move(key)); });
+}
+
+std::string private_key_pem(const OpenSsl::PrivateKey& key) {
+  Bio bio(ossl_check_ptr(BIO_new(BIO_s_secmem()), "BIO_new(secmem)"));
+  detail::ossl_check(PEM_write_bio_PrivateKey(bio.get(), key.native(), nullptr, nullptr, 0, nullptr, nullptr),
+                     "PEM_write_bio_PrivateKey");
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string public_key_pem(const EcPublicKey& key) {
+  const auto vkey = OpenSsl::VerifyKey::parse(key);
+  Bio bio(ossl_check_ptr(BIO_new(BIO_s_mem()), "BIO_new(mem)"));
+  detail::ossl_check(PEM_write_bio_PUBKEY(bio.get(), vkey.native()), "PEM_write_bio_PUBKEY");
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+void write_new_file(const fs::path& path, std::string_view content, unsigned mode) {
+  const auto parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) throw KeyFileError(KeyFileError::Reason::ParentMissing, path, parent.string());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) {
+    const int err = errno;
+    throw KeyFileError(err == EEXIST ? KeyFileError::Reason::Exists : KeyFileError::Reason::WriteFailed, path,
+                       err == EEXIST ? "" : std::strerror(err));
+  }
+  // The umask may have narrowed the mode; never widen it, but make sure it is exactly `mode`.
+  bool ok = ::fchmod(fd, static_cast<mode_t>(mode)) == 0;
+  std::size_t done = 0;
+  while (ok && done < content.size()) {
+    const auto n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    throw KeyFileError(KeyFileError::Reason::WriteFailed, path, std::strerror(err));
+  }
+}
+
+void write_private_key(const fs::path& path, const OpenSsl::PrivateKey& key) {
+  auto pem = private_key_pem(key);
+  try {
+    write_new_file(path, pem, 0600);
+  } catch (...) {
+    secure_wipe(pem.data(), pem.size());
+    throw;
+  }
+  secure_wipe(pem.data(), pem.size());
+}
+
+void write_public_key(const fs::path& path, const EcPublicKey& key) {
+  write_new_file(path, public_key_pem(key), 0644);
+}
+
+}  // namespace skillcard::crypto

@@ -1,0 +1,42 @@
+// Backend-independent parts of the crypto value types.
+#include "skillcard/crypto/types.hpp"
+
+#include <cstring>
+#include <string.h>  // explicit_bzero
+
+namespace skillcard::crypto {
+
+namespace {
+std::string with_location(const std::string& what, const std::source_location& where) {
+  return what + " (at " + where.file_name() + ":" + std::to_string(where.line()) + ")";
+}
+
+// id-ecPublicKey with namedCurve prime256v1, then the BIT STRING header for a 65-byte point.
+constexpr std::uint8_t kP256SpkiPrefix[] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
+    0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+}  // namespace
+
+CryptoError::CryptoError(const std::string& what, std::source_location where)
+    : std::runtime_error(with_location(what, where)), where_(where) {}
+
+void secure_wipe(void* data, std::size_t size) noexcept {
+  if (data != nullptr && size != 0) explicit_bzero(data, size);
+}
+
+EcPublicKey EcPublicKey::from_uncompressed(ByteView point) {
+  if (point.size() != kSize) {
+    throw std::invalid_argument("P-256 public key must be 65 bytes, got " +
+                                std::to_string(point.size()));
+  }
+  if (point[0] != 0x04) throw std::invalid_argument("P-256 public key is not an uncompressed point");
+  EcPublicKey key;
+  std::memcpy(key.point_.data(), point.data(), kSize);
+  return key;
+}
+
+Bytes EcPublicKey::spki_der() const {
+  return concat({ByteView(kP256SpkiPrefix), ByteView(point_)});
+}
+
+}  // namespace skillcard::crypto

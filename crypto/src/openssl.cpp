@@ -307,22 +307,29 @@ OpenSsl::VerifyKey OpenSsl::VerifyKey::adopt(PkeyPtr key) {
 }
 
 bool OpenSsl::verify(const VerifyKey& key, ByteView message, const EcSignature& signature) {
-  Bn r(ossl_check_ptr(BN_bin2bn(signature.data(), 32, nullptr), "BN_bin2bn(r)"));
-  Bn s(ossl_check_ptr(BN_bin2bn(signature.data() + 32, 32, nullptr), "BN_bin2bn(s)"));
-  EcdsaSig sig(ossl_check_ptr(ECDSA_SIG_new(), "ECDSA_SIG_new"));
-  ossl_check(ECDSA_SIG_set0(sig.get(), r.get(), s.get()), "ECDSA_SIG_set0");
-  r.release();  // owned by sig now
-  s.release();
-  std::uint8_t der[80];
-  std::uint8_t* p = der;
-  const int der_len = i2d_ECDSA_SIG(sig.get(), &p);
-  if (der_len <= 0) detail::throw_openssl("i2d_ECDSA_SIG", std::source_location::current());
+  // COSE's r || s becomes the DER SEQUENCE { INTEGER r, INTEGER s } that OpenSSL verifies.
+  // Encoded directly (no BIGNUM round trip): this sits on the service's hottest path.
+  std::uint8_t der[72];
+  std::size_t der_len = 2;
+  for (std::size_t half = 0; half < 2; ++half) {
+    const std::uint8_t* v = signature.data() + 32 * half;
+    std::size_t skip = 0;
+    while (skip < 31 && v[skip] == 0) ++skip;  // minimal INTEGER: no leading zero octets...
+    const bool pad = (v[skip] & 0x80) != 0;    // ...but one 00 if the high bit is set
+    const std::size_t len = 32 - skip + (pad ? 1 : 0);
+    der[der_len++] = 0x02;
+    der[der_len++] = static_cast<std::uint8_t>(len);
+    if (pad) der[der_len++] = 0x00;
+    std::memcpy(der + der_len, v + skip, 32 - skip);
+    der_len += 32 - skip;
+  }
+  der[0] = 0x30;
+  der[1] = static_cast<std::uint8_t>(der_len - 2);
 
   MdCtx ctx(ossl_check_ptr(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
   ossl_check(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()),
              "EVP_DigestVerifyInit");
-  const int rc = EVP_DigestVerify(ctx.get(), der, static_cast<std::size_t>(der_len), message.data(),
-                                  message.size());
+  const int rc = EVP_DigestVerify(ctx.get(), der, der_len, nonnull(message), message.size());
   // 0 = bad signature; a negative value can also mean a malformed one (r or s out of range).
   // Neither is a library failure, so both are simply "does not verify".
   ERR_clear_error();

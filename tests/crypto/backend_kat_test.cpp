@@ -176,3 +176,17 @@ TEST(SecretBytes, WipeZeroesMemory) {
   secure_wipe(buf.data(), buf.size());
   EXPECT_EQ(buf, (std::array<std::uint8_t, 8>{}));
 }
+
+// OpenSSL verifies DER; our r || s to DER conversion must get minimal INTEGERs right, which
+// matters for the 1 in 128 signatures whose r or s starts with a zero byte.
+TEST(OpenSslVerify, SignaturesWithLeadingZeroBytesVerify) {
+  const auto key = MbedTls::PrivateKey::generate();
+  int leading_zero = 0;
+  for (int i = 0; i < 5000 && leading_zero < 3; ++i) {
+    const std::string msg = "message " + std::to_string(i);
+    const auto sig = key.sign(as_bytes(msg));
+    if (sig[0] == 0 || sig[32] == 0) ++leading_zero;
+    ASSERT_TRUE(OpenSsl::verify(key.public_key(), as_bytes(msg), sig)) << i;
+  }
+  EXPECT_EQ(leading_zero, 3);
+}

@@ -1,0 +1,53 @@
+// Master keys behind an interface: the SCP03 role masters and the holder-reference secret.
+// Callers ask for derived values only (a card's diversified key, a holder reference), so that a
+// SAM or HSM can replace the file-backed store without the masters ever leaving it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "skillcard/crypto/scp03.hpp"
+
+namespace skillcard::crypto {
+
+// Terminal roles that open an SCP03 session with the card (the operator role never does).
+enum class CardRole { Counter, Site, Kiosk };
+std::string_view to_string(CardRole role) noexcept;
+// SCP03 key version number of each role's key set (docs/design.md).
+std::uint8_t key_version(CardRole role) noexcept;
+
+// 16-byte keyed holder reference (docs/design.md, "Holder reference").
+using HolderRef = std::array<std::uint8_t, 16>;
+
+// An 18-character citizen ID (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character
+// (0-9 or X). Returns an empty string when valid, else what is wrong, in words.
+std::string citizen_id_problem(std::string_view id);
+
+class MasterKeyStore {
+ public:
+  virtual ~MasterKeyStore() = default;
+  virtual SecretBytes card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const = 0;
+  // Throws std::invalid_argument naming the problem for a malformed citizen ID.
+  virtual HolderRef holder_ref(std::string_view citizen_id) const = 0;
+};
+
+// The file-backed store: master-keys.toml (mode 0600), written by skillcard-keytool.
+class FileMasterKeyStore final : public MasterKeyStore {
+ public:
+  // Throws KeyFileError for a missing/unreadable file and std::runtime_error naming the key
+  // and the line for malformed content.
+  static std::unique_ptr<FileMasterKeyStore> load(const std::filesystem::path& path);
+  // A new store with fresh random keys, as the TOML text to write.
+  static std::string generate_toml();
+
+  SecretBytes card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const override;
+  HolderRef holder_ref(std::string_view citizen_id) const override;
+
+ private:
+  FileMasterKeyStore() = default;
+  SecretBytes counter_, site_, kiosk_, holder_secret_;
+};
+
+}  // namespace skillcard::crypto

@@ -1,0 +1,133 @@
+// File-backed master key store (TOML via toml++), holder references and citizen ID checks.
+#include "skillcard/crypto/master_keys.hpp"
+
+#include <cctype>
+#include <toml++/toml.h>
+
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/openssl.hpp"
+
+namespace skillcard::crypto {
+
+namespace {
+
+constexpr std::string_view kHolderRefLabel = "skillcard/holder-ref/v1";
+
+SecretBytes read_hex_key(const toml::table& doc, std::string_view section, std::string_view name,
+                         std::size_t size, const std::filesystem::path& path) {
+  const auto node = doc[section][name];
+  const auto* value = node.as_string();
+  const std::string where = path.string() + ": [" + std::string(section) + "] " + std::string(name);
+  if (value == nullptr) throw std::runtime_error(where + " is missing or not a string");
+  try {
+    auto bytes = from_hex(value->get());
+    SecretBytes key(bytes);
+    secure_wipe(bytes.data(), bytes.size());
+    if (key.size() != size) {
+      throw std::runtime_error(where + " (line " + std::to_string(value->source().begin.line) + ") must be " +
+                               std::to_string(size) + " bytes of hex, got " + std::to_string(key.size()));
+    }
+    return key;
+  } catch (const HexError& e) {
+    throw std::runtime_error(where + " (line " + std::to_string(value->source().begin.line) + "): " + e.what());
+  }
+}
+
+std::string random_hex(std::size_t size) {
+  SecretBytes key(size);
+  OpenSsl::random_bytes(key.mutable_view());
+  return to_hex(key.view());
+}
+
+}  // namespace
+
+std::string_view to_string(CardRole role) noexcept {
+  switch (role) {
+    case CardRole::Counter: return "counter";
+    case CardRole::Site: return "site";
+    case CardRole::Kiosk: return "kiosk";
+  }
+  return "unknown";
+}
+
+std::uint8_t key_version(CardRole role) noexcept {
+  switch (role) {
+    case CardRole::Counter: return 0x21;
+    case CardRole::Site: return 0x22;
+    case CardRole::Kiosk: return 0x23;
+  }
+  return 0;
+}
+
+std::string citizen_id_problem(std::string_view id) {
+  if (id.size() != 18) return "citizen ID must be 18 characters, got " + std::to_string(id.size());
+  static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static constexpr char kCheck[11] = {'1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'};
+  int sum = 0;
+  for (std::size_t i = 0; i < 17; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(id[i]))) {
+      return "citizen ID character " + std::to_string(i + 1) + " must be a digit";
+    }
+    sum += (id[i] - '0') * kWeights[i];
+  }
+  const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(id[17])));
+  const char expected = kCheck[sum % 11];
+  if (last != expected) {
+    return std::string("citizen ID check character is '") + id[17] + "', expected '" + expected + "' (ISO 7064 MOD 11-2)";
+  }
+  return {};
+}
+
+std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesystem::path& path) {
+  auto text = read_key_file(path);
+  toml::table doc;
+  try {
+    doc = toml::parse(text, path.string());
+  } catch (const toml::parse_error& e) {
+    secure_wipe(text.data(), text.size());
+    throw std::runtime_error(path.string() + " line " + std::to_string(e.source().begin.line) + ": " +
+                             std::string(e.description()));
+  }
+  secure_wipe(text.data(), text.size());
+  const auto version = doc["version"].value<std::int64_t>();
+  if (!version) throw std::runtime_error(path.string() + ": 'version' is missing");
+  if (*version != 1) throw std::runtime_error(path.string() + ": master key file version " + std::to_string(*version) + " is not supported (expected 1)");
+  std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
+  store->counter_ = read_hex_key(doc, "scp03", "counter", 16, path);
+  store->site_ = read_hex_key(doc, "scp03", "site", 16, path);
+  store->kiosk_ = read_hex_key(doc, "scp03", "kiosk", 16, path);
+  store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
+  return store;
+}
+
+std::string FileMasterKeyStore::generate_toml() {
+  return "# skillcard master keys (docs/design.md, \"Keys and roles\"). Keep this file mode 0600;\n"
+         "# a SAM or HSM replaces it in production.\n"
+         "version = 1\n\n"
+         "# SCP03 role masters (AES-128); each card's keys are diversified from these.\n"
+         "[scp03]\n"
+         "counter = \"" + random_hex(16) + "\"\n"
+         "site = \"" + random_hex(16) + "\"\n"
+         "kiosk = \"" + random_hex(16) + "\"\n\n"
+         "# Province secret for holder references (HMAC-SHA256 key).\n"
+         "[holder_ref]\n"
+         "secret = \"" + random_hex(32) + "\"\n";
+}
+
+SecretBytes FileMasterKeyStore::card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const {
+  const SecretBytes& master = role == CardRole::Counter ? counter_ : role == CardRole::Site ? site_ : kiosk_;
+  return scp03::diversify_card_key<OpenSsl>(master.view(), type, card_number);
+}
+
+HolderRef FileMasterKeyStore::holder_ref(std::string_view citizen_id) const {
+  if (const auto problem = citizen_id_problem(citizen_id); !problem.empty()) throw std::invalid_argument(problem);
+  std::string message(kHolderRefLabel);
+  message.push_back('\0');
+  for (char c : citizen_id) message.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  const auto mac = OpenSsl::hmac_sha256(holder_secret_.view(), as_bytes(message));
+  HolderRef ref{};
+  std::copy_n(mac.begin(), ref.size(), ref.begin());
+  return ref;
+}
+
+}  // namespace skillcard::crypto

@@ -1,0 +1,107 @@
+// Master key store: file loading with precise errors, per-card diversification through the
+// store, holder references (keyed, stable, refusing bad citizen IDs).
+#include "skillcard/crypto/master_keys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/openssl.hpp"
+
+using namespace skillcard;
+using namespace skillcard::crypto;
+namespace fs = std::filesystem;
+
+namespace {
+
+class MasterKeys : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skillcard-masters-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+  std::string load_error(const std::string& text) {
+    try {
+      FileMasterKeyStore::load(write("m.toml", text));
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+  fs::path dir_;
+};
+
+const std::string kFixed =
+    "version = 1\n[scp03]\ncounter = \"000102030405060708090A0B0C0D0E0F\"\n"
+    "site = \"101112131415161718191A1B1C1D1E1F\"\nkiosk = \"202122232425262728292A2B2C2D2E2F\"\n"
+    "[holder_ref]\nsecret = \"" + std::string(64, 'A') + "\"\n";
+
+}  // namespace
+
+TEST(CitizenId, ValidatesIso7064CheckCharacter) {
+  EXPECT_EQ(citizen_id_problem("11010519491231002X"), "");
+  EXPECT_EQ(citizen_id_problem("11010519491231002x"), "");
+  EXPECT_EQ(citizen_id_problem("420102199003071232"), "");
+  EXPECT_NE(citizen_id_problem("420102199003071233").find("expected '2'"), std::string::npos);
+  EXPECT_NE(citizen_id_problem("4201021990030712").find("18 characters"), std::string::npos);
+  EXPECT_NE(citizen_id_problem("42010219900307123A").find("expected"), std::string::npos);
+  EXPECT_NE(citizen_id_problem("4201021990030X1232").find("character 14"), std::string::npos);
+}
+
+TEST_F(MasterKeys, GeneratedFileLoads) {
+  const auto path = dir_ / "master-keys.toml";
+  write_new_file(path, FileMasterKeyStore::generate_toml(), 0600);
+  const auto store = FileMasterKeyStore::load(path);
+  EXPECT_EQ(store->card_key(CardRole::Site, scp03::KeyType::Mac, "4201000001").size(), 16u);
+}
+
+TEST_F(MasterKeys, CardKeysComeFromTheRoleMaster) {
+  const auto store = FileMasterKeyStore::load(write("m.toml", kFixed));
+  const auto master = from_hex("101112131415161718191A1B1C1D1E1F");
+  const auto expected = scp03::diversify_card_key<OpenSsl>(master, scp03::KeyType::Enc, "4201000001");
+  EXPECT_EQ(to_hex(store->card_key(CardRole::Site, scp03::KeyType::Enc, "4201000001").view()), to_hex(expected.view()));
+  EXPECT_NE(to_hex(store->card_key(CardRole::Counter, scp03::KeyType::Enc, "4201000001").view()),
+            to_hex(expected.view()));
+  EXPECT_EQ(key_version(CardRole::Counter), 0x21);
+  EXPECT_EQ(key_version(CardRole::Site), 0x22);
+  EXPECT_EQ(key_version(CardRole::Kiosk), 0x23);
+}
+
+TEST_F(MasterKeys, HolderRefIsKeyedAndStable) {
+  const auto store = FileMasterKeyStore::load(write("m.toml", kFixed));
+  const auto a = store->holder_ref("11010519491231002X");
+  EXPECT_EQ(a, store->holder_ref("11010519491231002x"));  // a replacement card, typed differently
+  EXPECT_NE(a, store->holder_ref("420102199003071232"));
+  // HMAC-SHA256 under the secret over the documented label, truncated to 16 bytes.
+  const std::string msg = std::string("skillcard/holder-ref/v1") + '\0' + "11010519491231002X";
+  const auto mac = OpenSsl::hmac_sha256(Bytes(32, 0xAA), as_bytes(msg));
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), mac.begin()));
+  // Not a plain hash of the ID: another secret gives another reference.
+  auto other = kFixed;
+  other.replace(other.find(std::string(64, 'A')), 64, std::string(64, 'B'));
+  EXPECT_NE(a, FileMasterKeyStore::load(write("o.toml", other))->holder_ref("11010519491231002X"));
+  EXPECT_THROW(store->holder_ref("110105194912310021"), std::invalid_argument);
+}
+
+TEST_F(MasterKeys, MalformedFilesAreRefusedWithReason) {
+  EXPECT_NE(load_error("version = 1\n[scp03]\ncounter = \"00\"\n").find("[scp03] counter"), std::string::npos);
+  EXPECT_NE(load_error("version = 2\n").find("version 2 is not supported"), std::string::npos);
+  EXPECT_NE(load_error("[scp03\n").find("line 1"), std::string::npos);
+  auto bad_hex = kFixed;
+  bad_hex.replace(bad_hex.find("000102"), 2, "ZZ");
+  EXPECT_NE(load_error(bad_hex).find("not a hex digit"), std::string::npos);
+  try {
+    FileMasterKeyStore::load(dir_ / "absent.toml");
+    ADD_FAILURE();
+  } catch (const KeyFileError& e) {
+    EXPECT_EQ(e.reason(), KeyFileError::Reason::Missing);
+  }
+}

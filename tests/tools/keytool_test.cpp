@@ -1,0 +1,156 @@
+// skillcard-keytool end to end: the key set it creates, its file modes, its refusals, and the
+// certificates it issues, checked with our readers and with OpenSSL's own chain verifier.
+#include <gtest/gtest.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/x509.hpp"
+
+using namespace skillcard;
+using namespace skillcard::crypto;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Run keytool(const std::string& args) {
+  const std::string cmd = std::string(SKILLCARD_KEYTOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class Keytool : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skillcard-keytool-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string keys() const { return (dir_ / "keys").string(); }
+  fs::path dir_;
+};
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return st.st_mode & 0777;
+}
+
+}  // namespace
+
+TEST_F(Keytool, InitCreatesTheDocumentedKeySet) {
+  const auto r = keytool("init --out " + keys() + " --bureau 420100 --bureau 420500");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path k = keys();
+  for (const auto* name : {"province-root.key.pem", "terminal-ca.key.pem", "card-ca.key.pem", "portfolio-signer.key.pem",
+                           "audit-signer.key.pem", "voucher-signer-420100.key.pem", "voucher-signer-420500.key.pem",
+                           "master-keys.toml"}) {
+    EXPECT_EQ(mode_of(k / name), 0600u) << name;
+  }
+  for (const auto* name : {"province-root.cert.pem", "terminal-ca.cert.pem", "card-ca.pub.pem", "kids.json"}) {
+    EXPECT_EQ(mode_of(k / name), 0644u) << name;
+  }
+  // kids.json agrees with the keys on disk.
+  const auto kids = nlohmann::json::parse(std::ifstream(k / "kids.json"));
+  const auto card_ca = load_public_key(k / "card-ca.pub.pem");
+  EXPECT_EQ(kids["card-ca"]["kid"], to_hex(ByteView(kid_of<OpenSsl>(card_ca.public_key()))));
+  EXPECT_EQ(kids["voucher-signer-420500"]["role"], "voucher");
+  EXPECT_EQ(load_private_key(k / "card-ca.key.pem").public_key(), card_ca.public_key());
+  // The terminal CA chains to the province root.
+  const auto root = Certificate::load(k / "province-root.cert.pem");
+  const auto tca = Certificate::load(k / "terminal-ca.cert.pem");
+  EXPECT_TRUE(root.is_ca());
+  EXPECT_TRUE(tca.is_ca());
+  EXPECT_TRUE(tca.signed_by(root.public_key()));
+  EXPECT_EQ(root.subject().locality, "420000");
+  // The master key file loads.
+  EXPECT_NO_THROW(FileMasterKeyStore::load(k / "master-keys.toml"));
+}
+
+TEST_F(Keytool, InitNeverOverwrites) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const auto before = read_key_file(fs::path(keys()) / "province-root.key.pem");
+  const auto r = keytool("init --out " + keys());
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.output.find("already exists"), std::string::npos) << r.output;
+  EXPECT_EQ(read_key_file(fs::path(keys()) / "province-root.key.pem"), before);
+}
+
+TEST_F(Keytool, MissingParentAndBadArguments) {
+  auto r = keytool("init --out " + (dir_ / "no" / "keys").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+  r = keytool("init --out " + keys() + " --bureau 4201");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("6-digit"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(keys()));
+}
+
+TEST_F(Keytool, TerminalCertificatesCarryRoleAndSite) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const auto out = (dir_ / "terminals").string();
+  auto r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0001 --role site --region 420100 --site 10001");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto cert = Certificate::load(fs::path(out) / "T0001.cert.pem");
+  EXPECT_EQ(cert.subject().organisational_unit, "site");
+  EXPECT_EQ(cert.subject().serial_number, "10001");
+  EXPECT_EQ(cert.subject().locality, "420100");
+  EXPECT_EQ(load_private_key(fs::path(out) / "T0001.key.pem").public_key(), cert.public_key());
+  EXPECT_EQ(mode_of(fs::path(out) / "T0001.key.pem"), 0600u);
+
+  // OpenSSL's verifier accepts the chain leaf -> terminal CA -> root.
+  const auto tca = Certificate::load(fs::path(keys()) / "terminal-ca.cert.pem");
+  const auto root = Certificate::load(fs::path(keys()) / "province-root.cert.pem");
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_add_cert(store, root.native());
+  STACK_OF(X509)* chain = sk_X509_new_null();
+  sk_X509_push(chain, tca.native());
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, cert.native(), chain);
+  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+  EXPECT_EQ(X509_verify_cert(ctx), 1);
+  X509_STORE_CTX_free(ctx);
+  sk_X509_free(chain);
+  X509_STORE_free(store);
+
+  r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0002 --role site --region 420100");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--site"), std::string::npos);
+  r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0003 --role kiosk --region 420100 --site 1");
+  EXPECT_EQ(r.exit_code, 2);
+  r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0004 --role admin --region 420100");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("counter, site, kiosk or operator"), std::string::npos);
+  r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0001 --role site --region 420100 --site 10001");
+  EXPECT_EQ(r.exit_code, 3);  // exists
+}
+
+TEST_F(Keytool, KidMatchesForKeyAndCertificate) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const fs::path k = keys();
+  const auto pub = keytool("kid " + (k / "terminal-ca.cert.pem").string());
+  const auto priv = keytool("kid " + (k / "terminal-ca.key.pem").string());
+  ASSERT_EQ(pub.exit_code, 0);
+  EXPECT_EQ(pub.output, priv.output);
+  EXPECT_EQ(pub.output.size(), 17u);  // 16 hex digits and a newline
+  const auto missing = keytool("kid " + (k / "nope.pem").string());
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_NE(missing.output.find("missing"), std::string::npos);
+}

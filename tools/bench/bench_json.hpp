@@ -1,0 +1,72 @@
+// The benchmark output every skillcard benchmark prints (docs/design.md, "Benchmark output"):
+// one JSON object per line with metric, value, unit, baseline, ratio and goal, the baseline
+// measured in the same run, interleaved with the candidate so that machine noise hits both.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace skillcard::bench {
+
+// Operations per second of `op` over at least `min_time` (`op` returns how many operations it
+// did, so batched work can be counted).
+inline double rate(const std::function<std::size_t()>& op, std::chrono::duration<double> min_time) {
+  using clock = std::chrono::steady_clock;
+  std::size_t ops = 0;
+  const auto start = clock::now();
+  auto now = start;
+  do {
+    ops += op();
+    now = clock::now();
+  } while (now - start < min_time);
+  return static_cast<double>(ops) / std::chrono::duration<double>(now - start).count();
+}
+
+struct Comparison {
+  double value;
+  double baseline;
+};
+
+// Alternates candidate and baseline `rounds` times and keeps the median rate of each.
+inline Comparison compare(const std::function<std::size_t()>& candidate, const std::function<std::size_t()>& baseline,
+                          int rounds = 7, std::chrono::duration<double> per_round = std::chrono::milliseconds(150)) {
+  std::vector<double> c, b;
+  candidate();  // warm up caches and lazy initialisation of both
+  baseline();
+  for (int i = 0; i < rounds; ++i) {
+    c.push_back(rate(candidate, per_round));
+    b.push_back(rate(baseline, per_round));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return {median(c), median(b)};
+}
+
+// Prints one line; returns whether the goal (a minimum ratio) was met, or true without a goal.
+inline bool report(const std::string& metric, double value, const std::string& unit, std::optional<double> baseline,
+                   std::optional<double> goal, const std::string& note = {}) {
+  nlohmann::json line;
+  line["metric"] = metric;
+  line["value"] = value;
+  line["unit"] = unit;
+  line["baseline"] = baseline ? nlohmann::json(*baseline) : nlohmann::json(nullptr);
+  const std::optional<double> ratio = baseline && *baseline > 0 ? std::optional<double>(value / *baseline) : std::nullopt;
+  line["ratio"] = ratio ? nlohmann::json(*ratio) : nlohmann::json(nullptr);
+  line["goal"] = goal ? nlohmann::json(*goal) : nlohmann::json(nullptr);
+  const bool met = !goal || (ratio && *ratio >= *goal);
+  if (goal) line["met"] = met;
+  if (!note.empty()) line["note"] = note;
+  std::cout << line.dump() << std::endl;
+  return met;
+}
+
+}  // namespace skillcard::bench

@@ -1,0 +1,244 @@
+// skillcard-keytool: creates the province's keys and certificates as docs/design.md lays them
+// out (province root, voucher signers, card CA, portfolio and audit signers, terminal CA,
+// terminal and service TLS certificates, SCP03 role masters and the holder-reference secret),
+// and prints key ids. It never overwrites a file.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <regex>
+#include <sys/stat.h>
+
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/x509.hpp"
+
+namespace fs = std::filesystem;
+using namespace skillcard;
+using namespace skillcard::crypto;
+
+namespace {
+
+// A usage problem the operator can fix; printed without a stack of context.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string kid_hex(const EcPublicKey& key) { return to_hex(ByteView(kid_of<OpenSsl>(key))); }
+
+void require_region(const std::string& code, const char* what) {
+  if (!std::regex_match(code, std::regex("[1-9][0-9]{5}"))) {
+    throw UsageError(std::string(what) + " must be a 6-digit GB/T 2260 region code, got '" + code + "'");
+  }
+}
+
+// Creates `dir` (not its parents: a missing parent is most likely a typo).
+void make_output_dir(const fs::path& dir) {
+  const auto parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) throw UsageError("folder " + parent.string() + " does not exist");
+  if (fs::exists(dir) && !fs::is_directory(dir)) throw UsageError(dir.string() + " exists and is not a folder");
+  if (!fs::exists(dir) && ::mkdir(dir.c_str(), 0700) != 0) {
+    throw UsageError("cannot create " + dir.string() + ": " + std::strerror(errno));
+  }
+}
+
+// Every file `init` would write, checked before anything is written, so that a second run
+// fails cleanly instead of leaving a half-made set next to the old one.
+void refuse_existing(const std::vector<fs::path>& paths) {
+  for (const auto& p : paths) {
+    if (fs::exists(p)) throw KeyFileError(KeyFileError::Reason::Exists, p, "");
+  }
+}
+
+CertificateSpec ca_spec(const std::string& name, int days, int path_length) {
+  CertificateSpec spec;
+  spec.subject = {name, "skillcard", "", "", ""};
+  spec.usage = CertificateUsage::Ca;
+  spec.validity = std::chrono::days(days);
+  spec.path_length = path_length;
+  return spec;
+}
+
+struct Signer {
+  std::string file_stem;  // e.g. "card-ca"
+  std::string role;       // trust-list role
+  std::string region;     // bureau region for voucher signers
+};
+
+int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const std::string& province) {
+  require_region(province, "--province");
+  for (const auto& b : bureaus) require_region(b, "--bureau");
+  std::vector<Signer> signers;
+  for (const auto& b : bureaus) signers.push_back({"voucher-signer-" + b, "voucher", b});
+  signers.push_back({"card-ca", "card-ca", province});
+  signers.push_back({"portfolio-signer", "portfolio", province});
+  signers.push_back({"audit-signer", "audit", province});
+
+  std::vector<fs::path> planned = {out / "province-root.key.pem", out / "province-root.cert.pem",
+                                   out / "terminal-ca.key.pem",   out / "terminal-ca.cert.pem",
+                                   out / "master-keys.toml",      out / "kids.json"};
+  for (const auto& s : signers) {
+    planned.push_back(out / (s.file_stem + ".key.pem"));
+    planned.push_back(out / (s.file_stem + ".pub.pem"));
+  }
+  make_output_dir(out);
+  refuse_existing(planned);
+
+  nlohmann::json kids = nlohmann::json::object();
+  const auto root_key = OpenSsl::PrivateKey::generate();
+  auto root_spec = ca_spec("skillcard province root " + province, 3650 * 2, 1);
+  root_spec.subject.locality = province;
+  const auto root = Certificate::issue(root_spec, root_key.public_key(), root_key, nullptr);
+  write_private_key(out / "province-root.key.pem", root_key);
+  write_new_file(out / "province-root.cert.pem", root.to_pem(), 0644);
+  kids["province-root"] = {{"kid", kid_hex(root_key.public_key())}, {"role", "root"}, {"region", province}};
+
+  const auto tca_key = OpenSsl::PrivateKey::generate();
+  auto tca_spec = ca_spec("skillcard terminal CA " + province, 3650, 0);
+  tca_spec.subject.locality = province;
+  const auto tca = Certificate::issue(tca_spec, tca_key.public_key(), root_key, &root);
+  write_private_key(out / "terminal-ca.key.pem", tca_key);
+  write_new_file(out / "terminal-ca.cert.pem", tca.to_pem(), 0644);
+  kids["terminal-ca"] = {{"kid", kid_hex(tca_key.public_key())}, {"role", "terminal-ca"}, {"region", province}};
+
+  for (const auto& s : signers) {
+    const auto key = OpenSsl::PrivateKey::generate();
+    write_private_key(out / (s.file_stem + ".key.pem"), key);
+    write_public_key(out / (s.file_stem + ".pub.pem"), key.public_key());
+    kids[s.file_stem] = {{"kid", kid_hex(key.public_key())}, {"role", s.role}, {"region", s.region}};
+  }
+  auto masters = FileMasterKeyStore::generate_toml();
+  write_new_file(out / "master-keys.toml", masters, 0600);
+  secure_wipe(masters.data(), masters.size());
+  write_new_file(out / "kids.json", kids.dump(2) + "\n", 0644);
+
+  std::cout << "created the province key set in " << out.string() << ":\n";
+  for (const auto& [name, entry] : kids.items()) {
+    std::cout << "  " << name << "  kid " << entry["kid"].get<std::string>() << "  (" << entry["role"].get<std::string>()
+              << ")\n";
+  }
+  std::cout << "  master-keys.toml  SCP03 masters for counter/site/kiosk and the holder-reference secret (0600)\n";
+  return 0;
+}
+
+struct IssueOptions {
+  fs::path keys;
+  fs::path out;
+  std::string id;
+  std::string role;
+  std::string region;
+  std::string site;
+  std::vector<std::string> dns;
+  std::vector<std::string> ips;
+  int days = 365;
+};
+
+int run_issue(const IssueOptions& o, bool server) {
+  if (!server) {
+    static const std::vector<std::string> roles = {"counter", "site", "kiosk", "operator"};
+    if (std::find(roles.begin(), roles.end(), o.role) == roles.end()) {
+      throw UsageError("--role must be counter, site, kiosk or operator, got '" + o.role + "'");
+    }
+    require_region(o.region, "--region");
+    if (o.role == "site" && o.site.empty()) throw UsageError("a site terminal needs --site (the training site id)");
+    if (o.role != "site" && !o.site.empty()) throw UsageError("--site is only for site terminals");
+    if (!std::regex_match(o.id, std::regex("[A-Za-z0-9_-]{1,32}"))) {
+      throw UsageError("--id must be 1-32 letters, digits, '-' or '_', got '" + o.id + "'");
+    }
+  }
+  const auto ca_key = load_private_key(o.keys / "terminal-ca.key.pem");
+  const auto ca = Certificate::load(o.keys / "terminal-ca.cert.pem");
+  if (!(ca.public_key() == ca_key.public_key())) {
+    throw UsageError("terminal-ca.key.pem does not belong to terminal-ca.cert.pem in " + o.keys.string());
+  }
+  make_output_dir(o.out);
+  const auto key_path = o.out / (o.id + ".key.pem");
+  const auto cert_path = o.out / (o.id + ".cert.pem");
+  refuse_existing({key_path, cert_path});
+
+  CertificateSpec spec;
+  spec.subject = {o.id, "skillcard", server ? "service" : o.role, o.region, o.site};
+  spec.usage = server ? CertificateUsage::TlsServer : CertificateUsage::TlsClient;
+  spec.validity = std::chrono::days(o.days);
+  spec.dns_names = o.dns;
+  spec.ip_addresses = o.ips;
+  const auto key = OpenSsl::PrivateKey::generate();
+  const auto cert = Certificate::issue(spec, key.public_key(), ca_key, &ca);
+  write_private_key(key_path, key);
+  write_new_file(cert_path, cert.to_pem() + ca.to_pem(), 0644);  // leaf then CA: a ready chain
+  std::cout << (server ? "service" : o.role) << " certificate for " << o.id << ": " << cert_path.string()
+            << " (key " << key_path.string() << ", kid " << kid_hex(key.public_key()) << ")\n";
+  return 0;
+}
+
+// kid of a public key, private key or certificate file.
+int run_kid(const fs::path& file) {
+  const auto text = read_key_file(file);
+  EcPublicKey key = [&] {
+    if (text.find("BEGIN CERTIFICATE") != std::string::npos) return Certificate::load(file).public_key();
+    if (text.find("PRIVATE KEY") != std::string::npos) return load_private_key(file).public_key();
+    return load_public_key(file).public_key();
+  }();
+  std::cout << kid_hex(key) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"skillcard-keytool: keys and certificates for the skillcard province (docs/design.md)"};
+  app.require_subcommand(1);
+
+  fs::path init_out;
+  std::vector<std::string> bureaus{"420100"};
+  std::string province = "420000";
+  auto* init = app.add_subcommand("init", "create the province root, signers, CAs and master keys");
+  init->add_option("--out", init_out, "folder to create the key set in (its parent must exist)")->required();
+  init->add_option("--bureau", bureaus, "region code of a bureau that issues vouchers (repeatable)");
+  init->add_option("--province", province, "province region code");
+
+  IssueOptions term;
+  auto* terminal = app.add_subcommand("terminal", "issue a terminal client certificate (mTLS)");
+  terminal->add_option("--keys", term.keys, "folder made by 'init'")->required();
+  terminal->add_option("--out", term.out, "folder for the terminal's key and certificate")->required();
+  terminal->add_option("--id", term.id, "terminal id")->required();
+  terminal->add_option("--role", term.role, "counter, site, kiosk or operator")->required();
+  terminal->add_option("--region", term.region, "6-digit region code")->required();
+  terminal->add_option("--site", term.site, "training site id (site terminals only)");
+  terminal->add_option("--days", term.days, "validity in days")->check(CLI::Range(1, 3650));
+
+  IssueOptions srv;
+  srv.region = "420000";
+  auto* server = app.add_subcommand("server", "issue the verification service's TLS server certificate");
+  server->add_option("--keys", srv.keys, "folder made by 'init'")->required();
+  server->add_option("--out", srv.out, "folder for the service's key and certificate")->required();
+  server->add_option("--id", srv.id, "file name stem, e.g. 'service'")->default_val("service");
+  server->add_option("--dns", srv.dns, "DNS name (repeatable)")->default_val(std::vector<std::string>{"localhost"});
+  server->add_option("--ip", srv.ips, "IP address (repeatable)")->default_val(std::vector<std::string>{"127.0.0.1"});
+  server->add_option("--days", srv.days, "validity in days")->check(CLI::Range(1, 3650));
+
+  fs::path kid_file;
+  auto* kid = app.add_subcommand("kid", "print the kid of a public key, private key or certificate file");
+  kid->add_option("file", kid_file, "PEM or DER file")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*init) return run_init(init_out, bureaus, province);
+    if (*terminal) return run_issue(term, false);
+    if (*server) return run_issue(srv, true);
+    if (*kid) return run_kid(kid_file);
+  } catch (const UsageError& e) {
+    std::cerr << "skillcard-keytool: " << e.what() << "\n";
+    return 2;
+  } catch (const KeyFileError& e) {
+    std::cerr << "skillcard-keytool: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "skillcard-keytool: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -73,13 +73,20 @@ KeyFileError::KeyFileError(Reason reason, const fs::path& path, const std::strin
 
 std::string_view to_string(KeyFileError::Reason reason) noexcept {
   switch (reason) {
-    case KeyFileError::Reason::Missing: return "missing";
-    case KeyFileError::Reason::Unreadable: return "unreadable";
-    case KeyFileError::Reason::Malformed: return "malformed";
-    case KeyFileError::Reason::WrongCurve: return "not a P-256 key";
-    case KeyFileError::Reason::Exists: return "already exists, refusing to overwrite";
-    case KeyFileError::Reason::ParentMissing: return "folder does not exist";
-    case KeyFileError::Reason::WriteFailed: return "write failed";
+    case KeyFileError::Reason::Missing:
+      return "missing";
+    case KeyFileError::Reason::Unreadable:
+      return "unreadable";
+    case KeyFileError::Reason::Malformed:
+      return "malformed";
+    case KeyFileError::Reason::WrongCurve:
+      return "not a P-256 key";
+    case KeyFileError::Reason::Exists:
+      return "already exists, refusing to overwrite";
+    case KeyFileError::Reason::ParentMissing:
+      return "folder does not exist";
+    case KeyFileError::Reason::WriteFailed:
+      return "write failed";
   }
   return "unknown";
 }
@@ -170,8 +177,6 @@ void write_private_key(const fs::path& path, const OpenSsl::PrivateKey& key) {
   secure_wipe(pem.data(), pem.size());
 }
 
-void write_public_key(const fs::path& path, const EcPublicKey& key) {
-  write_new_file(path, public_key_pem(key), 0644);
-}
+void write_public_key(const fs::path& path, const EcPublicKey& key) { write_new_file(path, public_key_pem(key), 0644); }
 
 }  // namespace skillcard::crypto

@@ -1,8 +1,8 @@
 // File-backed master key store (TOML via toml++), holder references and citizen ID checks.
 #include "skillcard/crypto/master_keys.hpp"
 
-#include <cctype>
 #include <toml++/toml.h>
+#include <cctype>
 
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/openssl.hpp"
@@ -13,8 +13,8 @@ namespace {
 
 constexpr std::string_view kHolderRefLabel = "skillcard/holder-ref/v1";
 
-SecretBytes read_hex_key(const toml::table& doc, std::string_view section, std::string_view name,
-                         std::size_t size, const std::filesystem::path& path) {
+SecretBytes read_hex_key(const toml::table& doc, std::string_view section, std::string_view name, std::size_t size,
+                         const std::filesystem::path& path) {
   const auto node = doc[section][name];
   const auto* value = node.as_string();
   const std::string where = path.string() + ": [" + std::string(section) + "] " + std::string(name);
@@ -43,18 +43,24 @@ std::string random_hex(std::size_t size) {
 
 std::string_view to_string(CardRole role) noexcept {
   switch (role) {
-    case CardRole::Counter: return "counter";
-    case CardRole::Site: return "site";
-    case CardRole::Kiosk: return "kiosk";
+    case CardRole::Counter:
+      return "counter";
+    case CardRole::Site:
+      return "site";
+    case CardRole::Kiosk:
+      return "kiosk";
   }
   return "unknown";
 }
 
 std::uint8_t key_version(CardRole role) noexcept {
   switch (role) {
-    case CardRole::Counter: return 0x21;
-    case CardRole::Site: return 0x22;
-    case CardRole::Kiosk: return 0x23;
+    case CardRole::Counter:
+      return 0x21;
+    case CardRole::Site:
+      return 0x22;
+    case CardRole::Kiosk:
+      return 0x23;
   }
   return 0;
 }
@@ -73,7 +79,8 @@ std::string citizen_id_problem(std::string_view id) {
   const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(id[17])));
   const char expected = kCheck[sum % 11];
   if (last != expected) {
-    return std::string("citizen ID check character is '") + id[17] + "', expected '" + expected + "' (ISO 7064 MOD 11-2)";
+    return std::string("citizen ID check character is '") + id[17] + "', expected '" + expected +
+           "' (ISO 7064 MOD 11-2)";
   }
   return {};
 }
@@ -91,7 +98,9 @@ std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesyst
   secure_wipe(text.data(), text.size());
   const auto version = doc["version"].value<std::int64_t>();
   if (!version) throw std::runtime_error(path.string() + ": 'version' is missing");
-  if (*version != 1) throw std::runtime_error(path.string() + ": master key file version " + std::to_string(*version) + " is not supported (expected 1)");
+  if (*version != 1)
+    throw std::runtime_error(path.string() + ": master key file version " + std::to_string(*version) +
+                             " is not supported (expected 1)");
   std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
   store->counter_ = read_hex_key(doc, "scp03", "counter", 16, path);
   store->site_ = read_hex_key(doc, "scp03", "site", 16, path);
@@ -106,12 +115,19 @@ std::string FileMasterKeyStore::generate_toml() {
          "version = 1\n\n"
          "# SCP03 role masters (AES-128); each card's keys are diversified from these.\n"
          "[scp03]\n"
-         "counter = \"" + random_hex(16) + "\"\n"
-         "site = \"" + random_hex(16) + "\"\n"
-         "kiosk = \"" + random_hex(16) + "\"\n\n"
+         "counter = \"" +
+         random_hex(16) +
+         "\"\n"
+         "site = \"" +
+         random_hex(16) +
+         "\"\n"
+         "kiosk = \"" +
+         random_hex(16) +
+         "\"\n\n"
          "# Province secret for holder references (HMAC-SHA256 key).\n"
          "[holder_ref]\n"
-         "secret = \"" + random_hex(32) + "\"\n";
+         "secret = \"" +
+         random_hex(32) + "\"\n";
 }
 
 SecretBytes FileMasterKeyStore::card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const {

@@ -25,8 +25,7 @@ namespace skillcard::crypto {
 
 namespace {
 
-void mbed_check(int rc, const char* call,
-                std::source_location where = std::source_location::current()) {
+void mbed_check(int rc, const char* call, CallSite where = CallSite::current()) {
   if (rc == 0) return;
   char buf[160] = {};
   mbedtls_strerror(rc, buf, sizeof buf);
@@ -82,10 +81,10 @@ struct Rng {
   Drbg drbg;
   Rng() {
     static constexpr char kPersonalisation[] = "skillcard-card-rng";
-    mbed_check(mbedtls_ctr_drbg_seed(drbg.get(), mbedtls_entropy_func, entropy.get(),
-                                     reinterpret_cast<const unsigned char*>(kPersonalisation),
-                                     sizeof kPersonalisation - 1),
-               "mbedtls_ctr_drbg_seed");
+    mbed_check(
+        mbedtls_ctr_drbg_seed(drbg.get(), mbedtls_entropy_func, entropy.get(),
+                              reinterpret_cast<const unsigned char*>(kPersonalisation), sizeof kPersonalisation - 1),
+        "mbedtls_ctr_drbg_seed");
   }
 };
 
@@ -104,7 +103,9 @@ const mbedtls_md_info_t* sha256_info() { return mbedtls_md_info_from_type(MBEDTL
 
 struct MbedTls::KeyPairState {
   Keypair keypair;
-  KeyPairState() { mbed_check(mbedtls_ecp_group_load(&keypair.get()->grp, MBEDTLS_ECP_DP_SECP256R1), "mbedtls_ecp_group_load"); }
+  KeyPairState() {
+    mbed_check(mbedtls_ecp_group_load(&keypair.get()->grp, MBEDTLS_ECP_DP_SECP256R1), "mbedtls_ecp_group_load");
+  }
 };
 
 Sha256Digest MbedTls::sha256(ByteView data) {
@@ -131,12 +132,12 @@ SecretBytes MbedTls::hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std
 
 CmacTag MbedTls::aes_cmac(ByteView key, ByteView data) {
   const auto bits = key_bits(key, "AES-CMAC");
-  const auto type = bits == 128 ? MBEDTLS_CIPHER_AES_128_ECB
+  const auto type = bits == 128   ? MBEDTLS_CIPHER_AES_128_ECB
                     : bits == 192 ? MBEDTLS_CIPHER_AES_192_ECB
                                   : MBEDTLS_CIPHER_AES_256_ECB;
   CmacTag out{};
-  mbed_check(mbedtls_cipher_cmac(mbedtls_cipher_info_from_type(type), key.data(), bits, nonnull(data),
-                                 data.size(), out.data()),
+  mbed_check(mbedtls_cipher_cmac(mbedtls_cipher_info_from_type(type), key.data(), bits, nonnull(data), data.size(),
+                                 out.data()),
              "mbedtls_cipher_cmac");
   return out;
 }
@@ -204,8 +205,7 @@ MbedTls::PrivateKey::~PrivateKey() = default;  // mbedtls_ecp_keypair_free zeroi
 MbedTls::PrivateKey MbedTls::PrivateKey::generate() {
   auto state = std::make_unique<KeyPairState>();
   auto* kp = state->keypair.get();
-  mbed_check(mbedtls_ecp_gen_keypair(&kp->grp, &kp->d, &kp->Q, rng_callback, nullptr),
-             "mbedtls_ecp_gen_keypair");
+  mbed_check(mbedtls_ecp_gen_keypair(&kp->grp, &kp->d, &kp->Q, rng_callback, nullptr), "mbedtls_ecp_gen_keypair");
   return PrivateKey(std::move(state));
 }
 

@@ -66,9 +66,12 @@ const char* cbc_name(std::size_t key_size) {
 
 const EVP_CIPHER* cipher(std::size_t key_size, bool cbc) {
   switch (key_size) {
-    case 16: return cbc ? EVP_aes_128_cbc() : EVP_aes_128_ecb();
-    case 24: return cbc ? EVP_aes_192_cbc() : EVP_aes_192_ecb();
-    default: return cbc ? EVP_aes_256_cbc() : EVP_aes_256_ecb();
+    case 16:
+      return cbc ? EVP_aes_128_cbc() : EVP_aes_128_ecb();
+    case 24:
+      return cbc ? EVP_aes_192_cbc() : EVP_aes_192_ecb();
+    default:
+      return cbc ? EVP_aes_256_cbc() : EVP_aes_256_ecb();
   }
 }
 
@@ -79,14 +82,13 @@ int to_int(std::size_t n) {
 
 Bytes aes_crypt(ByteView key, ByteView iv, ByteView data, bool cbc, bool encrypt) {
   CipherCtx ctx(ossl_check_ptr(EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new"));
-  ossl_check(EVP_CipherInit_ex(ctx.get(), cipher(key.size(), cbc), nullptr, key.data(),
-                               cbc ? iv.data() : nullptr, encrypt ? 1 : 0),
+  ossl_check(EVP_CipherInit_ex(ctx.get(), cipher(key.size(), cbc), nullptr, key.data(), cbc ? iv.data() : nullptr,
+                               encrypt ? 1 : 0),
              "EVP_CipherInit_ex");
   ossl_check(EVP_CIPHER_CTX_set_padding(ctx.get(), 0), "EVP_CIPHER_CTX_set_padding");
   Bytes out(data.size() + kBlock);
   int len = 0;
-  ossl_check(EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), to_int(data.size())),
-             "EVP_CipherUpdate");
+  ossl_check(EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), to_int(data.size())), "EVP_CipherUpdate");
   int tail = 0;
   ossl_check(EVP_CipherFinal_ex(ctx.get(), out.data() + len, &tail), "EVP_CipherFinal_ex");
   out.resize(static_cast<std::size_t>(len + tail));
@@ -95,14 +97,13 @@ Bytes aes_crypt(ByteView key, ByteView iv, ByteView data, bool cbc, bool encrypt
 
 // The P-256 group, built once: EC_GROUP is immutable after construction and safe to share.
 const EC_GROUP* p256() {
-  static const Group group(ossl_check_ptr(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1),
-                                          "EC_GROUP_new_by_curve_name"));
+  static const Group group(
+      ossl_check_ptr(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1), "EC_GROUP_new_by_curve_name"));
   return group.get();
 }
 
 OpenSsl::PkeyPtr pkey_from_params(OSSL_PARAM* params, int selection, const char* what) {
-  PkeyCtx ctx(ossl_check_ptr(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr),
-                             "EVP_PKEY_CTX_new_from_name"));
+  PkeyCtx ctx(ossl_check_ptr(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr), "EVP_PKEY_CTX_new_from_name"));
   ossl_check(EVP_PKEY_fromdata_init(ctx.get()), "EVP_PKEY_fromdata_init");
   EVP_PKEY* raw = nullptr;
   ossl_check(EVP_PKEY_fromdata(ctx.get(), &raw, selection, params), what);
@@ -112,23 +113,21 @@ OpenSsl::PkeyPtr pkey_from_params(OSSL_PARAM* params, int selection, const char*
 EcPublicKey public_point(EVP_PKEY* key) {
   std::uint8_t buf[EcPublicKey::kSize];
   std::size_t len = 0;
-  ossl_check(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
-                                             sizeof buf, &len),
+  ossl_check(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, sizeof buf, &len),
              "EVP_PKEY_get_octet_string_param(pub)");
   return EcPublicKey::from_uncompressed(ByteView(buf, len));
 }
 
 void require_p256(EVP_PKEY* key) {
   if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
-    throw CryptoError("key is not an EC key", std::source_location::current());
+    throw CryptoError("key is not an EC key", CallSite::current());
   }
   char name[64] = {};
   std::size_t len = 0;
   ossl_check(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len),
              "EVP_PKEY_get_utf8_string_param(group)");
   if (std::strcmp(name, "prime256v1") != 0) {
-    throw CryptoError(std::string("key is on curve ") + name + ", expected P-256 (prime256v1)",
-                      std::source_location::current());
+    throw CryptoError(std::string("key is on curve ") + name + ", expected P-256 (prime256v1)", CallSite::current());
   }
 }
 
@@ -139,16 +138,15 @@ void OpenSsl::PkeyFree::operator()(evp_pkey_st* key) const noexcept { EVP_PKEY_f
 Sha256Digest OpenSsl::sha256(ByteView data) {
   Sha256Digest out{};
   unsigned int len = 0;
-  ossl_check(EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr),
-             "EVP_Digest(SHA-256)");
+  ossl_check(EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr), "EVP_Digest(SHA-256)");
   return out;
 }
 
 Sha256Digest OpenSsl::hmac_sha256(ByteView key, ByteView data) {
   Sha256Digest out{};
   std::size_t len = 0;
-  ossl_check_ptr(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, nonnull(key), key.size(),
-                           nonnull(data), data.size(), out.data(), out.size(), &len),
+  ossl_check_ptr(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, nonnull(key), key.size(), nonnull(data),
+                           data.size(), out.data(), out.size(), &len),
                  "EVP_Q_mac(HMAC-SHA256)");
   return out;
 }
@@ -162,12 +160,11 @@ SecretBytes OpenSsl::hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std
   auto* ikm_p = const_cast<std::uint8_t*>(nonnull(ikm));
   auto* salt_p = const_cast<std::uint8_t*>(nonnull(salt));
   auto* info_p = const_cast<std::uint8_t*>(nonnull(info));
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm_p, ikm.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt_p, salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info_p, info.size()),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm_p, ikm.size()),
+                         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt_p, salt.size()),
+                         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info_p, info.size()),
+                         OSSL_PARAM_construct_end()};
   SecretBytes out(length);
   ossl_check(EVP_KDF_derive(ctx.get(), out.data(), length, params), "EVP_KDF_derive(HKDF)");
   return out;
@@ -177,8 +174,8 @@ CmacTag OpenSsl::aes_cmac(ByteView key, ByteView data) {
   require_aes_key(key, "AES-CMAC");
   CmacTag out{};
   std::size_t len = 0;
-  ossl_check_ptr(EVP_Q_mac(nullptr, "CMAC", nullptr, cbc_name(key.size()), nullptr, key.data(),
-                           key.size(), nonnull(data), data.size(), out.data(), out.size(), &len),
+  ossl_check_ptr(EVP_Q_mac(nullptr, "CMAC", nullptr, cbc_name(key.size()), nullptr, key.data(), key.size(),
+                           nonnull(data), data.size(), out.data(), out.size(), &len),
                  "EVP_Q_mac(AES-CMAC)");
   return out;
 }
@@ -229,15 +226,13 @@ OpenSsl::PrivateKey OpenSsl::PrivateKey::from_scalar(ByteView scalar) {
   Point q(ossl_check_ptr(EC_POINT_new(p256()), "EC_POINT_new"));
   ossl_check(EC_POINT_mul(p256(), q.get(), d.get(), nullptr, nullptr, nullptr), "EC_POINT_mul");
   std::uint8_t pub[EcPublicKey::kSize];
-  if (EC_POINT_point2oct(p256(), q.get(), POINT_CONVERSION_UNCOMPRESSED, pub, sizeof pub, nullptr) !=
-      sizeof pub) {
-    detail::throw_openssl("EC_POINT_point2oct", std::source_location::current());
+  if (EC_POINT_point2oct(p256(), q.get(), POINT_CONVERSION_UNCOMPRESSED, pub, sizeof pub, nullptr) != sizeof pub) {
+    detail::throw_openssl("EC_POINT_point2oct", CallSite::current());
   }
   ParamBld bld(ossl_check_ptr(OSSL_PARAM_BLD_new(), "OSSL_PARAM_BLD_new"));
   ossl_check(OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0),
              "OSSL_PARAM_BLD_push_utf8_string");
-  ossl_check(OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, d.get()),
-             "OSSL_PARAM_BLD_push_BN");
+  ossl_check(OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, d.get()), "OSSL_PARAM_BLD_push_BN");
   ossl_check(OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub),
              "OSSL_PARAM_BLD_push_octet_string");
   Params params(ossl_check_ptr(OSSL_PARAM_BLD_to_param(bld.get()), "OSSL_PARAM_BLD_to_param"));
@@ -255,8 +250,7 @@ EcPublicKey OpenSsl::PrivateKey::public_key() const { return public_point(key_.g
 
 SecretBytes OpenSsl::PrivateKey::scalar() const {
   BIGNUM* raw = nullptr;
-  ossl_check(EVP_PKEY_get_bn_param(key_.get(), OSSL_PKEY_PARAM_PRIV_KEY, &raw),
-             "EVP_PKEY_get_bn_param(priv)");
+  ossl_check(EVP_PKEY_get_bn_param(key_.get(), OSSL_PKEY_PARAM_PRIV_KEY, &raw), "EVP_PKEY_get_bn_param(priv)");
   Owned<BIGNUM, BN_clear_free> d(raw);
   SecretBytes out(32);
   ossl_check(BN_bn2binpad(d.get(), out.data(), 32) == 32 ? 1 : 0, "BN_bn2binpad");
@@ -265,18 +259,15 @@ SecretBytes OpenSsl::PrivateKey::scalar() const {
 
 EcSignature OpenSsl::PrivateKey::sign(ByteView message) const {
   MdCtx ctx(ossl_check_ptr(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  ossl_check(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()),
-             "EVP_DigestSignInit");
+  ossl_check(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()), "EVP_DigestSignInit");
   std::uint8_t der[80];
   std::size_t der_len = sizeof der;
-  ossl_check(EVP_DigestSign(ctx.get(), der, &der_len, message.data(), message.size()),
-             "EVP_DigestSign");
+  ossl_check(EVP_DigestSign(ctx.get(), der, &der_len, message.data(), message.size()), "EVP_DigestSign");
   const std::uint8_t* p = der;
   EcdsaSig sig(ossl_check_ptr(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len)), "d2i_ECDSA_SIG"));
   EcSignature out{};
   ossl_check(BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out.data(), 32) == 32 ? 1 : 0, "BN_bn2binpad(r)");
-  ossl_check(BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out.data() + 32, 32) == 32 ? 1 : 0,
-             "BN_bn2binpad(s)");
+  ossl_check(BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out.data() + 32, 32) == 32 ? 1 : 0, "BN_bn2binpad(s)");
   return out;
 }
 
@@ -286,15 +277,14 @@ OpenSsl::VerifyKey OpenSsl::VerifyKey::parse(const EcPublicKey& point) {
   ParamBld bld(ossl_check_ptr(OSSL_PARAM_BLD_new(), "OSSL_PARAM_BLD_new"));
   ossl_check(OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0),
              "OSSL_PARAM_BLD_push_utf8_string");
-  ossl_check(OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY,
-                                              point.bytes().data(), point.bytes().size()),
-             "OSSL_PARAM_BLD_push_octet_string");
+  ossl_check(
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.bytes().data(), point.bytes().size()),
+      "OSSL_PARAM_BLD_push_octet_string");
   Params params(ossl_check_ptr(OSSL_PARAM_BLD_to_param(bld.get()), "OSSL_PARAM_BLD_to_param"));
   auto key = pkey_from_params(params.get(), EVP_PKEY_PUBLIC_KEY, "EVP_PKEY_fromdata(public key)");
   // fromdata does not promise an on-curve check; an off-curve point invites invalid-curve
   // attacks, so check explicitly.
-  PkeyCtx check(ossl_check_ptr(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr),
-                               "EVP_PKEY_CTX_new_from_pkey"));
+  PkeyCtx check(ossl_check_ptr(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr), "EVP_PKEY_CTX_new_from_pkey"));
   ossl_check(EVP_PKEY_public_check(check.get()), "EVP_PKEY_public_check (point not on P-256)");
   return VerifyKey(std::move(key), point);
 }
@@ -327,8 +317,7 @@ bool OpenSsl::verify(const VerifyKey& key, ByteView message, const EcSignature& 
   der[1] = static_cast<std::uint8_t>(der_len - 2);
 
   MdCtx ctx(ossl_check_ptr(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  ossl_check(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()),
-             "EVP_DigestVerifyInit");
+  ossl_check(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()), "EVP_DigestVerifyInit");
   const int rc = EVP_DigestVerify(ctx.get(), der, der_len, nonnull(message), message.size());
   // 0 = bad signature; a negative value can also mean a malformed one (r or s out of range).
   // Neither is a library failure, so both are simply "does not verify".

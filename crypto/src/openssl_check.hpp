@@ -5,14 +5,14 @@
 #include <openssl/err.h>
 
 #include <memory>
-#include <source_location>
 #include <string>
+#include "skillcard/iso7816/call_site.hpp"
 
 #include "skillcard/crypto/types.hpp"
 
 namespace skillcard::crypto::detail {
 
-[[noreturn]] inline void throw_openssl(const char* call, std::source_location where) {
+[[noreturn]] inline void throw_openssl(const char* call, CallSite where) {
   std::string what = std::string("OpenSSL ") + call + " failed";
   unsigned long code = 0;
   bool first = true;
@@ -27,14 +27,12 @@ namespace skillcard::crypto::detail {
 }
 
 // Most OpenSSL calls return 1 on success.
-inline void ossl_check(int rc, const char* call,
-                       std::source_location where = std::source_location::current()) {
+inline void ossl_check(int rc, const char* call, CallSite where = CallSite::current()) {
   if (rc != 1) throw_openssl(call, where);
 }
 
 template <class T>
-T* ossl_check_ptr(T* p, const char* call,
-                  std::source_location where = std::source_location::current()) {
+T* ossl_check_ptr(T* p, const char* call, CallSite where = CallSite::current()) {
   if (p == nullptr) throw_openssl(call, where);
   return p;
 }

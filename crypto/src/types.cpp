@@ -1,23 +1,23 @@
 // Backend-independent parts of the crypto value types.
 #include "skillcard/crypto/types.hpp"
 
-#include <cstring>
 #include <string.h>  // explicit_bzero
+#include <cstring>
 
 namespace skillcard::crypto {
 
 namespace {
-std::string with_location(const std::string& what, const std::source_location& where) {
-  return what + " (at " + where.file_name() + ":" + std::to_string(where.line()) + ")";
+std::string with_location(const std::string& what, const CallSite& where) {
+  return what + " (in " + where.function + " at " + where.file + ":" + std::to_string(where.line) + ")";
 }
 
 // id-ecPublicKey with namedCurve prime256v1, then the BIT STRING header for a 65-byte point.
-constexpr std::uint8_t kP256SpkiPrefix[] = {
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
-    0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+constexpr std::uint8_t kP256SpkiPrefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48,
+                                            0xCE, 0x3D, 0x02, 0x01, 0x06, 0x08, 0x2A, 0x86, 0x48,
+                                            0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
 }  // namespace
 
-CryptoError::CryptoError(const std::string& what, std::source_location where)
+CryptoError::CryptoError(const std::string& what, CallSite where)
     : std::runtime_error(with_location(what, where)), where_(where) {}
 
 void secure_wipe(void* data, std::size_t size) noexcept {
@@ -26,8 +26,7 @@ void secure_wipe(void* data, std::size_t size) noexcept {
 
 EcPublicKey EcPublicKey::from_uncompressed(ByteView point) {
   if (point.size() != kSize) {
-    throw std::invalid_argument("P-256 public key must be 65 bytes, got " +
-                                std::to_string(point.size()));
+    throw std::invalid_argument("P-256 public key must be 65 bytes, got " + std::to_string(point.size()));
   }
   if (point[0] != 0x04) throw std::invalid_argument("P-256 public key is not an uncompressed point");
   EcPublicKey key;
@@ -35,8 +34,6 @@ EcPublicKey EcPublicKey::from_uncompressed(ByteView point) {
   return key;
 }
 
-Bytes EcPublicKey::spki_der() const {
-  return concat({ByteView(kP256SpkiPrefix), ByteView(point_)});
-}
+Bytes EcPublicKey::spki_der() const { return concat({ByteView(kP256SpkiPrefix), ByteView(point_)}); }
 
 }  // namespace skillcard::crypto

@@ -26,8 +26,7 @@ using Bn = Owned<BIGNUM, BN_free>;
 
 void add_entry(X509_NAME* name, int nid, const std::string& value) {
   if (value.empty()) return;
-  ossl_check(X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
-                                        reinterpret_cast<const unsigned char*>(value.data()),
+  ossl_check(X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(value.data()),
                                         static_cast<int>(value.size()), -1, 0),
              "X509_NAME_add_entry_by_NID");
 }
@@ -170,7 +169,7 @@ Certificate Certificate::issue(const CertificateSpec& spec, const EcPublicKey& s
   if (issuer) add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
 
   if (X509_sign(cert.get(), issuer_key.native(), EVP_sha256()) <= 0) {
-    detail::throw_openssl("X509_sign", std::source_location::current());
+    detail::throw_openssl("X509_sign", CallSite::current());
   }
   return Certificate(std::move(cert));
 }

@@ -35,8 +35,7 @@ std::string hex(const std::array<std::uint8_t, N>& a) {
 TYPED_TEST(Backend, Sha256KnownAnswers) {
   EXPECT_EQ(hex(TypeParam::sha256(as_bytes("abc"))),
             "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
-  EXPECT_EQ(hex(TypeParam::sha256({})),
-            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
+  EXPECT_EQ(hex(TypeParam::sha256({})), "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855");
 }
 
 // RFC 4231 test case 2.
@@ -51,8 +50,7 @@ TYPED_TEST(Backend, HkdfRfc5869Case1) {
   const auto salt = from_hex("000102030405060708090a0b0c");
   const auto info = from_hex("f0f1f2f3f4f5f6f7f8f9");
   const auto okm = TypeParam::hkdf_sha256(ikm, salt, info, 42);
-  EXPECT_EQ(to_hex(okm.view()),
-            "3CB25F25FAACD57A90434F64D0362F2A2D2D0A90CF1A5A4C5DB02D56ECC4C5BF34007208D5B887185865");
+  EXPECT_EQ(to_hex(okm.view()), "3CB25F25FAACD57A90434F64D0362F2A2D2D0A90CF1A5A4C5DB02D56ECC4C5BF34007208D5B887185865");
   EXPECT_THROW(TypeParam::hkdf_sha256(ikm, salt, info, 0), std::invalid_argument);
 }
 
@@ -62,8 +60,7 @@ TYPED_TEST(Backend, AesCmacKnownAnswers) {
   EXPECT_EQ(hex(TypeParam::aes_cmac(k128, {})), "BB1D6929E95937287FA37D129B756746");
   EXPECT_EQ(hex(TypeParam::aes_cmac(k128, from_hex("6bc1bee22e409f96e93d7e117393172a"))),
             "070A16B46B4D4144F79BDD9DD04A287C");
-  const auto m40 = from_hex(
-      "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411");
+  const auto m40 = from_hex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411");
   EXPECT_EQ(hex(TypeParam::aes_cmac(k128, m40)), "DFA66747DE9AE63030CA32611497C827");
   const auto k256 = from_hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
   EXPECT_EQ(hex(TypeParam::aes_cmac(k256, {})), "028962F61B7BF89EFC6B551F4667D983");

@@ -20,7 +20,8 @@ Bytes b64url(std::string s) {
   for (auto& c : s) c = c == '-' ? '+' : c == '_' ? '/' : c;
   while (s.size() % 4 != 0) s.push_back('=');
   Bytes out(s.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  const int n =
+      EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   if (n < 0) throw std::runtime_error("bad base64url");
   const auto pad = static_cast<std::size_t>(std::count(s.end() - 2, s.end(), '='));
   out.resize(static_cast<std::size_t>(n) - pad);
@@ -44,8 +45,10 @@ Vector load() {
   const auto y = b64url(key["y"]);
   point.insert(point.end(), x.begin(), x.end());
   point.insert(point.end(), y.begin(), y.end());
-  Vector v{EcPublicKey::from_uncompressed(point), b64url(key["d"]),
-           from_hex(j["intermediates"]["ToBeSign_hex"].get<std::string>()), {}};
+  Vector v{EcPublicKey::from_uncompressed(point),
+           b64url(key["d"]),
+           from_hex(j["intermediates"]["ToBeSign_hex"].get<std::string>()),
+           {}};
   // The signature is the last 64 bytes of the COSE_Sign1 encoding (a 64-byte bstr at the end).
   const auto cose = from_hex(j["output"]["cbor"].get<std::string>());
   std::copy(cose.end() - 64, cose.end(), v.sig.begin());

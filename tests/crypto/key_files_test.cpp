@@ -1,5 +1,6 @@
 // Key files: round trips in PEM and DER, and a precise error for every way a file is wrong.
 #include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/signer.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -23,9 +24,7 @@ class KeyFiles : public ::testing::Test {
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void write(const fs::path& p, std::string_view content) {
-    std::ofstream(p, std::ios::binary) << content;
-  }
+  void write(const fs::path& p, std::string_view content) { std::ofstream(p, std::ios::binary) << content; }
   KeyFileError::Reason reason_of(const std::function<void()>& f) {
     try {
       f();
@@ -129,4 +128,16 @@ TEST_F(KeyFiles, WrongCurve) {
   std::fclose(f);
   EVP_PKEY_free(ed);
   EXPECT_EQ(reason_of([&] { load_private_key(dir_ / "ed.pem"); }), KeyFileError::Reason::WrongCurve);
+}
+
+TEST_F(KeyFiles, KeyFileSignerSignsWithTheFileKey) {
+  const auto key = OpenSsl::PrivateKey::generate();
+  write_private_key(dir_ / "signer.pem", key);
+  const auto signer = KeyFileSigner::load(dir_ / "signer.pem");
+  EXPECT_EQ(signer->public_key(), key.public_key());
+  EXPECT_EQ(signer->kid(), kid_of<OpenSsl>(key.public_key()));
+  const Signer& as_interface = *signer;
+  const auto msg = as_bytes("voucher");
+  EXPECT_TRUE(OpenSsl::verify(key.public_key(), msg, as_interface.sign(msg)));
+  EXPECT_EQ(reason_of([&] { KeyFileSigner::load(dir_ / "absent.pem"); }), KeyFileError::Reason::Missing);
 }

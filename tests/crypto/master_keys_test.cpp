@@ -42,7 +42,8 @@ class MasterKeys : public ::testing::Test {
 const std::string kFixed =
     "version = 1\n[scp03]\ncounter = \"000102030405060708090A0B0C0D0E0F\"\n"
     "site = \"101112131415161718191A1B1C1D1E1F\"\nkiosk = \"202122232425262728292A2B2C2D2E2F\"\n"
-    "[holder_ref]\nsecret = \"" + std::string(64, 'A') + "\"\n";
+    "[holder_ref]\nsecret = \"" +
+    std::string(64, 'A') + "\"\n";
 
 }  // namespace
 

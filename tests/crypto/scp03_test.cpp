@@ -61,8 +61,7 @@ TYPED_TEST(Scp03, EverySharedSessionReproduces) {
     const auto keys = scp03::derive_session_keys<TypeParam>(k_enc, k_mac, host_challenge, card_challenge);
     EXPECT_EQ(keys.s_enc.size(), k_enc.size());
     EXPECT_EQ(scp03::card_cryptogram<TypeParam>(keys.s_mac.view(), host_challenge, card_challenge), card_cryptogram);
-    EXPECT_EQ(scp03::host_cryptogram<TypeParam>(keys.s_mac.view(), host_challenge, card_challenge),
-              take<8>(ea_cmd, 5));
+    EXPECT_EQ(scp03::host_cryptogram<TypeParam>(keys.s_mac.view(), host_challenge, card_challenge), take<8>(ea_cmd, 5));
 
     // EXTERNAL AUTHENTICATE's C-MAC: CMAC(S-MAC, 16 zero bytes of chaining || header || data).
     Bytes mac_input(16, 0);
@@ -77,15 +76,30 @@ TYPED_TEST(Scp03, KdfLayoutMatchesGlobalPlatform) {
   // L = 0x0080, i = 01, context.
   const auto key = from_hex("404142434445464748494A4B4C4D4E4F");
   const auto context = from_hex("0102030405060708");
-  auto input = from_hex("0000000000000000000000" "04" "00" "0080" "01");
+  auto input = from_hex(
+      "0000000000000000000000"
+      "04"
+      "00"
+      "0080"
+      "01");
   input.insert(input.end(), context.begin(), context.end());
   const auto expected = TypeParam::aes_cmac(key, input);
   const auto got = scp03::kdf<TypeParam>(key, scp03::Constant::SEnc, 128, context);
   EXPECT_EQ(to_hex(got.view()), to_hex(ByteView(expected)));
 
   // 256 bits: blocks i = 1 and i = 2, with L = 0x0100.
-  auto in1 = from_hex("0000000000000000000000" "04" "00" "0100" "01");
-  auto in2 = from_hex("0000000000000000000000" "04" "00" "0100" "02");
+  auto in1 = from_hex(
+      "0000000000000000000000"
+      "04"
+      "00"
+      "0100"
+      "01");
+  auto in2 = from_hex(
+      "0000000000000000000000"
+      "04"
+      "00"
+      "0100"
+      "02");
   in1.insert(in1.end(), context.begin(), context.end());
   in2.insert(in2.end(), context.begin(), context.end());
   const auto b1 = TypeParam::aes_cmac(key, in1);
@@ -109,7 +123,12 @@ TYPED_TEST(Scp03, DiversifiedCardKeysAreDistinctPerCardRoleAndType) {
   EXPECT_NE(to_hex(enc1.view()), to_hex(mac1.view()));
   EXPECT_NE(to_hex(enc1.view()), to_hex(site1.view()));
   // The documented layout: constant 0x41 for ENC, context "SKCD" || card number.
-  auto input = from_hex("0000000000000000000000" "41" "00" "0080" "01");
+  auto input = from_hex(
+      "0000000000000000000000"
+      "41"
+      "00"
+      "0080"
+      "01");
   const auto ctx = as_bytes("SKCD4201000001");
   input.insert(input.end(), ctx.begin(), ctx.end());
   const auto expected = TypeParam::aes_cmac(counter_master, input);

@@ -65,8 +65,7 @@ TEST(Certificate, RootIsSelfSignedCa) {
 TEST(Certificate, TerminalCertificateNamesRoleAndSite) {
   Pki pki;
   const auto key = OpenSsl::PrivateKey::generate();
-  const auto cert = Certificate::issue(terminal_spec("T0001", "site", "10001"),
-                                       key.public_key(), pki.ca_key, &pki.ca);
+  const auto cert = Certificate::issue(terminal_spec("T0001", "site", "10001"), key.public_key(), pki.ca_key, &pki.ca);
   const auto subject = cert.subject();
   EXPECT_EQ(subject.common_name, "T0001");
   EXPECT_EQ(subject.organisational_unit, "site");
@@ -82,8 +81,7 @@ TEST(Certificate, TerminalCertificateNamesRoleAndSite) {
 TEST(Certificate, ForeignChainDoesNotVerify) {
   Pki pki, other;
   const auto key = OpenSsl::PrivateKey::generate();
-  const auto cert = Certificate::issue(terminal_spec("T0002", "kiosk", ""),
-                                       key.public_key(), other.ca_key, &other.ca);
+  const auto cert = Certificate::issue(terminal_spec("T0002", "kiosk", ""), key.public_key(), other.ca_key, &other.ca);
   EXPECT_FALSE(openssl_verifies(cert, pki.ca, pki.root));
 }
 

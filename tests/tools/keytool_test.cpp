@@ -59,9 +59,9 @@ TEST_F(Keytool, InitCreatesTheDocumentedKeySet) {
   const auto r = keytool("init --out " + keys() + " --bureau 420100 --bureau 420500");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const fs::path k = keys();
-  for (const auto* name : {"province-root.key.pem", "terminal-ca.key.pem", "card-ca.key.pem", "portfolio-signer.key.pem",
-                           "audit-signer.key.pem", "voucher-signer-420100.key.pem", "voucher-signer-420500.key.pem",
-                           "master-keys.toml"}) {
+  for (const auto* name :
+       {"province-root.key.pem", "terminal-ca.key.pem", "card-ca.key.pem", "portfolio-signer.key.pem",
+        "audit-signer.key.pem", "voucher-signer-420100.key.pem", "voucher-signer-420500.key.pem", "master-keys.toml"}) {
     EXPECT_EQ(mode_of(k / name), 0600u) << name;
   }
   for (const auto* name : {"province-root.cert.pem", "terminal-ca.cert.pem", "card-ca.pub.pem", "kids.json"}) {
@@ -106,7 +106,8 @@ TEST_F(Keytool, MissingParentAndBadArguments) {
 TEST_F(Keytool, TerminalCertificatesCarryRoleAndSite) {
   ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
   const auto out = (dir_ / "terminals").string();
-  auto r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0001 --role site --region 420100 --site 10001");
+  auto r =
+      keytool("terminal --keys " + keys() + " --out " + out + " --id T0001 --role site --region 420100 --site 10001");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto cert = Certificate::load(fs::path(out) / "T0001.cert.pem");
   EXPECT_EQ(cert.subject().organisational_unit, "site");

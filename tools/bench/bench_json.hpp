@@ -59,7 +59,11 @@ inline bool report(const std::string& metric, double value, const std::string& u
   line["value"] = value;
   line["unit"] = unit;
   line["baseline"] = baseline ? nlohmann::json(*baseline) : nlohmann::json(nullptr);
-  const std::optional<double> ratio = baseline && *baseline > 0 ? std::optional<double>(value / *baseline) : std::nullopt;
+  // Metrics named *_time are lower-is-better: their ratio is baseline / value, so that a ratio
+  // above 1 always means "better than the baseline".
+  const bool lower_is_better = metric.size() >= 5 && metric.compare(metric.size() - 5, 5, "_time") == 0;
+  std::optional<double> ratio;
+  if (baseline && *baseline > 0 && value > 0) ratio = lower_is_better ? *baseline / value : value / *baseline;
   line["ratio"] = ratio ? nlohmann::json(*ratio) : nlohmann::json(nullptr);
   line["goal"] = goal ? nlohmann::json(*goal) : nlohmann::json(nullptr);
   const bool met = !goal || (ratio && *ratio >= *goal);

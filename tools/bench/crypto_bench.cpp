@@ -64,23 +64,31 @@ int main(int argc, char** argv) {
 
   const auto card_key = MbedTls::PrivateKey::from_scalar(key.scalar().view());
   const auto card_vkey = MbedTls::VerifyKey::parse(pub);
-  c = bench::compare([&]() -> std::size_t { return MbedTls::verify(card_vkey, message, sig) ? 1 : 0; },
-                     cached_verify, rounds, per_round);
+  c = bench::compare([&]() -> std::size_t { return MbedTls::verify(card_vkey, message, sig) ? 1 : 0; }, cached_verify,
+                     rounds, per_round);
   bench::report("crypto.mbedtls_es256_verify", c.value, "ops/s", c.baseline, std::nullopt,
                 "card backend verify against the OpenSSL cached path");
   // Signatures are consumed (their first byte is folded into a sink) so none is optimised away.
   volatile std::uint8_t sink = 0;
-  c = bench::compare([&]() -> std::size_t { sink = static_cast<std::uint8_t>(sink ^ card_key.sign(message)[0]); return 1; },
-                     [&]() -> std::size_t { sink = static_cast<std::uint8_t>(sink ^ key.sign(message)[0]); return 1; },
-                     rounds, per_round);
+  c = bench::compare(
+      [&]() -> std::size_t {
+        sink = static_cast<std::uint8_t>(sink ^ card_key.sign(message)[0]);
+        return 1;
+      },
+      [&]() -> std::size_t {
+        sink = static_cast<std::uint8_t>(sink ^ key.sign(message)[0]);
+        return 1;
+      },
+      rounds, per_round);
   bench::report("crypto.mbedtls_es256_sign", c.value, "ops/s", c.baseline, std::nullopt,
                 "card backend deterministic sign against OpenSSL sign");
 
   const Bytes k(16, 0x42);
   const Bytes ctx(16, 0x17);
-  c = bench::compare([&]() -> std::size_t { return scp03::kdf<MbedTls>(k, scp03::Constant::SMac, 128, ctx).size() == 16; },
-                     [&]() -> std::size_t { return scp03::kdf<OpenSsl>(k, scp03::Constant::SMac, 128, ctx).size() == 16; },
-                     rounds, per_round);
+  c = bench::compare(
+      [&]() -> std::size_t { return scp03::kdf<MbedTls>(k, scp03::Constant::SMac, 128, ctx).size() == 16; },
+      [&]() -> std::size_t { return scp03::kdf<OpenSsl>(k, scp03::Constant::SMac, 128, ctx).size() == 16; }, rounds,
+      per_round);
   bench::report("crypto.scp03_kdf_mbedtls", c.value, "ops/s", c.baseline, std::nullopt,
                 "one 128-bit SCP03 KDF output, card backend against OpenSSL");
   return ok ? 0 : 1;

@@ -5,12 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <regex>
-#include <sys/stat.h>
 
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
@@ -29,8 +28,14 @@ struct UsageError : std::runtime_error {
 
 std::string kid_hex(const EcPublicKey& key) { return to_hex(ByteView(kid_of<OpenSsl>(key))); }
 
+bool all_of(const std::string& s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_id_char(char c) {
+  return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_';
+}
+
 void require_region(const std::string& code, const char* what) {
-  if (!std::regex_match(code, std::regex("[1-9][0-9]{5}"))) {
+  if (code.size() != 6 || code[0] == '0' || !all_of(code, is_digit)) {
     throw UsageError(std::string(what) + " must be a 6-digit GB/T 2260 region code, got '" + code + "'");
   }
 }
@@ -117,8 +122,8 @@ int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const
 
   std::cout << "created the province key set in " << out.string() << ":\n";
   for (const auto& [name, entry] : kids.items()) {
-    std::cout << "  " << name << "  kid " << entry["kid"].get<std::string>() << "  (" << entry["role"].get<std::string>()
-              << ")\n";
+    std::cout << "  " << name << "  kid " << entry["kid"].get<std::string>() << "  ("
+              << entry["role"].get<std::string>() << ")\n";
   }
   std::cout << "  master-keys.toml  SCP03 masters for counter/site/kiosk and the holder-reference secret (0600)\n";
   return 0;
@@ -145,7 +150,7 @@ int run_issue(const IssueOptions& o, bool server) {
     require_region(o.region, "--region");
     if (o.role == "site" && o.site.empty()) throw UsageError("a site terminal needs --site (the training site id)");
     if (o.role != "site" && !o.site.empty()) throw UsageError("--site is only for site terminals");
-    if (!std::regex_match(o.id, std::regex("[A-Za-z0-9_-]{1,32}"))) {
+    if (o.id.empty() || o.id.size() > 32 || !all_of(o.id, is_id_char)) {
       throw UsageError("--id must be 1-32 letters, digits, '-' or '_', got '" + o.id + "'");
     }
   }
@@ -169,8 +174,8 @@ int run_issue(const IssueOptions& o, bool server) {
   const auto cert = Certificate::issue(spec, key.public_key(), ca_key, &ca);
   write_private_key(key_path, key);
   write_new_file(cert_path, cert.to_pem() + ca.to_pem(), 0644);  // leaf then CA: a ready chain
-  std::cout << (server ? "service" : o.role) << " certificate for " << o.id << ": " << cert_path.string()
-            << " (key " << key_path.string() << ", kid " << kid_hex(key.public_key()) << ")\n";
+  std::cout << (server ? "service" : o.role) << " certificate for " << o.id << ": " << cert_path.string() << " (key "
+            << key_path.string() << ", kid " << kid_hex(key.public_key()) << ")\n";
   return 0;
 }
 

@@ -15,8 +15,7 @@ namespace skillcard::crypto {
 
 template <class B>
 concept CryptoBackend = requires(ByteView v, std::span<std::uint8_t> out, const EcPublicKey& pub,
-                                 const EcSignature& sig, std::size_t n,
-                                 const typename B::PrivateKey& priv,
+                                 const EcSignature& sig, std::size_t n, const typename B::PrivateKey& priv,
                                  const typename B::VerifyKey& vkey) {
   { B::sha256(v) } -> std::same_as<Sha256Digest>;
   { B::hmac_sha256(v, v) } -> std::same_as<Sha256Digest>;

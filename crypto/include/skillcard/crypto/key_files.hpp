@@ -46,7 +46,7 @@ std::string public_key_pem(const EcPublicKey& key);
 void write_new_file(const std::filesystem::path& path, std::string_view content, unsigned mode);
 
 void write_private_key(const std::filesystem::path& path, const OpenSsl::PrivateKey& key);  // 0600
-void write_public_key(const std::filesystem::path& path, const EcPublicKey& key);          // 0644
+void write_public_key(const std::filesystem::path& path, const EcPublicKey& key);           // 0644
 
 // Reads a whole file; KeyFileError Missing / Unreadable.
 std::string read_key_file(const std::filesystem::path& path);

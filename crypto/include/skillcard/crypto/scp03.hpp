@@ -31,7 +31,8 @@ enum class Constant : std::uint8_t {
 // || context), concatenated and cut to L bits. L is a multiple of 8 here.
 template <CryptoBackend B>
 SecretBytes kdf(ByteView key, Constant constant, std::uint16_t length_bits, ByteView context) {
-  if (length_bits == 0 || length_bits % 8 != 0) throw std::invalid_argument("SCP03 KDF: L must be a positive multiple of 8");
+  if (length_bits == 0 || length_bits % 8 != 0)
+    throw std::invalid_argument("SCP03 KDF: L must be a positive multiple of 8");
   const std::size_t out_len = length_bits / 8u;
   Bytes input(16 + context.size(), 0);
   input[11] = static_cast<std::uint8_t>(constant);
@@ -63,14 +64,12 @@ struct SessionKeys {
 };
 
 template <CryptoBackend B>
-SessionKeys derive_session_keys(ByteView k_enc, ByteView k_mac, const Challenge& host,
-                                const Challenge& card) {
+SessionKeys derive_session_keys(ByteView k_enc, ByteView k_mac, const Challenge& host, const Challenge& card) {
   std::array<std::uint8_t, 16> context{};
   std::copy(host.begin(), host.end(), context.begin());
   std::copy(card.begin(), card.end(), context.begin() + 8);
   const auto bits = static_cast<std::uint16_t>(k_enc.size() * 8);
-  return SessionKeys{kdf<B>(k_enc, Constant::SEnc, bits, context),
-                     kdf<B>(k_mac, Constant::SMac, bits, context),
+  return SessionKeys{kdf<B>(k_enc, Constant::SEnc, bits, context), kdf<B>(k_mac, Constant::SMac, bits, context),
                      kdf<B>(k_mac, Constant::SRmac, bits, context)};
 }
 
@@ -101,8 +100,7 @@ Cryptogram host_cryptogram(ByteView s_mac, const Challenge& host, const Challeng
 // (3 bytes) || AID of the invoking application).
 template <CryptoBackend B>
 Challenge pseudo_random_card_challenge(ByteView k_enc, std::uint32_t sequence_counter, ByteView aid) {
-  Bytes context{static_cast<std::uint8_t>(sequence_counter >> 16),
-                static_cast<std::uint8_t>(sequence_counter >> 8),
+  Bytes context{static_cast<std::uint8_t>(sequence_counter >> 16), static_cast<std::uint8_t>(sequence_counter >> 8),
                 static_cast<std::uint8_t>(sequence_counter)};
   context.insert(context.end(), aid.begin(), aid.end());
   const auto full = kdf<B>(k_enc, Constant::CardChallenge, 64, context);

@@ -4,9 +4,9 @@
 
 #include <array>
 #include <cstdint>
-#include <source_location>
 #include <stdexcept>
 #include <string>
+#include "skillcard/iso7816/call_site.hpp"
 
 #include "skillcard/iso7816/bytes.hpp"
 
@@ -20,11 +20,11 @@ using Kid = std::array<std::uint8_t, 8>;
 // A failure inside a crypto library call; the message names the call and where it was made.
 class CryptoError : public std::runtime_error {
  public:
-  CryptoError(const std::string& what, std::source_location where);
-  const std::source_location& where() const noexcept { return where_; }
+  CryptoError(const std::string& what, CallSite where);
+  const CallSite& where() const noexcept { return where_; }
 
  private:
-  std::source_location where_;
+  CallSite where_;
 };
 
 // Overwrites memory in a way the compiler may not elide (glibc explicit_bzero).

@@ -25,9 +25,9 @@ struct DistinguishedName {
 };
 
 enum class CertificateUsage {
-  Ca,          // basicConstraints CA:TRUE, keyCertSign + cRLSign
-  TlsClient,   // a terminal: digitalSignature, extendedKeyUsage clientAuth
-  TlsServer,   // the service: digitalSignature, extendedKeyUsage serverAuth
+  Ca,         // basicConstraints CA:TRUE, keyCertSign + cRLSign
+  TlsClient,  // a terminal: digitalSignature, extendedKeyUsage clientAuth
+  TlsServer,  // the service: digitalSignature, extendedKeyUsage serverAuth
 };
 
 struct CertificateSpec {
@@ -35,9 +35,9 @@ struct CertificateSpec {
   CertificateUsage usage = CertificateUsage::TlsClient;
   std::chrono::system_clock::time_point not_before = std::chrono::system_clock::now();
   std::chrono::days validity{365};
-  std::optional<int> path_length;          // for CAs
-  std::vector<std::string> dns_names;      // subjectAltName DNS entries (servers)
-  std::vector<std::string> ip_addresses;   // subjectAltName IP entries (servers)
+  std::optional<int> path_length;         // for CAs
+  std::vector<std::string> dns_names;     // subjectAltName DNS entries (servers)
+  std::vector<std::string> ip_addresses;  // subjectAltName IP entries (servers)
 };
 
 class Certificate {
@@ -47,7 +47,7 @@ class Certificate {
   };
   using Ptr = std::unique_ptr<x509_st, Free>;
 
-  static Certificate from_pem(std::string_view pem);  // throws CryptoError naming the problem
+  static Certificate from_pem(std::string_view pem);           // throws CryptoError naming the problem
   static Certificate load(const std::filesystem::path& path);  // KeyFileError for file problems
   std::string to_pem() const;
 

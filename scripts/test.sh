@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, then builds and runs every test stage.
+#   1. formatting (clang-format, fails on unformatted code)
+#   2. the 'ci' preset (g++, -Werror): every unit and integration test, then the benchmarks
+#      (they print JSON lines; a missed speed goal is reported, not failed, since CI machines
+#      are noisy)
+#   3. the 'asan' preset (g++ ASan+UBSan, -O1): the same tests under the sanitizers
+#   4. the 'fuzz' preset (clang libFuzzer): a short smoke of every fuzz target
+# Environment: SKILLCARD_STAGES="format ci asan fuzz" picks stages; SKILLCARD_FUZZ_SECONDS
+# sets each fuzz smoke's length (default 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stages=${SKILLCARD_STAGES:-"format ci asan fuzz"}
+fuzz_seconds=${SKILLCARD_FUZZ_SECONDS:-20}
+start=$(date +%s)
+say() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+say "installing missing packages"
+bash scripts/install-deps.sh
+
+for stage in $stages; do
+  case $stage in
+    format)
+      say "checking formatting (clang-format)"
+      mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h' 2>/dev/null || find . -name '*.[ch]pp' -not -path './build/*')
+      if ! clang-format --dry-run --Werror "${files[@]}"; then
+        echo "test.sh: unformatted code; run: clang-format -i \$(git ls-files '*.cpp' '*.hpp')" >&2
+        exit 1
+      fi
+      ;;
+    ci)
+      say "building the ci preset (g++, -Werror)"
+      cmake --preset ci >/dev/null
+      cmake --build --preset ci
+      say "running the tests (ci preset)"
+      ctest --preset ci
+      say "running the benchmarks (JSON lines; goals reported, not enforced)"
+      for b in build/ci/tools/bench/*_bench; do
+        [ -x "$b" ] && { "$b" --quick || echo "test.sh: $(basename "$b") missed a goal (see 'met' above)"; }
+      done
+      ;;
+    asan)
+      say "building the asan preset (g++ ASan+UBSan)"
+      cmake --preset asan >/dev/null
+      cmake --build --preset asan
+      say "running the tests under ASan+UBSan"
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --preset asan
+      ;;
+    fuzz)
+      say "building the fuzz preset (clang libFuzzer)"
+      cmake --preset fuzz -DSKILLCARD_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+      cmake --build --preset fuzz
+      say "running each fuzz target for ${fuzz_seconds}s"
+      ctest --preset fuzz
+      ;;
+    *)
+      echo "test.sh: unknown stage '$stage' (known: format ci asan fuzz)" >&2
+      exit 2
+      ;;
+  esac
+done
+say "all stages passed: $stages"

@@ -271,6 +271,22 @@ EcSignature OpenSsl::PrivateKey::sign(ByteView message) const {
   return out;
 }
 
+EcPublicKey OpenSsl::decompress(ByteView compressed) {
+  if (compressed.size() != 33 || (compressed[0] != 0x02 && compressed[0] != 0x03)) {
+    throw std::invalid_argument("compressed P-256 point must be 33 bytes starting with 02 or 03");
+  }
+  Point q(ossl_check_ptr(EC_POINT_new(p256()), "EC_POINT_new"));
+  if (EC_POINT_oct2point(p256(), q.get(), compressed.data(), compressed.size(), nullptr) != 1) {
+    ERR_clear_error();
+    throw std::invalid_argument("compressed point is not on P-256");
+  }
+  std::uint8_t out[EcPublicKey::kSize];
+  if (EC_POINT_point2oct(p256(), q.get(), POINT_CONVERSION_UNCOMPRESSED, out, sizeof out, nullptr) != sizeof out) {
+    detail::throw_openssl("EC_POINT_point2oct", CallSite::current());
+  }
+  return EcPublicKey::from_uncompressed(ByteView(out, sizeof out));
+}
+
 // --- VerifyKey ----------------------------------------------------------------------------
 
 OpenSsl::VerifyKey OpenSsl::VerifyKey::parse(const EcPublicKey& point) {

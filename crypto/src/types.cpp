@@ -34,6 +34,13 @@ EcPublicKey EcPublicKey::from_uncompressed(ByteView point) {
   return key;
 }
 
+std::array<std::uint8_t, 33> EcPublicKey::compressed() const {
+  std::array<std::uint8_t, 33> out{};
+  out[0] = static_cast<std::uint8_t>(0x02 | (point_[64] & 0x01));
+  std::memcpy(out.data() + 1, point_.data() + 1, 32);
+  return out;
+}
+
 Bytes EcPublicKey::spki_der() const { return concat({ByteView(kP256SpkiPrefix), ByteView(point_)}); }
 
 }  // namespace skillcard::crypto

@@ -187,3 +187,20 @@ TEST(OpenSslVerify, SignaturesWithLeadingZeroBytesVerify) {
   }
   EXPECT_EQ(leading_zero, 3);
 }
+
+TEST(EcPublicKey, CompressDecompressRoundTrip) {
+  for (int i = 0; i < 8; ++i) {  // both parities of Y turn up
+    const auto key = OpenSsl::PrivateKey::generate().public_key();
+    const auto c = key.compressed();
+    EXPECT_EQ(c[0], 0x02 | (key.bytes()[64] & 1));
+    EXPECT_EQ(OpenSsl::decompress(c), key);
+  }
+  auto bad = OpenSsl::PrivateKey::generate().public_key().compressed();
+  bad[0] = 0x04;
+  EXPECT_THROW(OpenSsl::decompress(bad), std::invalid_argument);
+  // x = 2^256 - 1 is not even a field element (it exceeds p), so no point has it.
+  std::array<std::uint8_t, 33> beyond_p{};
+  beyond_p.fill(0xFF);
+  beyond_p[0] = 0x02;
+  EXPECT_THROW(OpenSsl::decompress(beyond_p), std::invalid_argument);
+}

@@ -54,18 +54,18 @@ inline Comparison compare(const std::function<std::size_t()>& candidate, const s
 // Prints one line; returns whether the goal (a minimum ratio) was met, or true without a goal.
 inline bool report(const std::string& metric, double value, const std::string& unit, std::optional<double> baseline,
                    std::optional<double> goal, const std::string& note = {}) {
-  nlohmann::json line;
+  nlohmann::ordered_json line;  // the field order of docs/design.md
   line["metric"] = metric;
   line["value"] = value;
   line["unit"] = unit;
-  line["baseline"] = baseline ? nlohmann::json(*baseline) : nlohmann::json(nullptr);
+  line["baseline"] = baseline ? nlohmann::ordered_json(*baseline) : nlohmann::ordered_json(nullptr);
   // Metrics named *_time are lower-is-better: their ratio is baseline / value, so that a ratio
   // above 1 always means "better than the baseline".
   const bool lower_is_better = metric.size() >= 5 && metric.compare(metric.size() - 5, 5, "_time") == 0;
   std::optional<double> ratio;
   if (baseline && *baseline > 0 && value > 0) ratio = lower_is_better ? *baseline / value : value / *baseline;
-  line["ratio"] = ratio ? nlohmann::json(*ratio) : nlohmann::json(nullptr);
-  line["goal"] = goal ? nlohmann::json(*goal) : nlohmann::json(nullptr);
+  line["ratio"] = ratio ? nlohmann::ordered_json(*ratio) : nlohmann::ordered_json(nullptr);
+  line["goal"] = goal ? nlohmann::ordered_json(*goal) : nlohmann::ordered_json(nullptr);
   const bool met = !goal || (ratio && *ratio >= *goal);
   if (goal) line["met"] = met;
   if (!note.empty()) line["note"] = note;

@@ -18,9 +18,6 @@ std::string_view to_string(CardRole role) noexcept;
 // SCP03 key version number of each role's key set (docs/design.md).
 std::uint8_t key_version(CardRole role) noexcept;
 
-// 16-byte keyed holder reference (docs/design.md, "Holder reference").
-using HolderRef = std::array<std::uint8_t, 16>;
-
 // An 18-character citizen ID (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character
 // (0-9 or X). Returns an empty string when valid, else what is wrong, in words.
 std::string citizen_id_problem(std::string_view id);

@@ -64,6 +64,10 @@ struct OpenSsl {
     EcPublicKey point_;
   };
 
+  // A SEC1 compressed P-256 point (33 bytes) back to uncompressed form; throws
+  // std::invalid_argument if it is not a point on the curve.
+  static EcPublicKey decompress(ByteView compressed);
+
   // SHA-256 + ECDSA verify of a raw r || s signature. False for a wrong signature, including
   // r or s of 0 or >= n; throws only when the library itself fails.
   static bool verify(const VerifyKey& key, ByteView message, const EcSignature& signature);

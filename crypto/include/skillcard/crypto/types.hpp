@@ -16,6 +16,8 @@ using Sha256Digest = std::array<std::uint8_t, 32>;
 using CmacTag = std::array<std::uint8_t, 16>;
 // kid: the first 8 bytes of SHA-256 over the key's SubjectPublicKeyInfo DER (docs/design.md).
 using Kid = std::array<std::uint8_t, 8>;
+// 16-byte keyed holder reference (docs/design.md, "Holder reference").
+using HolderRef = std::array<std::uint8_t, 16>;
 
 // A failure inside a crypto library call; the message names the call and where it was made.
 class CryptoError : public std::runtime_error {
@@ -72,6 +74,9 @@ class EcPublicKey {
   ByteView bytes() const noexcept { return point_; }
   // SubjectPublicKeyInfo DER (RFC 5480): a fixed prefix for P-256 followed by the point.
   Bytes spki_der() const;
+  // SEC1 compressed form (02/03 by the parity of Y, then X): 33 bytes, as card certificates
+  // carry it. Decompressing needs curve arithmetic: OpenSsl::decompress.
+  std::array<std::uint8_t, 33> compressed() const;
   bool operator==(const EcPublicKey&) const = default;
 
  private:

@@ -7,12 +7,12 @@
 #   3. the 'asan' preset (g++ ASan+UBSan, -O1): the same tests under the sanitizers
 #   4. the 'fuzz' preset (clang libFuzzer): a short smoke of every fuzz target
 # Environment: SKILLCARD_STAGES="format ci asan fuzz" picks stages; SKILLCARD_FUZZ_SECONDS
-# sets each fuzz smoke's length (default 20).
+# sets each fuzz smoke's length (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stages=${SKILLCARD_STAGES:-"format ci asan fuzz"}
-fuzz_seconds=${SKILLCARD_FUZZ_SECONDS:-20}
+fuzz_seconds=${SKILLCARD_FUZZ_SECONDS:-10}
 start=$(date +%s)
 say() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 

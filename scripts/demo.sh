@@ -54,7 +54,7 @@ Artifacts: $root/$out
   service/     the verification service's TLS certificate
   bench-crypto.jsonl
 
-Not built yet (open issues): CBOR/COSE tokens (#3), the card simulator (#4) and applet (#5),
+Not built yet (open issues): the card simulator (#4) and applet (#5),
 PC/SC through pcscd + vpcd (#6), the ledger (#7), the verification service (#8), the policy
 engine (#9), and the counter / site / kiosk story this demo will run end to end (#10).
 MSG

@@ -1,0 +1,115 @@
+// The event loop: one SCardGetStatusChange over every reader plus the PnP pseudo-reader.
+#include "skillcard/reader/event_monitor.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace skillcard::reader {
+
+namespace {
+constexpr const char* kPnp = "\\\\?PnP?\\Notification";
+constexpr std::uint32_t kWaitMs = 60'000;  // a cap, not a poll: SCardCancel ends it at once
+
+bool present(std::uint32_t s) { return (s & state::kPresent) != 0 && (s & state::kMute) == 0; }
+}  // namespace
+
+std::string_view to_string(ReaderEvent::Kind kind) noexcept {
+  switch (kind) {
+    case ReaderEvent::Kind::CardInserted:
+      return "card inserted";
+    case ReaderEvent::Kind::CardRemoved:
+      return "card removed";
+    case ReaderEvent::Kind::ReaderAdded:
+      return "reader added";
+    case ReaderEvent::Kind::ReaderRemoved:
+      return "reader removed";
+    case ReaderEvent::Kind::ServiceLost:
+      return "PC/SC service lost";
+  }
+  return "unknown";
+}
+
+EventMonitor::EventMonitor(std::shared_ptr<PcscApi> api, std::function<void(const ReaderEvent&)> on_event)
+    : api_(api), on_event_(std::move(on_event)), context_(std::move(api)), thread_([this] { run(); }) {}
+
+EventMonitor::~EventMonitor() { stop(); }
+
+void EventMonitor::stop() {
+  if (stopping_.exchange(true)) return;
+  context_.cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventMonitor::run() {
+  // states[0] is the PnP pseudo-reader; the rest are the readers we know.
+  std::vector<ReaderState> states{{kPnp, state::kUnaware, 0, {}}};
+  auto sync_readers = [&](bool announce) {
+    std::vector<std::string> names;
+    const auto rc = api_->list_readers(context_.handle(), &names);
+    if (rc != code::kSuccess && rc != code::kNoReadersAvailable) return rc;
+    for (auto it = states.begin() + 1; it != states.end();) {
+      if (std::find(names.begin(), names.end(), it->reader) == names.end()) {
+        if (present(it->current_state)) on_event_({ReaderEvent::Kind::CardRemoved, it->reader, {}});
+        on_event_({ReaderEvent::Kind::ReaderRemoved, it->reader, {}});
+        it = states.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& name : names) {
+      const bool known = std::any_of(states.begin() + 1, states.end(), [&](const auto& s) { return s.reader == name; });
+      if (!known) {
+        if (announce) on_event_({ReaderEvent::Kind::ReaderAdded, name, {}});
+        states.push_back({name, state::kUnaware, 0, {}});
+      }
+    }
+    return code::kSuccess;
+  };
+
+  bool service_up = sync_readers(false) == code::kSuccess;
+  while (!stopping_) {
+    if (!service_up) {
+      // pcscd is gone: wait a moment, then see whether it is back.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      service_up = sync_readers(true) == code::kSuccess;
+      continue;
+    }
+    const auto rc = api_->get_status_change(context_.handle(), kWaitMs, states);
+    if (stopping_ || rc == code::kCancelled) return;
+    if (rc == code::kTimeout) continue;
+    if (rc == code::kNoService || rc == code::kServiceStopped || rc == code::kInvalidHandle) {
+      on_event_({ReaderEvent::Kind::ServiceLost, "", {}});
+      service_up = false;
+      continue;
+    }
+    if (rc == code::kUnknownReader || rc == code::kReaderUnavailable) {
+      sync_readers(true);
+      continue;
+    }
+    if (rc != code::kSuccess) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    bool readers_changed = false;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      auto& s = states[i];
+      if ((s.event_state & state::kChanged) == 0) continue;
+      if (i == 0) {
+        readers_changed = true;
+      } else if ((s.event_state & (state::kUnknown | state::kUnavailable)) != 0) {
+        // The reader went away: sync_readers reports its card and then the reader, from the
+        // state we last saw.
+        readers_changed = true;
+        continue;
+      } else if (present(s.event_state) && !present(s.current_state)) {
+        on_event_({ReaderEvent::Kind::CardInserted, s.reader, s.atr});
+      } else if (!present(s.event_state) && present(s.current_state)) {
+        on_event_({ReaderEvent::Kind::CardRemoved, s.reader, {}});
+      }
+      s.current_state = s.event_state & ~state::kChanged;
+    }
+    if (readers_changed) sync_readers(true);
+  }
+}
+
+}  // namespace skillcard::reader

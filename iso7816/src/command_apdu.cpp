@@ -14,6 +14,11 @@ constexpr std::uint8_t kChainingBit = 0x10;
 // 001x xxxx is reserved and 1xxx xxxx proprietary, where b5 has no agreed meaning.
 bool is_interindustry(std::uint8_t cla) { return (cla & 0xE0) == 0x00 || (cla & 0xC0) == 0x40; }
 
+// GlobalPlatform's proprietary classes 8x and Cx keep the interindustry meaning of b5
+// (command chaining), as Java Card's APDU.isCommandChainingCLA and our card do; 9x, Ax, Bx,
+// Dx-Fx are left alone (b5 is part of their class number there).
+bool chains_with_b5(std::uint8_t cla) { return is_interindustry(cla) || (cla & 0xE0) == 0x80 || (cla & 0xF0) == 0xC0; }
+
 // Both bytes can never reach a card: over T=0 a CLA of FF would be read as a PPS request and an
 // INS of 6X/9X as a procedure byte (ISO/IEC 7816-3), hence invalid in ISO/IEC 7816-4 too.
 const char* cla_problem(std::uint8_t cla) { return cla == 0xFF ? "CLA 'FF' is reserved for PPS" : nullptr; }
@@ -163,7 +168,11 @@ bool CommandApdu::is_extended_required() const noexcept {
   return data_.size() > kMaxShortNc || (ne_ && *ne_ > kMaxShortNe);
 }
 
-bool CommandApdu::is_chained() const noexcept { return is_interindustry(cla_) && (cla_ & kChainingBit) != 0; }
+bool CommandApdu::is_chained() const noexcept {
+  // 9x is 8x with b5 set: a chained GlobalPlatform command.
+  const std::uint8_t base = static_cast<std::uint8_t>(cla_ & ~kChainingBit);
+  return (cla_ & kChainingBit) != 0 && chains_with_b5(base);
+}
 
 CommandApdu CommandApdu::with_cla(std::uint8_t cla) const {
   check_cla(cla);
@@ -239,8 +248,8 @@ std::vector<CommandApdu> split_for_chaining(const CommandApdu& command, std::siz
   const ByteView data = command.data();
   if (data.size() <= max_chunk) return {command};
   const std::uint8_t cla = command.cla();
-  if (!is_interindustry(cla)) {
-    throw std::invalid_argument("cla: chaining by CLA b5 needs an interindustry class, got " +
+  if (!chains_with_b5(cla)) {
+    throw std::invalid_argument("cla: chaining by CLA b5 needs an interindustry or GlobalPlatform class, got " +
                                 to_hex(ByteView(&cla, 1)));
   }
   if (command.is_chained()) {

@@ -263,7 +263,9 @@ TEST(CommandApdu, IsChainedOnlyForInterindustryClasses) {
   EXPECT_TRUE(CommandApdu(0x50, 0xD6, 0, 0).is_chained());  // further interindustry
   EXPECT_FALSE(CommandApdu(0x40, 0xD6, 0, 0).is_chained());
   EXPECT_FALSE(CommandApdu(0x30, 0xD6, 0, 0).is_chained());  // 001x xxxx is reserved
-  EXPECT_FALSE(CommandApdu(0x90, 0xD6, 0, 0).is_chained());  // proprietary
+  EXPECT_TRUE(CommandApdu(0x90, 0xD6, 0, 0).is_chained());   // GlobalPlatform 80 with b5
+  EXPECT_FALSE(CommandApdu(0x80, 0xD6, 0, 0).is_chained());
+  EXPECT_FALSE(CommandApdu(0xA0, 0xD6, 0, 0).is_chained());  // proprietary without b5 chaining
 }
 
 TEST(CommandApdu, WithClaReturnsModifiedCopy) {
@@ -408,8 +410,17 @@ TEST(CommandApdu, SplitForChainingRefusals) {
   const CommandApdu big(0x00, 0xDA, 0, 0, pattern(300));
   expect_invalid([&] { split_for_chaining(big, 0); }, "max_chunk");
   expect_invalid([&] { split_for_chaining(big, 65536); }, "max_chunk");
-  expect_invalid([&] { split_for_chaining(big.with_cla(0x80)); }, "cla");
+  expect_invalid([&] { split_for_chaining(big.with_cla(0xA0)); }, "cla");
   expect_invalid([&] { split_for_chaining(big.with_cla(0x10)); }, "cla");
+}
+
+TEST(CommandApdu, SplitForChainingGlobalPlatformClass) {
+  const auto gp = split_for_chaining(CommandApdu(0x84, 0x40, 0, 0, pattern(300)));
+  ASSERT_EQ(gp.size(), 2u);
+  EXPECT_EQ(gp.front().cla(), 0x94);  // GlobalPlatform with secure messaging, chained
+  EXPECT_TRUE(gp.front().is_chained());
+  EXPECT_EQ(gp.back().cla(), 0x84);
+  EXPECT_FALSE(gp.back().is_chained());
 }
 
 // --- properties over generated commands and arbitrary bytes ---

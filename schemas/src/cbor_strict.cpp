@@ -401,7 +401,9 @@ std::optional<std::uint64_t> MapReader::optional_uint(std::int64_t key, std::str
                                                       std::uint64_t max) {
   const auto* item = find(key, name);
   if (item == nullptr) return std::nullopt;
-  const auto v = as_uint(item, field(key, name));
+  // Field names are built only on the error paths: this runs for every claim of every token.
+  if (!cbor_isa_uint(item)) wrong_type(item, field(key, name), "unsigned integer");
+  const auto v = cbor_get_int(item);
   if (v < min || v > max) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v) + " not in " + std::to_string(min) + ".." + std::to_string(max));
@@ -410,7 +412,9 @@ std::optional<std::uint64_t> MapReader::optional_uint(std::int64_t key, std::str
 }
 
 Bytes MapReader::bytes(std::int64_t key, std::string_view name, std::size_t min_size, std::size_t max_size) {
-  const auto v = as_bytes(require(key, name), field(key, name));
+  const auto* item = require(key, name);
+  if (!cbor_isa_bytestring(item)) wrong_type(item, field(key, name), "byte string");
+  const ByteView v(cbor_bytestring_handle(item), cbor_bytestring_length(item));
   if (v.size() < min_size || v.size() > max_size) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v.size()) + " bytes, expected " +
@@ -421,7 +425,9 @@ Bytes MapReader::bytes(std::int64_t key, std::string_view name, std::size_t min_
 }
 
 std::string MapReader::text(std::int64_t key, std::string_view name, std::size_t min_size, std::size_t max_size) {
-  const auto v = as_text(require(key, name), field(key, name));
+  const auto* item = require(key, name);
+  if (!cbor_isa_string(item)) wrong_type(item, field(key, name), "text string");
+  const std::string_view v(reinterpret_cast<const char*>(cbor_string_handle(item)), cbor_string_length(item));
   if (v.size() < min_size || v.size() > max_size) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v.size()) + " bytes of text, expected " + std::to_string(min_size) + ".." +

@@ -19,6 +19,7 @@ void check(const ReceiptClaims& c) {
           kWhat, kNonce, "nonce",
           "first byte must be 01 (server) or 02 (terminal), got " + to_hex(ByteView(c.nonce).first(1)));
   require(c.counter >= 1, kWhat, kCounter, "card redemption counter", "counters start at 1");
+  require(c.terminal_time <= UINT32_MAX, kWhat, kTime, "terminal time", "beyond the card's 32-bit time");
 }
 
 Bytes encode_payload(const ReceiptClaims& c) {
@@ -44,7 +45,7 @@ ReceiptClaims decode_receipt_claims(ByteView payload) {
   c.site = detail::narrow<std::uint32_t>(r.uint(kSite, "site id", 0, UINT32_MAX));
   c.nonce = detail::to_array<17>(r.bytes(kNonce, "nonce", 17, 17));
   c.counter = detail::narrow<std::uint32_t>(r.uint(kCounter, "card redemption counter", 0, UINT32_MAX));
-  c.terminal_time = r.uint(kTime, "terminal time", 0, UINT64_MAX);
+  c.terminal_time = r.uint(kTime, "terminal time", 0, UINT32_MAX);  // the card keeps times as uint32
   c.classroom_hours = detail::narrow<std::uint16_t>(r.uint(kClassroom, "classroom hours", 0, UINT16_MAX));
   c.online_hours = detail::narrow<std::uint16_t>(r.uint(kOnline, "online hours", 0, UINT16_MAX));
   r.finish();

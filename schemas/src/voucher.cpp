@@ -41,6 +41,8 @@ void check(const VoucherClaims& c) {
   for (auto p : c.eligible_providers) require(p >= 1, kWhat, kProviders, "eligible providers", "provider id 0");
   require(c.issued_at <= c.not_before, kWhat, kNbf, "not before", "earlier than issued-at");
   require(c.not_before < c.expires_at, kWhat, kExp, "expiry", "not after not-before");
+  // The card keeps times as uint32 (docs/design.md, "Time"): good until 2106.
+  require(c.expires_at <= UINT32_MAX, kWhat, kExp, "expiry", "beyond the card's 32-bit time");
 }
 
 Bytes encode_payload(const VoucherClaims& c) {
@@ -88,9 +90,9 @@ VoucherClaims decode_voucher_claims(ByteView payload) {
   if (auto v = r.optional_uint_array(kProviders, "eligible providers", 0, UINT32_MAX, kMaxEligible)) {
     c.eligible_providers.assign(v->begin(), v->end());
   }
-  c.issued_at = r.uint(kIat, "issued at", 0, UINT64_MAX);
-  c.not_before = r.uint(kNbf, "not before", 0, UINT64_MAX);
-  c.expires_at = r.uint(kExp, "expiry", 0, UINT64_MAX);
+  c.issued_at = r.uint(kIat, "issued at", 0, UINT32_MAX);  // the card keeps times as uint32
+  c.not_before = r.uint(kNbf, "not before", 0, UINT32_MAX);
+  c.expires_at = r.uint(kExp, "expiry", 0, UINT32_MAX);
   r.finish();
   detail::check_decoded(c);
   return c;

@@ -94,6 +94,7 @@ TEST(VoucherToken, PayloadRefusals) {
   refusal(payload_with(1, 4201), DecodeErrorKind::OutOfRange);         // 4-digit region
   refusal(payload_with(4, test::kNow), DecodeErrorKind::OutOfRange);   // expiry = not-before
   refusal(payload_with(-6, 1ull << 33), DecodeErrorKind::OutOfRange);  // beyond uint32
+  refusal(payload_with(4, 1ull << 32), DecodeErrorKind::OutOfRange);   // beyond the card's 32-bit time
   refusal(payload_with(-3, 0, true), DecodeErrorKind::WrongType);
   refusal(payload_with(-9, std::nullopt), DecodeErrorKind::OutOfRange);  // no eligible region or provider
   // Programme 99 (以工代训) decodes: refusing it is policy's job (P10), with its own code.

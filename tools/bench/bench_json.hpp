@@ -52,8 +52,10 @@ inline Comparison compare(const std::function<std::size_t()>& candidate, const s
 }
 
 // Prints one line; returns whether the goal (a minimum ratio) was met, or true without a goal.
+// `limit_met`, for absolute limits (sizes, exchange counts), is printed as "met" instead.
 inline bool report(const std::string& metric, double value, const std::string& unit, std::optional<double> baseline,
-                   std::optional<double> goal, const std::string& note = {}) {
+                   std::optional<double> goal, const std::string& note = {},
+                   std::optional<bool> limit_met = std::nullopt) {
   nlohmann::ordered_json line;  // the field order of docs/design.md
   line["metric"] = metric;
   line["value"] = value;
@@ -66,8 +68,8 @@ inline bool report(const std::string& metric, double value, const std::string& u
   if (baseline && *baseline > 0 && value > 0) ratio = lower_is_better ? *baseline / value : value / *baseline;
   line["ratio"] = ratio ? nlohmann::ordered_json(*ratio) : nlohmann::ordered_json(nullptr);
   line["goal"] = goal ? nlohmann::ordered_json(*goal) : nlohmann::ordered_json(nullptr);
-  const bool met = !goal || (ratio && *ratio >= *goal);
-  if (goal) line["met"] = met;
+  const bool met = limit_met ? *limit_met : (!goal || (ratio && *ratio >= *goal));
+  if (goal || limit_met) line["met"] = met;
   if (!note.empty()) line["note"] = note;
   std::cout << line.dump() << std::endl;
   return met;

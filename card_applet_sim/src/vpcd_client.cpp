@@ -270,9 +270,11 @@ VpcdClient::End VpcdClient::serve(int socket) {
       options_.pull_on.reset();
       pull = true;
     }
-    say("apdu #" + std::to_string(count) + " " + header_text(frame) + " (" + std::to_string(frame.size()) +
-        " bytes) -> " + to_hex(ByteView(response).last(2)) + " (" + std::to_string(response.size()) + " bytes)" +
-        (pull ? ", card pulled before answering" : ""));
+    if (options_.log) {  // the line costs more than the APDU: build it only when someone reads it
+      say("apdu #" + std::to_string(count) + " " + header_text(frame) + " (" + std::to_string(frame.size()) +
+          " bytes) -> " + to_hex(ByteView(response).last(2)) + " (" + std::to_string(response.size()) + " bytes)" +
+          (pull ? ", card pulled before answering" : ""));
+    }
     if (pull) {
       pulls_.fetch_add(1);
       return End::Pulled;

@@ -204,3 +204,19 @@ TEST(PcscSim, OpenscToolSeesTheCard) {
   const auto select = run("opensc-tool -r 0 -s 00:A4:04:00:0B:F0:73:6B:69:6C:6C:63:61:72:64:FE");
   EXPECT_NE(select.find("SW1=0x90, SW2=0x00"), std::string::npos) << select;
 }
+
+// skillcard-apdu, the tool a counter uses with a real reader, against the simulated card.
+TEST(PcscSim, ApduToolListsAndSends) {
+  Connected c;
+  c.connection.reset();  // let the tool have the card
+  const std::string tool = SKILLCARD_APDU_TOOL;
+  const auto list = run(tool + " list");
+  EXPECT_NE(list.find(reader_name(0) + ": card present, ATR 3B"), std::string::npos) << list;
+  const auto sent = run(tool + " send --reader '" + reader_name(0) +
+                        "' 00A404000BF0736B696C6C63617264FE00 8010000003AABBCC00 801E6A88");
+  EXPECT_NE(sent.find("AABBCC 9000"), std::string::npos) << sent;
+  EXPECT_NE(sent.find("6A88"), std::string::npos) << sent;
+  // The trace on stderr shows headers, never data, unless --secure-debug.
+  EXPECT_NE(sent.find("80 10 00 00"), std::string::npos) << sent;
+  EXPECT_EQ(sent.find("> Virtual PCD 00 00 8010000003AABBCC"), std::string::npos) << sent;
+}

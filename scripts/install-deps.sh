@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
   # crypto and formats
-  libssl-dev libmbedtls-dev libcbor-dev zlib1g-dev
+  libssl-dev libmbedtls-dev libcbor-dev zlib1g-dev libcsv-dev
   # helpers
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   # tests and benchmarks

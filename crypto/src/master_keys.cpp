@@ -65,19 +65,23 @@ std::uint8_t key_version(CardRole role) noexcept {
   return 0;
 }
 
-std::string citizen_id_problem(std::string_view id) {
-  if (id.size() != 18) return "citizen ID must be 18 characters, got " + std::to_string(id.size());
+char citizen_id_check_character(std::string_view first17) {
   static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
   static constexpr char kCheck[11] = {'1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'};
   int sum = 0;
+  for (std::size_t i = 0; i < 17 && i < first17.size(); ++i) sum += (first17[i] - '0') * kWeights[i];
+  return kCheck[sum % 11];
+}
+
+std::string citizen_id_problem(std::string_view id) {
+  if (id.size() != 18) return "citizen ID must be 18 characters, got " + std::to_string(id.size());
   for (std::size_t i = 0; i < 17; ++i) {
     if (!std::isdigit(static_cast<unsigned char>(id[i]))) {
       return "citizen ID character " + std::to_string(i + 1) + " must be a digit";
     }
-    sum += (id[i] - '0') * kWeights[i];
   }
   const char last = static_cast<char>(std::toupper(static_cast<unsigned char>(id[17])));
-  const char expected = kCheck[sum % 11];
+  const char expected = citizen_id_check_character(id.substr(0, 17));
   if (last != expected) {
     return std::string("citizen ID check character is '") + id[17] + "', expected '" + expected +
            "' (ISO 7064 MOD 11-2)";

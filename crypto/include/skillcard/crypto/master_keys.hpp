@@ -21,6 +21,8 @@ std::uint8_t key_version(CardRole role) noexcept;
 // An 18-character citizen ID (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character
 // (0-9 or X). Returns an empty string when valid, else what is wrong, in words.
 std::string citizen_id_problem(std::string_view id);
+// The check character (0-9 or X) of an ID's first 17 digits.
+char citizen_id_check_character(std::string_view first17);
 
 class MasterKeyStore {
  public:

@@ -10,7 +10,7 @@ root=$(pwd)
 bash scripts/install-deps.sh
 echo "== building (release preset)"
 cmake --preset release >/dev/null
-cmake --build --preset release --target skillcard-keytool crypto_bench
+cmake --build --preset release --target skillcard-keytool crypto_bench skillcard-personalise skillcard-sim applet_bench
 
 keytool=build/release/tools/skillcard-keytool
 out=${1:-out/demo-$(date +%Y%m%d-%H%M%S)}
@@ -43,6 +43,18 @@ done
 echo "proved: each certificate chains to the province root with OpenSSL's own verifier, and names its role:"
 openssl x509 -in "$out/terminals/S0001.cert.pem" -noout -subject | sed 's/^/   /'
 
+step "3b. a personalised card (docs/personalisation.md): keys, certificate, role key sets, PIN"
+build/release/tools/skillcard-personalise --keys "$out/keys" --card-number 4201000001 \
+  --citizen-id 11010519491231002X --region 420100 --pin 123456 --image "$out/card.img" --register "$out/cards.jsonl" \
+  | sed 's/^/   /'
+if build/release/tools/skillcard-personalise --keys "$out/keys" --card-number 4201000001 \
+  --citizen-id 11010519491231002X --region 420100 --pin 123456 --image "$out/card.img" 2>"$out/refusal2.txt"; then
+  echo "demo: FAILED — an image was overwritten" >&2; exit 1
+fi
+echo "proved: the image is never overwritten: $(cat "$out/refusal2.txt")"
+echo "   serve it with: build/release/card_applet_sim/skillcard-sim --image $out/card.img (training applet by default)"
+build/release/tools/bench/applet_bench | tee "$out/bench-applet.jsonl"
+
 step "4. crypto benchmarks (JSON lines, baseline measured in the same run)"
 build/release/tools/bench/crypto_bench | tee "$out/bench-crypto.jsonl"
 
@@ -54,7 +66,9 @@ Artifacts: $root/$out
   service/     the verification service's TLS certificate
   bench-crypto.jsonl
 
-Not built yet (open issues): the card simulator (#4) and applet (#5),
+  card.img, cards.jsonl   a personalised card image and its register line; bench-applet.jsonl
+
+Not built yet (open issues):
 PC/SC through pcscd + vpcd (#6), the ledger (#7), the verification service (#8), the policy
 engine (#9), and the counter / site / kiosk story this demo will run end to end (#10).
 MSG

@@ -11,7 +11,7 @@ PACKAGES=(
   # helpers
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
+  libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev curl
   # service and storage (later issues build on these)
   libboost1.74-dev libboost-system1.74-dev libsqlite3-dev libpq-dev
   # readers (later issues build on these)

@@ -14,6 +14,13 @@ using iso7816::CommandApdu;
 using iso7816::StatusWord;
 using iso7816::StatusWordError;
 
+WarningResponse::WarningResponse(StatusWord sw, Bytes data) : StatusWordError(sw), data_(std::move(data)) {
+  const auto first = iso7816::sw1(sw);
+  if (first != 0x62 && first != 0x63) {
+    throw std::invalid_argument("WarningResponse needs a 62xx or 63xx status word, not " + iso7816::to_string(sw));
+  }
+}
+
 Applet::~Applet() = default;
 Bytes Applet::on_select(AppletContext&) { return {}; }
 void Applet::on_deselect(AppletContext&) {}
@@ -173,6 +180,7 @@ void Card::clear_volatile() noexcept {
 void Card::drop_pending() noexcept {
   pending_.clear();
   pending_offset_ = 0;
+  pending_sw_ = StatusWord::Success;
 }
 
 Bytes Card::process(ByteView apdu) {
@@ -284,17 +292,21 @@ Bytes Card::execute(ByteView apdu) {
     throw StatusWordError(cls.proprietary ? StatusWord::ClaNotSupported : StatusWord::InsNotSupported,
                           "no applet selected");
   }
-  return respond(selected_->applet->process(command, selected_->context), command.ne());
+  try {
+    return respond(selected_->applet->process(command, selected_->context), command.ne());
+  } catch (const WarningResponse& warning) {
+    return respond(warning.data(), command.ne(), warning.sw());
+  }
 }
 
-Bytes Card::respond(Bytes data, std::optional<std::size_t> ne) {
-  if (data.empty()) return sw_only(StatusWord::Success);
+Bytes Card::respond(Bytes data, std::optional<std::size_t> ne, StatusWord final_sw) {
+  if (data.empty()) return sw_only(final_sw);
   if (data.size() > iso7816::ResponseApdu::kMaxNr) {
     throw std::length_error("applet answered " + std::to_string(data.size()) + " bytes");
   }
   const std::size_t limit = ne.value_or(0);
   if (data.size() <= limit) {
-    append_sw(data, StatusWord::Success);
+    append_sw(data, final_sw);
     return data;
   }
   // Longer than the host asked for: send what fits and keep the rest for GET RESPONSE. The
@@ -302,6 +314,7 @@ Bytes Card::respond(Bytes data, std::optional<std::size_t> ne) {
   Bytes out(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(limit));
   pending_ = std::move(data);
   pending_offset_ = limit;
+  pending_sw_ = final_sw;
   append_sw(out, more_data(pending_.size() - limit));
   return out;
 }
@@ -324,8 +337,9 @@ Bytes Card::get_response(const CommandApdu& command) {
   if (pending_offset_ < pending_.size()) {
     append_sw(out, more_data(pending_.size() - pending_offset_));
   } else {
+    const StatusWord final_sw = pending_sw_;
     drop_pending();
-    append_sw(out, StatusWord::Success);
+    append_sw(out, final_sw);
   }
   return out;
 }

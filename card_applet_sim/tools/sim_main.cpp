@@ -14,6 +14,7 @@
 
 #include "skillcard/card/card.hpp"
 #include "skillcard/card/echo_applet.hpp"
+#include "skillcard/card/training_applet.hpp"
 #include "skillcard/card/vpcd_client.hpp"
 
 using namespace skillcard;
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
   std::optional<std::uint64_t> pull_after;
   std::string pull_on;
   bool echo = false;
+  bool training_on = false;
+  bool training_off = false;
   bool fsync = false;
   bool verbose = false;
   unsigned reinsert_ms = 1000;
@@ -95,6 +98,9 @@ int main(int argc, char** argv) {
   app.add_option("--pull-on", pull_on,
                  "pull the card during the first APDU starting with these hex bytes (e.g. 8014), once");
   app.add_flag("--echo-applet", echo, "install the diagnostic echo applet (AID F0736B696C6C63617264FE)");
+  app.add_flag("--training-applet", training_on,
+               "install the training applet over pages 17-191 (default: on when the image is personalised)");
+  app.add_flag("--no-training-applet", training_off, "never install the training applet");
   app.add_flag("--fsync", fsync, "fdatasync at each journal barrier (survives an OS crash; slower)");
   app.add_option("--reinsert-delay-ms", reinsert_ms, "how long a pulled card stays out (default 1000)");
   app.add_flag("-v,--verbose", verbose, "log every APDU header and status word (never APDU data) to stderr");
@@ -121,6 +127,12 @@ int main(int argc, char** argv) {
   }
   options.reinsert_delay = std::chrono::milliseconds(reinsert_ms);
   if (verbose) options.log = log_line;
+  if (training_on && (training_off || echo)) {
+    // The echo applet lives in pages 188-191, inside the training applet's window.
+    std::cerr << "skillcard-sim: --training-applet cannot be combined with "
+              << (training_off ? "--no-training-applet" : "--echo-applet") << "\n";
+    return kExitUsage;
+  }
 
   try {
     const Durability durability = fsync ? Durability::System : Durability::Process;
@@ -133,6 +145,23 @@ int main(int argc, char** argv) {
       eeprom.emplace(Eeprom::open_file(image, durability));
     }
     Card card(std::move(*eeprom));
+    // The training applet by default on a personalised 192-page image (docs/card-commands.md).
+    std::string training_note;
+    if (!echo && !training_off && card.eeprom().page_count() == training::kImagePages) {
+      card.power_on();
+      const bool personalised = training::is_personalised(card.memory().read(0, training::layout::kReserved));
+      if (personalised || training_on) {
+        training::install(card);
+        training_note = personalised
+                            ? " with the training applet (card " + training::read_state(card.memory()).card_number + ")"
+                            : " with the training applet (image not personalised: it answers 6985)";
+      }
+      card.power_off();
+    } else if (training_on) {
+      std::cerr << "skillcard-sim: --training-applet needs a " << training::kImagePages << "-page image, "
+                << image.string() << " has " << card.eeprom().page_count() << "\n";
+      return kExitUsage;
+    }
     if (echo) {
       // The last four pages: inside the area the v1 memory map reserves (162-191), so the
       // echo applet never overlaps the training applet's data.
@@ -149,8 +178,8 @@ int main(int argc, char** argv) {
     install_handler(SIGINT, on_stop_signal);
     install_handler(SIGUSR1, on_pull_signal);
     ::signal(SIGPIPE, SIG_IGN);
-    std::cerr << "skillcard-sim: serving " << image.string() << " to vpcd " << vpcd << " (pid " << ::getpid() << ")"
-              << std::endl;
+    std::cerr << "skillcard-sim: serving " << image.string() << " to vpcd " << vpcd << training_note << " (pid "
+              << ::getpid() << ")" << std::endl;
     client.run();
     g_client.store(nullptr);
     std::cerr << "skillcard-sim: stopped after " << client.apdus() << " APDUs" << std::endl;

@@ -14,6 +14,7 @@
 
 #include "fake_vpcd.hpp"
 #include "skillcard/card/persistent_memory.hpp"
+#include "skillcard/card/training_applet.hpp"
 #include "test_support.hpp"
 
 extern char** environ;
@@ -191,6 +192,61 @@ TEST_F(Sim, BadEndpointsExitWithCode2) {
     SimProcess sim({"--image", image.string(), "--create", "--pull-on", "80G4"}, log);
     EXPECT_EQ(sim.wait(), 2);
     EXPECT_NE(read_text(log).find("--pull-on"), std::string::npos) << read_text(log);
+  }
+}
+
+TEST_F(Sim, ServesAPersonalisedImageWithTheTrainingAppletByDefault) {
+  {
+    Eeprom e = Eeprom::create_file(image, training::kImagePages);
+    PersistentMemory::format(e);
+    PersistentMemory m(std::move(e));
+    m.mount();
+    training::Personalisation p;
+    p.card_number = "4201000009";
+    p.region = 420100;
+    p.certificate = Bytes(194, 0xCE);
+    p.receipt_scalar = crypto::SecretBytes(Bytes(32, 1));
+    p.auth_scalar = crypto::SecretBytes(Bytes(32, 2));
+    for (auto& set : p.keys) {
+      for (auto& k : set) k = crypto::SecretBytes(Bytes(16, 3));
+    }
+    p.pin = "123456";
+    training::personalise(m, p);
+  }
+  const std::string endpoint = "127.0.0.1:" + std::to_string(vpcd.port());
+  SimProcess sim({"--image", image.string(), "--vpcd", endpoint}, log);
+  ASSERT_TRUE(vpcd.accept()) << read_text(log);
+  vpcd.send_control(0x01);
+  ASSERT_EQ(vpcd.transmit(select_hex(training::aid(), "0C", false)), "9000");
+  EXPECT_EQ(vpcd.transmit("00CA010100"), to_hex(as_bytes("4201000009")) + "9000");
+  EXPECT_EQ(vpcd.transmit("00CA010200"), "000669049000");
+  EXPECT_EQ(vpcd.transmit("80320000 00"), "6982") << "LIST needs a session";
+  sim.signal(SIGTERM);
+  EXPECT_EQ(sim.wait(), 0) << read_text(log);
+  EXPECT_NE(read_text(log).find("with the training applet (card 4201000009)"), std::string::npos) << read_text(log);
+
+  // --no-training-applet: nobody answers the training AID.
+  SimProcess plain({"--image", image.string(), "--vpcd", endpoint, "--no-training-applet"}, log);
+  ASSERT_TRUE(vpcd.accept()) << read_text(log);
+  vpcd.send_control(0x01);
+  EXPECT_EQ(vpcd.transmit(select_hex(training::aid(), "0C", false)), "6A82");
+  plain.signal(SIGTERM);
+  EXPECT_EQ(plain.wait(), 0);
+}
+
+TEST_F(Sim, TrainingAppletOptionConflictsExitWithCode2) {
+  const std::string endpoint = "127.0.0.1:" + std::to_string(vpcd.port());
+  {
+    SimProcess sim({"--image", image.string(), "--create", "--vpcd", endpoint, "--training-applet", "--echo-applet"},
+                   log);
+    EXPECT_EQ(sim.wait(), 2);
+    EXPECT_NE(read_text(log).find("--echo-applet"), std::string::npos) << read_text(log);
+  }
+  {
+    SimProcess sim({"--image", image.string(), "--create", "--pages", "24", "--vpcd", endpoint, "--training-applet"},
+                   log);
+    EXPECT_EQ(sim.wait(), 2);
+    EXPECT_NE(read_text(log).find("192-page image"), std::string::npos) << read_text(log);
   }
 }
 

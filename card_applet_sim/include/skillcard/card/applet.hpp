@@ -10,6 +10,7 @@
 #include "skillcard/card/persistent_memory.hpp"
 #include "skillcard/iso7816/bytes.hpp"
 #include "skillcard/iso7816/command_apdu.hpp"
+#include "skillcard/iso7816/status_word.hpp"
 
 namespace skillcard::card {
 
@@ -27,6 +28,20 @@ class AppletContext {
  private:
   AppletStorage storage_;
   std::span<std::uint8_t> transient_;
+};
+
+// Thrown by an applet to answer with data AND a warning status word (62xx or 63xx): e.g. a wrong
+// PIN inside a secure channel, whose 63Cx carries an R-MAC (GlobalPlatform protects 9000 and
+// the warnings). The runtime sends the data by the usual rules (61xx and GET RESPONSE when
+// longer than Ne) and this status word after the last byte. Any other status word is a bug:
+// std::invalid_argument.
+class WarningResponse : public iso7816::StatusWordError {
+ public:
+  WarningResponse(iso7816::StatusWord sw, Bytes data);
+  const Bytes& data() const noexcept { return data_; }
+
+ private:
+  Bytes data_;
 };
 
 class Applet {

@@ -85,7 +85,8 @@ class Card {
   Bytes execute(ByteView apdu);
   Bytes select(const iso7816::CommandApdu& command);
   Bytes get_response(const iso7816::CommandApdu& command);
-  Bytes respond(Bytes data, std::optional<std::size_t> ne);
+  // Data by the Ne rules (61xx + GET RESPONSE when longer), final_sw after the last byte.
+  Bytes respond(Bytes data, std::optional<std::size_t> ne, iso7816::StatusWord final_sw = iso7816::StatusWord::Success);
   Slot* find_applet(ByteView aid) const;
   void clear_volatile() noexcept;
   void drop_pending() noexcept;
@@ -97,6 +98,7 @@ class Card {
   std::optional<Chain> chain_;
   Bytes pending_;
   std::size_t pending_offset_ = 0;
+  iso7816::StatusWord pending_sw_ = iso7816::StatusWord::Success;  // after the last pending byte
   std::uint64_t last_command_writes_ = 0;
   MountReport last_mount_;
 };

@@ -1,0 +1,20 @@
+// Export of redemptions and settlement per training provider and fund for the provincial
+// systems (docs/ledger.md, "Export"): CSV (RFC 4180, UTF-8, header row) and JSON.
+#pragma once
+
+#include <ostream>
+#include <span>
+
+#include "skillcard/ledger/types.hpp"
+
+namespace skillcard::ledger {
+
+// One row per redemption, reversed ones included with reversed_at and the reason.
+void write_redemptions_csv(std::ostream& out, std::span<const RedemptionExportRow> rows);
+// {"format": "skillcard-ledger-redemptions/1", "generated_at": …, "groups": [{"provider", "fund",
+//  "count", "total_fen", "redemptions": [...]}]}; count and total exclude reversed redemptions.
+void write_redemptions_json(std::ostream& out, std::span<const RedemptionExportRow> rows, UtcSeconds generated_at);
+void write_settlement_csv(std::ostream& out, std::span<const SettlementLine> lines);
+void write_settlement_json(std::ostream& out, std::span<const SettlementLine> lines, UtcSeconds generated_at);
+
+}  // namespace skillcard::ledger

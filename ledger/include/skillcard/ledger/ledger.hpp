@@ -1,0 +1,109 @@
+// The ledger's storage interface (docs/ledger.md): one abstract class, implemented for SQLite
+// (SqliteLedger) and, in part 2 of #7, for PostgreSQL over libpq. The verification service (#8)
+// and the policy engine (#9) use only this interface.
+//
+// Rules every implementation keeps:
+// - Exactly once is enforced by the database (unique keys, INSERT … ON CONFLICT, one
+//   transaction per decision), never by process memory: several processes or service instances
+//   may use one ledger.
+// - Every write is durable when the call returns (an acknowledged write survives power loss),
+//   and is audited in the same transaction: the audit row names the actor, the action, the
+//   subject and the outcome — refusals included.
+// - Domain refusals are typed outcomes; exceptions mean the storage failed (StorageError), the
+//   schema is unusable (SchemaError) or the caller broke a precondition (std::invalid_argument).
+// - Every member function is safe to call from many threads at once; concurrent writes are
+//   group-committed (many operations, one durable transaction; each in its own savepoint, so a
+//   failing one never takes the others with it).
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "skillcard/ledger/types.hpp"
+
+namespace skillcard::ledger {
+
+class Ledger {
+ public:
+  virtual ~Ledger() = default;
+
+  virtual LedgerId ledger_id() = 0;
+  virtual int schema_version() = 0;
+
+  // --- cards --------------------------------------------------------------------------------
+  virtual CardStatus register_card(const NewCard& card, const Actor& actor, UtcSeconds now) = 0;
+  virtual std::optional<CardRecord> card(std::string_view number) = 0;
+  // Revokes the card (its receipts are refused from now on).
+  virtual CardStatus mark_card_lost(std::string_view number, const Actor& actor, UtcSeconds now) = 0;
+  // The holder's new card replaces `old_number` (active → replaced; a lost card stays lost) and
+  // every unredeemed voucher of the old card moves to it: the same subsidy (claims, CST year,
+  // budget commitment) under a new id and token from `minter`; the old one becomes `moved`.
+  // Not a new issue: no P1/P3 check. All or nothing.
+  virtual ReplaceOutcome replace_card(std::string_view old_number, std::string_view new_number,
+                                      const TokenMinter& minter, const Actor& actor, UtcSeconds now) = 0;
+
+  // --- budgets (P16) ------------------------------------------------------------------------
+  // Sets the allocation; refused if below what is already committed and spent.
+  virtual BudgetStatus set_budget(FundSource fund, std::int64_t allocated_fen, const Actor& actor, UtcSeconds now) = 0;
+  virtual std::optional<Budget> budget(FundSource fund) = 0;
+
+  // --- vouchers -----------------------------------------------------------------------------
+  // The counts the policy engine decides on (P1, P2, P3 from this ledger; P16).
+  virtual IssueCounts read_issue_counts(const IssueQuery& query) = 0;
+  // Applies the engine's decision atomically: one write transaction re-reads the counts and the
+  // budget, checks the limits, allocates the next serial as the voucher id, has `minter` sign
+  // the token, records it as issued and commits its face value against the fund's budget.
+  // Racing issues can never together exceed P1, P2, P3 or P16.
+  virtual IssueOutcome issue_voucher(const IssueRequest& request, const IssueDecision& decision,
+                                     const TokenMinter& minter, const Actor& actor, UtcSeconds now) = 0;
+  virtual VoucherOutcome mark_written(const VoucherId& id, const Actor& actor, UtcSeconds now) = 0;
+  // issued|written → voided; gives the face value back to the budget.
+  virtual VoucherOutcome void_voucher(const VoucherId& id, std::string_view reason, const Actor& actor,
+                                      UtcSeconds now) = 0;
+  // issued|written vouchers with expires_at < cutoff → expired (the caller passes now minus the
+  // P12 sync window, so offline receipts made before expiry can still arrive). Returns how many.
+  virtual std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) = 0;
+  virtual std::optional<VoucherRecord> voucher(const VoucherId& id) = 0;
+  virtual std::vector<VoucherRecord> holder_vouchers(const HolderRef& holder) = 0;
+  // The holder's subsidies in a CST year held by this ledger (states that count for P1). The
+  // registry of record's history from other systems comes from #9 (SubsidyHistorySource).
+  virtual std::vector<VoucherRecord> holder_history(const HolderRef& holder, int cst_year) = 0;
+
+  // --- nonces -------------------------------------------------------------------------------
+  // Stores a server nonce (the service draws it from its CSPRNG) bound to `terminal`.
+  virtual NonceStatus issue_nonce(const Nonce& nonce, std::string_view terminal, UtcSeconds issued_at,
+                                  UtcSeconds expires_at, const Actor& actor) = 0;
+  // Read-only: is it live for this terminal (kiosk card proofs, which do not consume it)?
+  virtual NonceStatus check_nonce(const Nonce& nonce, std::string_view terminal, UtcSeconds now) = 0;
+  // Consumes it: one atomic UPDATE … WHERE used_at IS NULL; `used_by` says what used it.
+  virtual NonceStatus consume_nonce(const Nonce& nonce, std::string_view terminal, std::string_view used_by,
+                                    const Actor& actor, UtcSeconds now) = 0;
+
+  // --- redemptions --------------------------------------------------------------------------
+  virtual RecordOutcome record_redemption(const RedemptionRequest& request) = 0;
+  // Never a delete: the redemption is marked reversed with the reason, its voucher voided, its
+  // face value returned to the budget; the voucher can never be redeemed again.
+  virtual ReversalOutcome reverse_redemption(const VoucherId& id, std::string_view reason, const Actor& actor,
+                                             UtcSeconds now) = 0;
+  virtual std::optional<RedemptionRecord> redemption(const VoucherId& id) = 0;
+  virtual std::optional<RedemptionRecord> redemption_by_counter(std::string_view card, std::uint32_t counter) = 0;
+  // Sorted by provider, fund, then seq; reversed ones included (marked).
+  virtual std::vector<RedemptionExportRow> list_redemptions(const RedemptionFilter& filter) = 0;
+  // Per provider and fund, redemptions not reversed.
+  virtual std::vector<SettlementLine> settlement(const RedemptionFilter& filter) = 0;
+
+  // --- certificates (P14) -------------------------------------------------------------------
+  // Records an encoded certificate record (schemas::encode(CertificateRecord)) once, ever:
+  // (kind, issuer, number) is unique. Each new record raises the holder's digest version.
+  virtual CertificateOutcome record_certificate(const HolderRef& holder, ByteView encoded_record, const Actor& actor,
+                                                UtcSeconds now) = 0;
+  virtual std::vector<CertificateEntry> certificates(const HolderRef& holder) = 0;
+  virtual std::uint32_t digest_version(const HolderRef& holder) = 0;
+
+  // --- audit --------------------------------------------------------------------------------
+  virtual AuditHead audit_head() = 0;
+  // Rows with seq ≥ from_seq in seq order, at most `limit`.
+  virtual std::vector<AuditEntry> audit_entries(std::uint64_t from_seq, std::size_t limit) = 0;
+};
+
+}  // namespace skillcard::ledger

@@ -1,0 +1,73 @@
+// Private to the ledger: the group committer. Callers on many threads hand it operations; one
+// committer thread runs them in batches, each batch in ONE transaction (one durable sync) and
+// each operation inside its own savepoint, so that an operation that throws is rolled back alone
+// while the rest of its batch commits. A caller returns only after its batch committed.
+// Backend-neutral: the transaction verbs come from TransactionControl (SQLite now; the same
+// SAVEPOINT/RELEASE/ROLLBACK TO statements work on PostgreSQL).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+
+#include "skillcard/ledger/sqlite_ledger.hpp"
+
+namespace skillcard::ledger {
+
+class TransactionControl {
+ public:
+  virtual ~TransactionControl() = default;
+  virtual void begin() = 0;   // a write transaction (waits for other writers)
+  virtual void commit() = 0;  // durable when it returns
+  virtual void rollback() noexcept = 0;
+  virtual void savepoint() = 0;
+  virtual void release() = 0;
+  virtual void rollback_to() = 0;  // undoes the operation's changes and releases its savepoint
+};
+
+class GroupCommitter {
+ public:
+  // window: after the first operation, wait up to this for the batch to fill to max_batch (a
+  // fixed delay, for tests and tuning). adaptive_window: wait up to this for as many operations
+  // as were in flight around the previous batch — the callers it just answered come straight
+  // back, and without the wait batches would alternate between them and the rest (with N
+  // closed-loop callers, batches of N/2 instead of N). 0 turns either off.
+  GroupCommitter(TransactionControl& tx, std::size_t max_batch, std::chrono::microseconds window,
+                 std::chrono::microseconds adaptive_window = std::chrono::microseconds(0));
+  ~GroupCommitter();  // finishes what is queued, then stops
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Runs `op` on the committer thread inside a batch; returns when the batch committed, or
+  // rethrows what `op` threw, or the commit's failure (then nothing of `op` is durable).
+  void run(const std::function<void()>& op);
+  CommitStats stats() const;
+
+ private:
+  struct Op {
+    const std::function<void()>* fn = nullptr;
+    std::exception_ptr error;
+    std::binary_semaphore done{0};  // released once its batch is over: wakes this caller only
+  };
+  void loop();
+  void execute(std::deque<Op*>& batch);
+
+  TransactionControl& tx_;
+  const std::size_t max_batch_;
+  const std::chrono::microseconds window_;
+  const std::chrono::microseconds adaptive_window_;
+  std::size_t expected_ = 1;  // operations in flight around the last batch
+  mutable std::mutex mutex_;
+  std::condition_variable work_;
+  std::deque<Op*> queue_;
+  bool stopping_ = false;
+  CommitStats stats_;
+  std::thread thread_;  // last: started when everything else exists
+};
+
+}  // namespace skillcard::ledger

@@ -1,0 +1,177 @@
+// skillcard-ledger: operators' tool for a SQLite ledger (docs/ledger.md, "The tool"):
+//   backup        online backup to a new file (the service may keep running)
+//   restore       copy a backup into a ledger file (stop the service first)
+//   checkpoint    sign the audit log's head with the audit signer key and write it to a file
+//   verify-audit  walk the hash chain and compare it with signed checkpoints
+//   export        redemptions or settlement per training provider and fund, CSV or JSON
+// Exit codes: 0 ok, 1 other error, 2 usage, 3 key file, 4 audit verification found a problem.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/signer.hpp"
+#include "skillcard/ledger/audit.hpp"
+#include "skillcard/ledger/export.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
+
+namespace fs = std::filesystem;
+using namespace skillcard;
+using namespace skillcard::ledger;
+
+namespace {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+UtcSeconds now_utc() {
+  return static_cast<UtcSeconds>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+std::unique_ptr<SqliteLedger> open_existing(const std::string& db) {
+  if (!fs::exists(db)) throw UsageError("no ledger at " + db);
+  SqliteOptions options;
+  options.create = false;
+  return SqliteLedger::open(db, options);
+}
+
+Bytes read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw UsageError("cannot read " + p.string());
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_new(const fs::path& p, ByteView bytes) {
+  if (fs::exists(p)) throw UsageError(p.string() + " exists; refusing to overwrite");
+  crypto::write_new_file(p, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), 0644);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"skillcard-ledger: backup, restore, audit checkpoints and exports of a SQLite ledger"};
+  app.require_subcommand(1);
+
+  std::string db, out, from, key;
+  bool force = false;
+  auto* backup = app.add_subcommand("backup", "online backup to a new file (the service may keep running)");
+  backup->add_option("--db", db, "ledger file")->required();
+  backup->add_option("--out", out, "backup file to create (must not exist)")->required();
+
+  auto* restore = app.add_subcommand("restore", "copy a backup into a ledger file (stop the service first)");
+  restore->add_option("--from", from, "backup file")->required();
+  restore->add_option("--db", db, "ledger file to write")->required();
+  restore->add_flag("--force", force, "replace an existing ledger file");
+
+  auto* checkpoint = app.add_subcommand("checkpoint", "sign the audit head; keep the file outside the database");
+  checkpoint->add_option("--db", db, "ledger file")->required();
+  checkpoint->add_option("--key", key, "audit signer private key (audit-signer.key.pem)")->required();
+  checkpoint->add_option("--out", out, "checkpoint file to create (COSE_Sign1)")->required();
+
+  std::vector<std::string> checkpoint_files;
+  std::string checkpoint_dir;
+  auto* verify = app.add_subcommand("verify-audit", "verify the hash chain against signed checkpoints");
+  verify->add_option("--db", db, "ledger file")->required();
+  verify->add_option("--key", key, "audit signer public key (audit-signer.pub.pem)")->required();
+  verify->add_option("--checkpoint", checkpoint_files, "checkpoint file (repeatable)");
+  verify->add_option("--checkpoint-dir", checkpoint_dir, "folder of checkpoint files (*.cose)");
+
+  std::string what = "redemptions", format = "csv";
+  std::optional<std::uint32_t> provider;
+  std::optional<unsigned> fund;
+  UtcSeconds t_from = 0, t_to = static_cast<UtcSeconds>(std::numeric_limits<std::int64_t>::max());
+  auto* exp = app.add_subcommand("export", "redemptions or settlement per training provider and fund");
+  exp->add_option("--db", db, "ledger file")->required();
+  exp->add_option("--what", what, "redemptions | settlement")->check(CLI::IsMember({"redemptions", "settlement"}));
+  exp->add_option("--format", format, "csv | json")->check(CLI::IsMember({"csv", "json"}));
+  exp->add_option("--provider", provider, "only this training provider (site id)");
+  exp->add_option("--fund", fund, "only this fund source (1-4)")->check(CLI::Range(1u, 4u));
+  exp->add_option("--from", t_from, "server time >= this (UTC seconds)");
+  exp->add_option("--to", t_to, "server time < this (UTC seconds)");
+  exp->add_option("--out", out, "file to create (default: standard output)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*backup) {
+      open_existing(db)->backup_to(out);
+      std::cerr << "backup written to " << out << "\n";
+    } else if (*restore) {
+      SqliteLedger::restore(from, db, force);
+      std::cerr << "restored " << from << " into " << db << "\n";
+    } else if (*checkpoint) {
+      const auto signer = crypto::KeyFileSigner::load(key);
+      auto ledger = open_existing(db);
+      const Bytes signed_checkpoint = make_checkpoint(*ledger, *signer, now_utc());
+      write_new(out, signed_checkpoint);
+      const auto head = ledger->audit_head();
+      std::cout << "checkpoint: " << head.count << " rows, head " << lower_hex(head.hash) << " -> " << out << "\n";
+    } else if (*verify) {
+      const auto audit_key = crypto::load_public_key(key);
+      std::vector<Bytes> checkpoints;
+      for (const auto& f : checkpoint_files) checkpoints.push_back(read_file(f));
+      if (!checkpoint_dir.empty()) {
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
+          if (entry.path().extension() == ".cose") files.push_back(entry.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) checkpoints.push_back(read_file(f));
+      }
+      auto ledger = open_existing(db);
+      const auto report = verify_audit(*ledger, checkpoints, audit_key);
+      for (const auto& p : report.problems) {
+        std::cout << "PROBLEM " << to_string(p.kind) << " at " << p.seq << ": " << p.detail << "\n";
+      }
+      std::cout << "audit log: " << report.rows << " rows, recomputed head " << lower_hex(report.recomputed.hash)
+                << ", " << report.checkpoints_matched << " of " << checkpoints.size()
+                << " checkpoints matched: " << (report.ok() ? "OK" : "FAILED") << "\n";
+      if (checkpoints.empty()) std::cout << "note: without checkpoints a rewritten chain cannot be detected\n";
+      return report.ok() ? 0 : 4;
+    } else if (*exp) {
+      auto ledger = open_existing(db);
+      RedemptionFilter filter;
+      filter.provider = provider;
+      if (fund) filter.fund = static_cast<FundSource>(*fund);
+      filter.from = t_from;
+      filter.to = t_to;
+      std::ofstream file;
+      if (!out.empty()) {
+        if (fs::exists(out)) throw UsageError(out + " exists; refusing to overwrite");
+        file.open(out, std::ios::binary);
+        if (!file) throw UsageError("cannot create " + out);
+      }
+      std::ostream& sink = out.empty() ? std::cout : file;
+      if (what == "redemptions") {
+        const auto rows = ledger->list_redemptions(filter);
+        format == "csv" ? write_redemptions_csv(sink, rows) : write_redemptions_json(sink, rows, now_utc());
+      } else {
+        const auto lines = ledger->settlement(filter);
+        format == "csv" ? write_settlement_csv(sink, lines) : write_settlement_json(sink, lines, now_utc());
+      }
+      sink.flush();
+      if (!sink) throw std::runtime_error("writing the export failed");
+    }
+    return 0;
+  } catch (const UsageError& e) {
+    std::cerr << "skillcard-ledger: " << e.what() << "\n";
+    return 2;
+  } catch (const crypto::KeyFileError& e) {
+    std::cerr << "skillcard-ledger: " << e.what() << "\n";
+    return 3;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "skillcard-ledger: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "skillcard-ledger: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,64 @@
+// The service's pure request handler (docs/design.md, "HTTP conventions"): a request with the
+// authenticated terminal in, a response out. No sockets, no Boost: the network layer
+// (server.hpp) authenticates the terminal, reads the request, and writes what this returns.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "skillcard/ledger/ledger.hpp"
+#include "skillcard/service/metrics.hpp"
+#include "skillcard/service/terminal.hpp"
+#include "skillcard/service/trust_store.hpp"
+
+namespace skillcard::service {
+
+inline constexpr std::size_t kMaxBody = 64 * 1024;
+inline constexpr std::uint64_t kNonceLifetime = 5 * 60;  // seconds
+inline constexpr std::string_view kClerkHeader = "skillcard-clerk";
+
+struct Request {
+  std::string method;                                       // "GET", "POST", ...
+  std::string target;                                       // path and query, e.g. "/v1/nonces"
+  std::map<std::string, std::string, std::less<>> headers;  // names in lower case
+  std::string body;
+  Terminal terminal;  // authenticated by the network layer
+};
+
+struct Response {
+  int status = 200;
+  std::string body;                                          // JSON, or Prometheus text for /metrics
+  std::vector<std::pair<std::string, std::string>> headers;  // Content-Type among them
+};
+
+struct ServiceContext {
+  ledger::Ledger* ledger = nullptr;                     // required
+  const TrustStore* trust = nullptr;                    // required
+  Metrics* metrics = nullptr;                           // optional
+  std::function<std::uint64_t()> clock;                 // UTC seconds; default: system clock
+  std::function<void(std::span<std::uint8_t>)> random;  // default: OpenSsl::random_bytes
+  std::size_t max_body = kMaxBody;
+};
+
+class Handler {
+ public:
+  explicit Handler(ServiceContext context);
+  // Never throws: every failure is a response (bad input 4xx, storage trouble 503, bugs 500).
+  Response handle(const Request& request) const;
+
+  // The refusal body of the catalogue for `code` (docs/design.md, "Refusal catalogue"), with
+  // `values` filled into the messages and `extra` members added (e.g. "field", "check").
+  static Response refusal(std::string_view code, const std::map<std::string, std::string, std::less<>>& values = {},
+                          const std::map<std::string, std::string, std::less<>>& extra = {});
+
+ private:
+  ServiceContext ctx_;
+};
+
+}  // namespace skillcard::service

@@ -1,0 +1,60 @@
+// The network layer (docs/architecture.md, rule 7): HTTP/1.1 keep-alive over TLS 1.2+ with
+// client certificates REQUIRED and verified against the terminal CA; the terminal's identity
+// from the verified certificate's subject; the terminal revocation list re-read (by mtime) on
+// every new connection. No Boost type in this header: Asio and Beast live in server.cpp and in
+// one separately compiled translation unit (asio_impl.cpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "skillcard/service/handler.hpp"
+
+namespace skillcard::service {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8443;          // 0: any free port (see Server::port)
+  std::filesystem::path tls_cert;     // the service's certificate chain (PEM)
+  std::filesystem::path tls_key;      // its private key (PEM)
+  std::filesystem::path client_ca;    // terminal-ca.cert.pem: the only issuer of client certificates
+  std::filesystem::path revocations;  // terminal revocation list (may not exist yet)
+  // Plain HTTP, terminal identity from Skillcard-Dev-Terminal-{Id,Role,Region,Site} headers.
+  // Development only; refused unless `address` is a loopback address.
+  bool insecure_loopback = false;
+  std::size_t max_body = kMaxBody;
+  std::chrono::seconds timeout{30};  // per request read/write, and the TLS handshake
+  unsigned threads = 1;
+  std::function<void(std::string_view)> log;  // one line per event; never a token or a body
+};
+
+class ServerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Server {
+ public:
+  // Binds and listens (throws ServerError: bad address, insecure mode off loopback, TLS files).
+  Server(const Handler& handler, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  std::uint16_t port() const;
+  // Serves until stop() or SIGTERM/SIGINT (when `handle_signals`): then it stops accepting,
+  // lets every request in flight finish, closes idle connections, and returns.
+  void run(bool handle_signals = true);
+  void stop();  // thread-safe
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace skillcard::service

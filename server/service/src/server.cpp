@@ -1,0 +1,347 @@
+// Boost.Beast sessions: one coroutine per connection on its own strand, a fresh parser per
+// request with a body limit and a timeout, TLS with required client certificates.
+#include <utility>  // before any Boost header (g++ 12, C++20: std::exchange in awaitable.hpp)
+
+#include "skillcard/service/server.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace skillcard::service {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+namespace {
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+// The verified peer certificate's subject and serial (hex), via crypto::Certificate.
+struct Peer {
+  crypto::DistinguishedName subject;
+  std::string serial_hex;
+};
+
+std::optional<Peer> peer_of(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return std::nullopt;
+  Peer peer;
+  BIO* bio = BIO_new(BIO_s_mem());
+  std::string pem;
+  if (bio && PEM_write_bio_X509(bio, cert) == 1) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio, &data);
+    if (size > 0) pem.assign(data, static_cast<std::size_t>(size));
+  }
+  BIO_free(bio);
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    if (char* hex = BN_bn2hex(bn)) {
+      peer.serial_hex = hex;
+      OPENSSL_free(hex);
+    }
+    BN_free(bn);
+  }
+  X509_free(cert);
+  try {
+    peer.subject = crypto::Certificate::from_pem(pem).subject();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return peer;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  struct Session {
+    std::function<void()> cancel_if_idle;  // runs on the session's strand
+  };
+
+  Impl(const Handler& h, ServerOptions o)
+      : handler(h), options(std::move(o)), acceptor(ioc), signals(ioc), revocations(options.revocations) {}
+
+  void log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+
+  const Handler& handler;
+  ServerOptions options;
+  net::io_context ioc;
+  std::optional<ssl::context> tls;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  TerminalRevocations revocations;
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::map<std::uint64_t, Session> sessions;
+  std::uint64_t next_id = 0;
+
+  void begin_stop() {
+    if (stopping.exchange(true)) return;
+    log("stopping: no new connections; finishing requests in flight");
+    net::post(ioc, [this] {
+      beast::error_code ec;
+      acceptor.close(ec);
+      signals.cancel(ec);
+      std::lock_guard lock(mutex);
+      for (auto& [id, s] : sessions) s.cancel_if_idle();
+    });
+  }
+
+  template <class Stream>
+  net::awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::optional<Terminal> terminal,
+                             std::string_view refusal, bool& idle) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.max_body);
+      parser.header_limit(16 * 1024);
+      lowest.expires_after(options.timeout);
+      beast::error_code ec;
+      idle = true;
+      if (stopping) co_return;
+      co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      idle = false;
+      Response response;
+      bool keep_alive = false;
+      unsigned version = 11;
+      if (ec == http::error::body_limit) {
+        response = Handler::refusal(
+            "BAD_REQUEST_FIELD",
+            {{"field", "body"}, {"detail", "larger than " + std::to_string(options.max_body) + " bytes"}},
+            {{"field", "body"}});
+      } else if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+                 ec == beast::error::timeout || ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+        co_return;
+      } else if (ec) {
+        response = Handler::refusal("BAD_REQUEST_FIELD", {{"field", "request"}, {"detail", "not an HTTP/1.1 request"}},
+                                    {{"field", "request"}});
+      } else {
+        const auto& req = parser.get();
+        version = req.version();
+        keep_alive = req.keep_alive() && !stopping;
+        Request request;
+        request.method = std::string(req.method_string());
+        request.target = std::string(req.target());
+        for (const auto& field : req) {
+          const auto name = field.name_string();
+          request.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
+        }
+        request.body = req.body();
+        std::optional<Terminal> who = terminal;
+        if (options.insecure_loopback) {
+          auto get = [&](const char* name) {
+            const auto it = request.headers.find(name);
+            return it == request.headers.end() ? std::string() : it->second;
+          };
+          const auto verdict =
+              terminal_from_subject({get("skillcard-dev-terminal-id"), "skillcard", get("skillcard-dev-terminal-role"),
+                                     get("skillcard-dev-terminal-region"), get("skillcard-dev-terminal-site")});
+          who = verdict.terminal;
+        }
+        if (!refusal.empty()) {
+          response = Handler::refusal(refusal);
+          keep_alive = false;
+        } else if (!who) {
+          response = Handler::refusal("TERMINAL_ROLE_FORBIDDEN");
+          keep_alive = false;
+        } else {
+          request.terminal = *who;
+          response = handler.handle(request);
+        }
+      }
+      http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+      res.set(http::field::server, "skillcard");
+      for (const auto& [name, value] : response.headers) res.set(name, value);
+      res.keep_alive(keep_alive);
+      res.body() = std::move(response.body);
+      res.prepare_payload();
+      lowest.expires_after(options.timeout);
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      if (ec || !keep_alive) co_return;
+    }
+  }
+
+  std::uint64_t enroll(std::function<void()> cancel) {
+    std::lock_guard lock(mutex);
+    const auto id = next_id++;
+    sessions.emplace(id, Session{std::move(cancel)});
+    return id;
+  }
+  void leave(std::uint64_t id) {
+    std::lock_guard lock(mutex);
+    sessions.erase(id);
+  }
+
+  net::awaitable<void> tls_session(tcp::socket socket) {
+    std::string problem;
+    if (revocations.reload_if_changed(&problem))
+      log("terminal revocation list loaded: " + std::to_string(revocations.size()) + " entries");
+    if (!problem.empty()) log(problem);
+    TlsStream stream(beast::tcp_stream(std::move(socket)), *tls);
+    bool idle = true;
+    const auto executor = stream.get_executor();
+    const auto id = enroll([&stream, &idle, executor] {
+      net::post(executor, [&stream, &idle] {
+        if (idle) beast::get_lowest_layer(stream).cancel();
+      });
+    });
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(options.timeout);
+    co_await stream.async_handshake(ssl::stream_base::server, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      log("TLS handshake refused: " + ec.message());
+    } else {
+      std::optional<Terminal> terminal;
+      std::string_view refusal;
+      const auto peer = peer_of(stream.native_handle());
+      if (!peer) {
+        refusal = "TERMINAL_ROLE_FORBIDDEN";
+      } else {
+        const auto verdict = terminal_from_subject(peer->subject);
+        if (!verdict.terminal) {
+          log("client certificate names no terminal: " + verdict.reason);
+          refusal = "TERMINAL_ROLE_FORBIDDEN";
+        } else if (revocations.is_revoked(verdict.terminal->id, peer->serial_hex)) {
+          log("revoked terminal " + verdict.terminal->id + " refused");
+          refusal = "TERMINAL_REVOKED";
+        } else {
+          terminal = verdict.terminal;
+        }
+      }
+      co_await serve(stream, beast::get_lowest_layer(stream), terminal, refusal, idle);
+      idle = false;
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+      co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
+    }
+    leave(id);
+  }
+
+  net::awaitable<void> plain_session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    bool idle = true;
+    const auto executor = stream.get_executor();
+    const auto id = enroll([&stream, &idle, executor] {
+      net::post(executor, [&stream, &idle] {
+        if (idle) stream.cancel();
+      });
+    });
+    co_await serve(stream, stream, std::nullopt, {}, idle);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    leave(id);
+  }
+
+  net::awaitable<void> accept_loop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        if (stopping || ec == net::error::operation_aborted) co_return;
+        log("accept failed: " + ec.message());
+        continue;
+      }
+      const auto executor = socket.get_executor();
+      if (tls) {
+        net::co_spawn(executor, tls_session(std::move(socket)), net::detached);
+      } else {
+        net::co_spawn(executor, plain_session(std::move(socket)), net::detached);
+      }
+    }
+  }
+};
+
+Server::Server(const Handler& handler, ServerOptions options)
+    : impl_(std::make_unique<Impl>(handler, std::move(options))) {
+  auto& o = impl_->options;
+  beast::error_code ec;
+  const auto address = net::ip::make_address(o.address, ec);
+  if (ec) throw ServerError("--listen: '" + o.address + "' is not an IP address");
+  if (o.insecure_loopback) {
+    if (!address.is_loopback()) throw ServerError("plain HTTP is allowed on a loopback address only");
+  } else {
+    try {
+      impl_->tls.emplace(ssl::context::tls_server);
+      auto& ctx = *impl_->tls;
+      ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+      SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+      ctx.use_certificate_chain_file(o.tls_cert.string());
+      ctx.use_private_key_file(o.tls_key.string(), ssl::context::pem);
+      ctx.load_verify_file(o.client_ca.string());
+      ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+      // Only the terminal CA may issue client certificates: one level below the anchor.
+      // The terminal CA is the trust anchor itself (it is not self-signed: the root issued it).
+      SSL_CTX_set_verify_depth(ctx.native_handle(), 2);
+      X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx.native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
+    } catch (const boost::system::system_error& e) {
+      throw ServerError(std::string("TLS setup: ") + e.what());
+    }
+  }
+  tcp::endpoint endpoint(address, o.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) throw ServerError("cannot listen on " + o.address + ":" + std::to_string(o.port) + ": " + ec.message());
+}
+
+Server::~Server() = default;
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run(bool handle_signals) {
+  auto& impl = *impl_;
+  if (handle_signals) {
+    impl.signals.add(SIGTERM);
+    impl.signals.add(SIGINT);
+    impl.signals.async_wait([&impl](const beast::error_code& ec, int) {
+      if (!ec) impl.begin_stop();
+    });
+  }
+  net::co_spawn(impl.ioc, impl.accept_loop(), net::detached);
+  std::vector<std::thread> extra;
+  for (unsigned i = 1; i < impl.options.threads; ++i) extra.emplace_back([&impl] { impl.ioc.run(); });
+  impl.ioc.run();
+  for (auto& t : extra) t.join();
+  impl.log("stopped");
+}
+
+void Server::stop() { impl_->begin_stop(); }
+
+}  // namespace skillcard::service

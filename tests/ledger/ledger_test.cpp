@@ -1,0 +1,347 @@
+// Cards, vouchers, budgets, nonces and certificates: states, idempotent repeats, refusals, and
+// the audit row every write leaves.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "fixtures.hpp"
+#include "skillcard/ledger/audit.hpp"
+#include "skillcard/schemas/portfolio.hpp"
+#include "skillcard/schemas/refusals.hpp"
+
+using namespace skillcard;
+using namespace skillcard::ledger;
+using namespace skillcard::ledger::test;
+
+TEST(Ledger, RegisterCardIsIdempotentAndRefusesAnotherCardUnderTheSameNumber) {
+  TempDir dir;
+  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  const auto card = make_card(1, holder(1));
+  EXPECT_EQ(ledger->register_card(card, clerk(), kNow), CardStatus::Registered);
+  EXPECT_EQ(ledger->register_card(card, clerk(), kNow + 1), CardStatus::AlreadyRegisteredSame);
+  auto other = make_card(1, holder(2));  // same number, another holder
+  EXPECT_EQ(ledger->register_card(other, clerk(), kNow + 2), CardStatus::NumberTaken);
+  const auto stored = ledger->card(card.number);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->holder, holder(1));
+  EXPECT_EQ(stored->certificate, card.certificate);
+  EXPECT_EQ(stored->state, CardState::Active);
+  EXPECT_EQ(stored->registered_at, kNow);
+}
+
+TEST(Ledger, CardCertificateMustNameTheCard) {
+  TempDir dir;
+  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto card = make_card(1, holder(1));
+  card.number = card_number(2);
+  EXPECT_THROW(ledger->register_card(card, clerk(), kNow), std::invalid_argument);
+  card = make_card(1, holder(1));
+  card.region = 420500;
+  EXPECT_THROW(ledger->register_card(card, clerk(), kNow), std::invalid_argument);
+  EXPECT_FALSE(ledger->card(card_number(1)));
+}
+
+TEST(Ledger, IssuedVouchersGetSequentialIdsAndCommitTheirFaceValue) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 2, 1'000'000);
+  const auto a = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 180000), s.cards[0].number);
+  const auto b = issue_ok(*s.ledger, claims_for(holder(2), FundSource::SpecialAccount, 120000), s.cards[1].number);
+  EXPECT_EQ(serial_of(a.id()), 1u);
+  EXPECT_EQ(serial_of(b.id()), 2u);
+  EXPECT_EQ(a.state, VoucherState::Issued);
+  EXPECT_EQ(a.signer, kVoucherKid);
+  EXPECT_EQ(a.card, s.cards[0].number);
+  // The stored token carries exactly the recorded claims, id included.
+  const auto token = schemas::decode_voucher_token(a.token);
+  EXPECT_EQ(token.claims, a.claims);
+  EXPECT_EQ(token.claims.id, voucher_id(1));
+  const auto budget = s.ledger->budget(FundSource::SpecialAccount);
+  ASSERT_TRUE(budget);
+  EXPECT_EQ(budget->committed_fen, 300000);
+  EXPECT_EQ(budget->spent_fen, 0);
+  EXPECT_EQ(budget->remaining_fen(), 700000);
+  EXPECT_EQ(s.ledger->voucher(a.id()), a);
+}
+
+TEST(Ledger, IssueForAnotherHoldersCardOrARevokedCardIsRefused) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 2);
+  const auto c = claims_for(holder(1));
+  auto out = s.ledger->issue_voucher({c, s.cards[1].number}, generous(*s.ledger, c), fake_minter(), clerk(), kNow);
+  EXPECT_EQ(out.status, IssueStatus::CardOfAnotherHolder);
+  out = s.ledger->issue_voucher({c, card_number(99)}, generous(*s.ledger, c), fake_minter(), clerk(), kNow);
+  EXPECT_EQ(out.status, IssueStatus::CardUnknown);
+  s.ledger->mark_card_lost(s.cards[0].number, clerk(), kNow);
+  out = s.ledger->issue_voucher({c, s.cards[0].number}, generous(*s.ledger, c), fake_minter(), clerk(), kNow);
+  EXPECT_EQ(out.status, IssueStatus::CardNotActive);
+  EXPECT_TRUE(s.ledger->holder_vouchers(holder(1)).empty());
+}
+
+TEST(Ledger, MinterFailureIssuesNothing) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  const auto c = claims_for(holder(1));
+  const auto head = s.ledger->audit_head();
+  const TokenMinter failing = [](const schemas::VoucherClaims&) -> Bytes { throw std::runtime_error("HSM offline"); };
+  EXPECT_THROW(s.ledger->issue_voucher({c, ""}, generous(*s.ledger, c), failing, clerk(), kNow), std::runtime_error);
+  EXPECT_TRUE(s.ledger->holder_vouchers(holder(1)).empty());
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 0);
+  EXPECT_EQ(s.ledger->audit_head(), head) << "the audit row went with the rolled-back operation";
+  // The serial was not consumed: ledger keys stay sequential.
+  EXPECT_EQ(serial_of(issue_ok(*s.ledger, c).id()), 1u);
+}
+
+TEST(Ledger, MintedTokenMustCarryTheRequestedClaims) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1);
+  const auto c = claims_for(holder(1));
+  const TokenMinter cheating = [](const schemas::VoucherClaims& claims) {
+    auto other = claims;
+    other.face_value_fen += 1;
+    return schemas::sign_voucher(other, kVoucherKid, fake_sign);
+  };
+  EXPECT_THROW(s.ledger->issue_voucher({c, ""}, generous(*s.ledger, c), cheating, clerk(), kNow),
+               std::invalid_argument);
+  EXPECT_TRUE(s.ledger->holder_vouchers(holder(1)).empty());
+}
+
+TEST(Ledger, VoucherLifecycleWrittenVoidedExpired) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  const auto a = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000001));
+  const auto b = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000002));
+  EXPECT_EQ(s.ledger->mark_written(a.id(), clerk(), kNow).status, VoucherStatus::Changed);
+  EXPECT_EQ(s.ledger->mark_written(a.id(), clerk(), kNow).status, VoucherStatus::AlreadyInState);
+  EXPECT_EQ(s.ledger->mark_written(voucher_id(99), clerk(), kNow).status, VoucherStatus::VoucherUnknown);
+  EXPECT_THROW(s.ledger->void_voucher(a.id(), "", clerk(), kNow), std::invalid_argument);
+  const auto voided = s.ledger->void_voucher(a.id(), "card write failed", clerk(), kNow + 5);
+  EXPECT_EQ(voided.status, VoucherStatus::Changed);
+  ASSERT_TRUE(voided.voucher);
+  EXPECT_EQ(voided.voucher->state, VoucherState::Voided);
+  EXPECT_EQ(voided.voucher->void_reason, "card write failed");
+  EXPECT_EQ(s.ledger->void_voucher(a.id(), "again", clerk(), kNow).status, VoucherStatus::AlreadyInState);
+  EXPECT_EQ(s.ledger->mark_written(a.id(), clerk(), kNow).status, VoucherStatus::WrongState);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 100000);
+  // Expiry: only vouchers whose exp is before the cutoff.
+  EXPECT_EQ(s.ledger->expire_vouchers(b.claims.expires_at, clerk(), kNow), 0u);
+  EXPECT_EQ(s.ledger->expire_vouchers(b.claims.expires_at + 1, clerk(), kNow), 1u);
+  EXPECT_EQ(s.ledger->voucher(b.id())->state, VoucherState::Expired);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 0);
+  EXPECT_EQ(s.ledger->void_voucher(b.id(), "late", clerk(), kNow).status, VoucherStatus::WrongState);
+}
+
+TEST(Ledger, BudgetCannotBeSetBelowWhatIsCommitted) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1, 500000);
+  issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 300000));
+  EXPECT_EQ(s.ledger->set_budget(FundSource::SpecialAccount, 299999, clerk(), kNow), BudgetStatus::BelowCommitted);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->allocated_fen, 500000);
+  EXPECT_EQ(s.ledger->set_budget(FundSource::SpecialAccount, 300000, clerk(), kNow), BudgetStatus::Set);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->remaining_fen(), 0);
+  EXPECT_THROW(s.ledger->set_budget(FundSource::SpecialAccount, -1, clerk(), kNow), std::invalid_argument);
+  EXPECT_FALSE(SqliteLedger::open(dir / "other.db")->budget(FundSource::OtherDepartment));
+}
+
+TEST(Ledger, BudgetInvariantIsAlsoADatabaseConstraint) {
+  TempDir dir;
+  const auto file = dir / "ledger.db";
+  seeded(file, 1, 1000).ledger.reset();
+  RawDb raw(file);
+  EXPECT_THROW(raw.exec("UPDATE budgets SET committed_fen = 1001 WHERE fund = 1"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE budgets SET spent_fen = -1 WHERE fund = 1"), std::runtime_error);
+}
+
+TEST(Ledger, NonceIsSingleUse) {
+  TempDir dir;
+  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  const auto n = nonce(schemas::NonceKind::Server, 1);
+  EXPECT_EQ(ledger->issue_nonce(n, "S0001", kNow, kNow + 300, clerk("S0001")), NonceStatus::Ok);
+  EXPECT_EQ(ledger->issue_nonce(n, "S0002", kNow, kNow + 300, clerk("S0002")), NonceStatus::Duplicate);
+  EXPECT_EQ(ledger->check_nonce(n, "S0001", kNow + 10), NonceStatus::Ok);
+  EXPECT_EQ(ledger->check_nonce(n, "S0002", kNow + 10), NonceStatus::Unknown);
+  EXPECT_EQ(ledger->check_nonce(n, "S0001", kNow + 300), NonceStatus::Expired);
+  EXPECT_EQ(ledger->consume_nonce(n, "S0002", "test", clerk("S0002"), kNow + 10), NonceStatus::Unknown);
+  EXPECT_EQ(ledger->consume_nonce(n, "S0001", "test", clerk("S0001"), kNow + 300), NonceStatus::Expired);
+  EXPECT_EQ(ledger->consume_nonce(n, "S0001", "test", clerk("S0001"), kNow + 10), NonceStatus::Ok);
+  EXPECT_EQ(ledger->consume_nonce(n, "S0001", "test", clerk("S0001"), kNow + 11), NonceStatus::Used);
+  EXPECT_EQ(ledger->check_nonce(n, "S0001", kNow + 12), NonceStatus::Used);
+  EXPECT_EQ(ledger->check_nonce(nonce(schemas::NonceKind::Server, 2), "S0001", kNow), NonceStatus::Unknown);
+}
+
+TEST(Ledger, NonceIsConsumedOnceUnderRace) {
+  TempDir dir;
+  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  constexpr int kNonces = 20;
+  for (int i = 0; i < kNonces; ++i) {
+    ledger->issue_nonce(nonce(schemas::NonceKind::Server, static_cast<unsigned>(i)), "S0001", kNow, kNow + 300,
+                        clerk());
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kNonces; ++i) {
+        if (ledger->consume_nonce(nonce(schemas::NonceKind::Server, static_cast<unsigned>(i)), "S0001", "race", clerk(),
+                                  kNow + 1) == NonceStatus::Ok) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kNonces);
+}
+
+TEST(Ledger, CertificateIsRecordedOnceAndRaisesTheDigestVersion) {
+  TempDir dir;
+  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  schemas::CertificateRecord r;
+  r.kind = schemas::CertificateKind::SkillLevel;
+  r.occupation = 4040505;
+  r.level = 4;
+  r.issuer = "武汉市职业技能鉴定中心";
+  r.number = "S2026-0001";
+  r.date_days = 20000;
+  r.salt = Bytes(16, 0x42);
+  const auto encoded = schemas::encode(r);
+  const auto first = ledger->record_certificate(holder(1), encoded, clerk(), kNow);
+  ASSERT_EQ(first.status, CertificateStatus::Recorded);
+  ASSERT_TRUE(first.entry);
+  EXPECT_EQ(first.entry->record, r);
+  EXPECT_EQ(first.entry->encoded, encoded);
+  EXPECT_EQ(first.entry->digest_version, 1u);
+  // P14: the same certificate again (even for another holder) is a duplicate, never recorded twice.
+  const auto again = ledger->record_certificate(holder(2), encoded, clerk(), kNow + 1);
+  EXPECT_EQ(again.status, CertificateStatus::Duplicate);
+  EXPECT_EQ(again.entry->seq, first.entry->seq);
+  r.number = "S2026-0002";
+  const auto second = ledger->record_certificate(holder(1), schemas::encode(r), clerk(), kNow + 2);
+  EXPECT_EQ(second.entry->digest_version, 2u);
+  EXPECT_EQ(ledger->digest_version(holder(1)), 2u);
+  EXPECT_EQ(ledger->digest_version(holder(2)), 0u);
+  EXPECT_EQ(ledger->certificates(holder(1)).size(), 2u);
+  EXPECT_THROW(ledger->record_certificate(holder(1), Bytes{0x01, 0x02}, clerk(), kNow), std::invalid_argument);
+}
+
+TEST(Ledger, LostCardVouchersMoveToTheReplacementAsTheSameSubsidy) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  const auto& old_card = s.cards[0].number;
+  const auto redeemed =
+      issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000001), old_card);
+  const auto open =
+      issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 150000, kNow, 1000002), old_card);
+  ASSERT_EQ(s.ledger
+                ->record_redemption(
+                    redeem_request(receipt(redeemed.id(), 1, nonce(schemas::NonceKind::Terminal, 1)), old_card))
+                .status,
+            RecordStatus::Recorded);
+  const auto counts_before = s.ledger->read_issue_counts({holder(1), 2026, FundSource::SpecialAccount, 1000002, 4});
+  const auto budget_before = *s.ledger->budget(FundSource::SpecialAccount);
+
+  const auto replacement = make_card(2, holder(1));
+  ASSERT_EQ(s.ledger->register_card(replacement, clerk(), kNow), CardStatus::Registered);
+  EXPECT_EQ(s.ledger->mark_card_lost(old_card, clerk(), kNow + 10), CardStatus::Changed);
+  EXPECT_EQ(s.ledger->mark_card_lost(old_card, clerk(), kNow + 11), CardStatus::AlreadyInState);
+  const auto moved = s.ledger->replace_card(old_card, replacement.number, fake_minter(), clerk(), kNow + 20);
+  ASSERT_EQ(moved.status, CardStatus::Changed);
+  ASSERT_EQ(moved.moved.size(), 1u);
+  const auto& successor = moved.moved[0].to;
+  EXPECT_EQ(moved.moved[0].from, open.id());
+  EXPECT_EQ(successor.moved_from, open.id());
+  EXPECT_EQ(successor.card, replacement.number);
+  EXPECT_EQ(successor.state, VoucherState::Issued);
+  EXPECT_EQ(successor.cst_year, open.cst_year);
+  EXPECT_EQ(schemas::decode_voucher_token(successor.token).claims.id, successor.id());
+  auto expected_claims = open.claims;
+  expected_claims.id = successor.id();
+  EXPECT_EQ(successor.claims, expected_claims);
+  const auto old_voucher = s.ledger->voucher(open.id());
+  EXPECT_EQ(old_voucher->state, VoucherState::Moved);
+  EXPECT_EQ(old_voucher->moved_to, successor.id());
+  EXPECT_EQ(s.ledger->voucher(redeemed.id())->state, VoucherState::Redeemed) << "redeemed vouchers stay";
+  // The same subsidy: counts and budget unchanged.
+  EXPECT_EQ(s.ledger->read_issue_counts({holder(1), 2026, FundSource::SpecialAccount, 1000002, 4}), counts_before);
+  EXPECT_EQ(*s.ledger->budget(FundSource::SpecialAccount), budget_before);
+  EXPECT_EQ(s.ledger->card(old_card)->state, CardState::Lost);
+  EXPECT_EQ(s.ledger->card(old_card)->replaced_by, replacement.number);
+  // The lost card's receipts are refused; the old id is no longer redeemable; the successor is.
+  EXPECT_EQ(
+      s.ledger
+          ->record_redemption(redeem_request(receipt(open.id(), 2, nonce(schemas::NonceKind::Terminal, 2)), old_card))
+          .status,
+      RecordStatus::VoucherMoved);
+  EXPECT_EQ(s.ledger
+                ->record_redemption(
+                    redeem_request(receipt(successor.id(), 3, nonce(schemas::NonceKind::Terminal, 3)), old_card))
+                .status,
+            RecordStatus::CardRevoked);
+  EXPECT_EQ(s.ledger
+                ->record_redemption(redeem_request(receipt(successor.id(), 1, nonce(schemas::NonceKind::Terminal, 4)),
+                                                   replacement.number))
+                .status,
+            RecordStatus::Recorded);
+  // Replacing again is idempotent.
+  EXPECT_EQ(s.ledger->replace_card(old_card, replacement.number, fake_minter(), clerk(), kNow).status,
+            CardStatus::AlreadyInState);
+}
+
+TEST(Ledger, ReplacementMustBeARegisteredActiveCardOfTheSameHolder) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 2);
+  EXPECT_EQ(s.ledger->replace_card(s.cards[0].number, s.cards[1].number, fake_minter(), clerk(), kNow).status,
+            CardStatus::ReplacementOfAnotherHolder);
+  EXPECT_EQ(s.ledger->replace_card(s.cards[0].number, card_number(9), fake_minter(), clerk(), kNow).status,
+            CardStatus::ReplacementUnknown);
+  EXPECT_EQ(s.ledger->replace_card(card_number(9), s.cards[0].number, fake_minter(), clerk(), kNow).status,
+            CardStatus::CardUnknown);
+  EXPECT_EQ(s.ledger->card(s.cards[0].number)->state, CardState::Active);
+}
+
+TEST(Ledger, MoveIsAllOrNothing) {
+  TempDir dir;
+  auto s = seeded(dir / "ledger.db", 1);
+  for (unsigned i = 0; i < 3; ++i) {
+    issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000001 + i), s.cards[0].number);
+  }
+  const auto replacement = make_card(2, holder(1));
+  s.ledger->register_card(replacement, clerk(), kNow);
+  int calls = 0;
+  const TokenMinter flaky = [&](const schemas::VoucherClaims& c) {
+    if (++calls == 3) throw std::runtime_error("signer failed on the third token");
+    return schemas::sign_voucher(c, kVoucherKid, fake_sign);
+  };
+  EXPECT_THROW(s.ledger->replace_card(s.cards[0].number, replacement.number, flaky, clerk(), kNow), std::runtime_error);
+  EXPECT_EQ(s.ledger->card(s.cards[0].number)->state, CardState::Active);
+  const auto vouchers = s.ledger->holder_vouchers(holder(1));
+  ASSERT_EQ(vouchers.size(), 3u);
+  for (const auto& v : vouchers) EXPECT_EQ(v.state, VoucherState::Issued);
+}
+
+TEST(Ledger, RefusalCodesAreInTheCatalogue) {
+  for (int s = 0; s <= static_cast<int>(RecordStatus::ReceiptMalformed); ++s) {
+    const auto code = refusal_code(static_cast<RecordStatus>(s));
+    if (!code.empty()) {
+      EXPECT_NO_THROW(schemas::refusal(code)) << code;
+    }
+  }
+  for (int s = 0; s <= static_cast<int>(NonceStatus::Used); ++s) {
+    const auto code = refusal_code(static_cast<NonceStatus>(s));
+    if (!code.empty()) {
+      EXPECT_NO_THROW(schemas::refusal(code)) << code;
+    }
+  }
+  for (int s = 0; s <= static_cast<int>(CardStatus::ReplacementOfAnotherHolder); ++s) {
+    const auto code = refusal_code(static_cast<CardStatus>(s));
+    if (!code.empty()) {
+      EXPECT_NO_THROW(schemas::refusal(code)) << code;
+    }
+  }
+  for (const char* code : {"P1_ANNUAL_LIMIT", "P2_EMPLOYMENT_FUND_LIMIT", "P3_SAME_OCCUPATION_LEVEL",
+                           "P16_BUDGET_EXHAUSTED", "P14_CERTIFICATE_DUPLICATE"}) {
+    EXPECT_NO_THROW(schemas::refusal(code)) << code;
+  }
+  EXPECT_EQ(refusal_code(RecordStatus::VoucherAlreadyRedeemed), "P15_ALREADY_REDEEMED");
+  EXPECT_EQ(refusal_code(RecordStatus::CounterReused), "COUNTER_REUSED");
+}

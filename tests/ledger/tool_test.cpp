@@ -1,0 +1,100 @@
+// skillcard-ledger end to end: backup and restore, checkpoint and verify-audit (exit 4 on a
+// tampered log), export, and usage errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "fixtures.hpp"
+#include "skillcard/crypto/key_files.hpp"
+
+using namespace skillcard;
+using namespace skillcard::ledger;
+using namespace skillcard::ledger::test;
+using schemas::NonceKind;
+
+namespace {
+
+struct Run {
+  int exit_code;
+  std::string output;
+};
+
+Run tool(const std::string& args) {
+  const std::string cmd = std::string(SKILLCARD_LEDGER_TOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+struct LedgerTool : ::testing::Test {
+  void SetUp() override {
+    auto s = seeded(db, 1);
+    for (unsigned v = 0; v < 4; ++v) {
+      const auto voucher = issue_ok(
+          *s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000000 + v), s.cards[0].number);
+      s.ledger->record_redemption(
+          redeem_request(receipt(voucher.id(), v + 1, nonce(NonceKind::Terminal, v)), s.cards[0].number));
+    }
+    const auto key = crypto::OpenSsl::PrivateKey::generate();
+    crypto::write_private_key(dir / "audit-signer.key.pem", key);
+    crypto::write_public_key(dir / "audit-signer.pub.pem", key.public_key());
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  TempDir dir;
+  fs::path db = dir / "ledger.db";
+};
+
+}  // namespace
+
+TEST_F(LedgerTool, CheckpointThenVerifyAuditPassesAndFindsTampering) {
+  auto r =
+      tool("checkpoint --db " + db.string() + " --key " + path("audit-signer.key.pem") + " --out " + path("cp-1.cose"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("checkpoint: "), std::string::npos);
+  r = tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") + " --checkpoint " +
+           path("cp-1.cose"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 of 1 checkpoints matched: OK"), std::string::npos) << r.output;
+  {
+    RawDb raw(db);
+    raw.exec("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 3");
+  }
+  r = tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
+           dir.path().string());
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.output.find("PROBLEM gap at 3"), std::string::npos) << r.output;
+}
+
+TEST_F(LedgerTool, BackupAndRestoreRoundTrip) {
+  auto r = tool("backup --db " + db.string() + " --out " + path("backup.db"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = tool("backup --db " + db.string() + " --out " + path("backup.db"));
+  EXPECT_EQ(r.exit_code, 2) << "refuses to overwrite: " << r.output;
+  r = tool("restore --from " + path("backup.db") + " --db " + path("restored.db"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto original = SqliteLedger::open(db);
+  auto restored = SqliteLedger::open(path("restored.db"));
+  EXPECT_EQ(restored->audit_head(), original->audit_head());
+  EXPECT_EQ(restored->list_redemptions({}), original->list_redemptions({}));
+  r = tool("restore --from " + path("backup.db") + " --db " + path("restored.db"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+TEST_F(LedgerTool, ExportWritesCsvAndJson) {
+  auto r = tool("export --db " + db.string() + " --what settlement --format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,4,4000\r\n");
+  r = tool("export --db " + db.string() + " --format json --provider 10001 --fund 1 --out " + path("r.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "r.json"));
+  EXPECT_GT(fs::file_size(dir / "r.json"), 100u);
+}
+
+TEST_F(LedgerTool, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(tool("").exit_code, 2);
+  EXPECT_EQ(tool("export --db " + path("missing.db")).exit_code, 2);
+  EXPECT_EQ(tool("export --db " + db.string() + " --format xml").exit_code, 2);
+  EXPECT_EQ(tool("verify-audit --db " + db.string() + " --key " + path("nope.pem")).exit_code, 3);
+}

@@ -1,0 +1,289 @@
+// skillcard-personalise end to end: from a key set of skillcard-keytool init to a card image
+// that the training applet serves — certificate by the card CA, role keys diversified from the
+// masters (a terminal holding only its role master opens a session), holder reference, PIN,
+// card keys that sign receipts and card proofs the certificate names — and the register line.
+// Then its refusals: existing image, bad citizen ID, PIN, card number, region, missing keys,
+// a card already registered; none of them writes anything.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "skillcard/card/card.hpp"
+#include "skillcard/card/in_process_channel.hpp"
+#include "skillcard/card/training_applet.hpp"
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/openssl.hpp"
+#include "skillcard/crypto/scp03_session.hpp"
+#include "skillcard/iso7816/card_channel.hpp"
+#include "skillcard/schemas/card_certificate.hpp"
+#include "skillcard/schemas/receipt.hpp"
+#include "skillcard/schemas/voucher.hpp"
+
+using namespace skillcard;
+using namespace skillcard::crypto;
+using iso7816::CommandApdu;
+using iso7816::ResponseApdu;
+using iso7816::StatusWord;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kCitizen = "11010519491231002X";
+
+struct Run {
+  int exit_code;
+  std::string output;
+};
+
+Run run(const std::string& exe, const std::string& args) {
+  const std::string cmd = exe + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Run personalise(const std::string& args) { return run(SKILLCARD_PERSONALISE, args); }
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Bytes base64url_decode(const std::string& s) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    throw std::invalid_argument("not base64url");
+  };
+  Bytes out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    acc = (acc << 6) | static_cast<std::uint32_t>(value(c));
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+    }
+  }
+  return out;
+}
+
+class Personalise : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("skillcard-personalise-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const auto r = run(SKILLCARD_KEYTOOL, "init --out " + (dir_ / "keys").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  void SetUp() override {
+    work_ = dir_ / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(work_);
+  }
+  std::string base(const std::string& number = "4201000001", const std::string& citizen = kCitizen,
+                   const std::string& pin = "246810") const {
+    return "--keys " + (dir_ / "keys").string() + " --card-number " + number + " --citizen-id " + citizen +
+           " --region 420100 --pin " + pin;
+  }
+  fs::path keys() const { return dir_ / "keys"; }
+  static fs::path dir_;
+  fs::path work_;
+};
+fs::path Personalise::dir_;
+
+// A terminal of one role: holds only that role's master (through the key store).
+struct Terminal {
+  Terminal(card::Card& c, const MasterKeyStore& store) : channel(c), keys(&store) {}
+  card::InProcessChannel channel;
+  const MasterKeyStore* keys;
+  scp03::HostSession<OpenSsl> host;
+
+  ResponseApdu send(const CommandApdu& plain) {
+    if (!host.is_open()) return iso7816::transmit_all(channel, plain);
+    return host.unwrap(iso7816::transmit_all(channel, host.wrap(plain)));
+  }
+  StatusWord open(CardRole role) {
+    host.close();
+    const auto iu = iso7816::transmit_all(channel, host.initialize_update(key_version(role)));
+    if (!iu.is_success()) return iu.sw();
+    const auto info = decltype(host)::parse_initialize_update_response(iu.data());
+    const std::string number(info.diversification_data.begin(), info.diversification_data.end());
+    const auto enc = keys->card_key(role, scp03::KeyType::Enc, number);
+    const auto mac = keys->card_key(role, scp03::KeyType::Mac, number);
+    return iso7816::transmit_all(channel, host.external_authenticate(enc.view(), mac.view(), info, 0x33)).sw();
+  }
+};
+
+}  // namespace
+
+TEST_F(Personalise, MakesACardTheTrainingAppletServes) {
+  const auto image = work_ / "card.img";
+  const auto reg = work_ / "register.jsonl";
+  const auto r = personalise(base() + " --image " + image.string() + " --register " + reg.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find(kCitizen), std::string::npos) << "the citizen ID is never printed";
+  EXPECT_EQ(r.output.find("246810"), std::string::npos) << "the PIN is never printed";
+  EXPECT_EQ(fs::file_size(image), 12288u);
+  struct stat st {};
+  ::stat(image.c_str(), &st);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const auto image_bytes = read_text(image);
+  EXPECT_EQ(image_bytes.find(kCitizen), std::string::npos) << "the citizen ID is never on the card";
+
+  const auto store = FileMasterKeyStore::load(keys() / "master-keys.toml");
+  const auto holder = store->holder_ref(kCitizen);
+
+  // The register line.
+  const auto lines = read_text(reg);
+  ASSERT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1);
+  const auto entry = nlohmann::json::parse(lines);
+  EXPECT_EQ(entry.size(), 4u);
+  EXPECT_EQ(entry["card"], "4201000001");
+  EXPECT_EQ(entry["region"], 420100);
+  EXPECT_EQ(entry["holder_ref"], [&] {
+    auto h = to_hex(ByteView(holder));
+    std::transform(h.begin(), h.end(), h.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+    return h;
+  }());
+  const Bytes certificate = base64url_decode(entry["certificate"].get<std::string>());
+
+  // The certificate: card CA signature, card number, region.
+  const auto cert = schemas::decode_card_certificate(certificate);
+  const auto ca = load_public_key(keys() / "card-ca.pub.pem");
+  EXPECT_EQ(cert.kid, kid_of<OpenSsl>(ca.public_key()));
+  EXPECT_TRUE(cert.envelope.verify([&](ByteView m, const EcSignature& s) { return OpenSsl::verify(ca, m, s); }).ok());
+  EXPECT_EQ(cert.claims.card_number, "4201000001");
+  EXPECT_EQ(cert.claims.region, 420100u);
+  EXPECT_GT(cert.claims.not_after, cert.claims.not_before + 3649ull * 86'400);
+  const auto receipt_key = OpenSsl::decompress(cert.claims.receipt_key);
+  const auto auth_key = OpenSsl::decompress(cert.claims.auth_key);
+
+  // The card: the training applet by default, the same certificate, sessions for every role.
+  card::Card c(card::Eeprom::open_file(image));
+  card::training::install(c);
+  c.power_on();
+  Terminal t(c, *store);
+  ASSERT_EQ(t.send(CommandApdu::select_by_aid(card::training::aid())).sw(), StatusWord::Success);
+  EXPECT_EQ(t.send(CommandApdu(0x00, 0xCA, 0x01, 0x03, 256)).data(), certificate);
+  const Bytes nonce(17, 0x01);
+  const auto proof = t.send(CommandApdu(0x00, 0x88, 0x00, 0x00, nonce, 256)).data();
+  ASSERT_EQ(proof.size(), 69u);
+  Bytes m(as_bytes("skillcard/card-auth/v1").begin(), as_bytes("skillcard/card-auth/v1").end());
+  m.push_back(0);
+  m.insert(m.end(), {'4', '2', '0', '1', '0', '0', '0', '0', '0', '1'});
+  m.insert(m.end(), proof.begin(), proof.begin() + 5);
+  m.insert(m.end(), nonce.begin(), nonce.end());
+  EcSignature sig{};
+  std::copy_n(proof.begin() + 5, 64, sig.begin());
+  EXPECT_TRUE(OpenSsl::verify(auth_key, m, sig));
+
+  for (auto role : {CardRole::Counter, CardRole::Site, CardRole::Kiosk}) {
+    EXPECT_EQ(t.open(role), StatusWord::Success) << to_string(role);
+  }
+  ASSERT_EQ(t.open(CardRole::Counter), StatusWord::Success);
+  EXPECT_EQ(t.send(CommandApdu(0x00, 0x20, 0x00, 0x81, card::training::pin_block("123456"), 256)).sw(),
+            iso7816::make_verification_failed(2));
+  EXPECT_EQ(t.send(CommandApdu(0x00, 0x20, 0x00, 0x81, card::training::pin_block("246810"), 256)).sw(),
+            StatusWord::Success);
+  const auto list = t.send(CommandApdu(0x80, 0x32, 0x00, 0x00, 256)).data();
+  ASSERT_EQ(list.size(), 24u);
+  EXPECT_TRUE(std::equal(holder.begin(), holder.end(), list.begin()));
+
+  // A voucher for this holder, redeemed: the receipt verifies with the certificate's key.
+  schemas::VoucherClaims v;
+  v.issuer = 420100;
+  v.id = {0, 0, 0, 0, 0, 0, 0, 9};
+  v.holder = holder;
+  v.occupation = 4040505;
+  v.level = 4;
+  v.face_value_fen = 180000;
+  v.planned_hours = 120;
+  v.planned_online_hours = 36;
+  v.eligible_regions = {420100};
+  v.issued_at = 1'767'225'600;
+  v.not_before = v.issued_at;
+  v.expires_at = v.issued_at + 7'776'000;
+  const auto signer = OpenSsl::PrivateKey::generate();
+  const auto token =
+      schemas::sign_voucher(v, kid_of<OpenSsl>(signer.public_key()), [&](ByteView b) { return signer.sign(b); });
+  ASSERT_EQ(t.send(CommandApdu(0x80, 0x30, 0x00, 0x00, token, 256)).sw(), StatusWord::Success);
+  ASSERT_EQ(t.open(CardRole::Site), StatusWord::Success);
+  ASSERT_EQ(t.send(CommandApdu(0x00, 0x20, 0x00, 0x81, card::training::pin_block("246810"), 256)).sw(),
+            StatusWord::Success);
+  Bytes redeem{0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0x27, 0x11, 0x01};
+  redeem.resize(29, 0x77);
+  redeem.insert(redeem.end(), {0x69, 0x57, 0x00, 0x00, 0, 84, 0, 36});
+  const auto receipt = t.send(CommandApdu(0x80, 0x36, 0x00, 0x00, redeem, 256));
+  ASSERT_EQ(receipt.sw(), StatusWord::Success);
+  const auto decoded = schemas::decode_receipt(receipt.data());
+  EXPECT_EQ(decoded.kid, kid_of<OpenSsl>(receipt_key));
+  EXPECT_TRUE(
+      decoded.envelope.verify([&](ByteView b, const EcSignature& s) { return OpenSsl::verify(receipt_key, b, s); })
+          .ok());
+
+  // A second card goes on the next register line.
+  const auto r2 = personalise(base("4201000002", "110105198001010016") + " --image " + (work_ / "card2.img").string() +
+                              " --register " + reg.string());
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const auto both = read_text(reg);
+  EXPECT_EQ(std::count(both.begin(), both.end(), '\n'), 2);
+}
+
+TEST_F(Personalise, RefusesAndWritesNothing) {
+  const auto image = work_ / "card.img";
+  const auto reg = work_ / "register.jsonl";
+  const std::string out = " --image " + image.string() + " --register " + reg.string();
+  struct Case {
+    std::string args;
+    int code;
+    std::string says;
+  };
+  const Case cases[] = {
+      {base("4201000001", "110105194912310021") + out, 2, "check character"},
+      {base("4201000001", "11010519491231002") + out, 2, "18 characters"},
+      {base("4201000001", kCitizen, "123") + out, 2, "4 to 12 digits"},
+      {base("4201000001", kCitizen, "12345a") + out, 2, "digits 0-9"},
+      {base("420100000", kCitizen) + out, 2, "10 digits"},
+      {base() + " --region 42010" + out, 2, "region"},
+      {"--keys " + (work_ / "nokeys").string() + " --card-number 4201000001 --citizen-id " + kCitizen +
+           " --region 420100 --pin 1234" + out,
+       3, "missing"},
+      {base() + " --image " + (work_ / "no-such-folder" / "card.img").string(), 2, "does not exist"},
+  };
+  for (const auto& c : cases) {
+    const auto r = personalise(c.args);
+    EXPECT_EQ(r.exit_code, c.code) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("110105194912310021"), std::string::npos) << "no citizen ID in messages";
+    EXPECT_FALSE(fs::exists(image)) << c.args;
+    EXPECT_FALSE(fs::exists(reg)) << c.args;
+  }
+  // An existing image is never overwritten.
+  { std::ofstream(image) << "keep me"; }
+  const auto r = personalise(base() + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("already exists"), std::string::npos) << r.output;
+  EXPECT_EQ(read_text(image), "keep me");
+  EXPECT_FALSE(fs::exists(reg));
+  fs::remove(image);
+  // A card number already registered.
+  ASSERT_EQ(personalise(base() + out).exit_code, 0);
+  const auto again = personalise(base() + " --image " + (work_ / "other.img").string() + " --register " + reg.string());
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.output.find("already in the register"), std::string::npos) << again.output;
+  EXPECT_FALSE(fs::exists(work_ / "other.img"));
+}

@@ -288,6 +288,16 @@ const std::vector<Refusal>& table() {
        "any other",
        "社保卡返回异常状态（{sw}），请重试或更换终端。",
        "The card answered with an unexpected status word ({sw})."},
+      {"NOT_FOUND", {}, 404, "", "没有该接口。", "No such endpoint."},
+      {"METHOD_NOT_ALLOWED", {}, 405, "", "该接口不支持此请求方法。", "This method is not allowed for this endpoint."},
+      {"NOT_IMPLEMENTED", {}, 501, "", "该接口尚未开通。", "This endpoint is not available yet."},
+      {"SERVICE_UNAVAILABLE",
+       {},
+       503,
+       "",
+       "系统暂时无法处理请求（{detail}），请稍后重试；本次操作未生效。",
+       "The service cannot handle the request right now ({detail}); nothing was changed. Try again shortly."},
+      {"INTERNAL", {}, 500, "", "系统内部错误，本次操作未生效。", "Internal error; nothing was changed."},
   };
   return rows;
 }

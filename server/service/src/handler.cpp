@@ -27,11 +27,6 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 Response json_response(int status, const json& body) { return Response{status, dump(body), {kJsonType, kNoStore}}; }
 
 // Answers that are not refusals of the catalogue (routing, the service's own trouble).
-Response plain_error(int status, std::string_view error, std::string_view zh, std::string_view en) {
-  return json_response(status,
-                       json{{"error", error}, {"rules", json::array()}, {"message", {{"zh-CN", zh}, {"en", en}}}});
-}
-
 Response bad_field(std::string_view field, std::string_view detail) {
   return Handler::refusal("BAD_REQUEST_FIELD", {{"field", std::string(field)}, {"detail", std::string(detail)}},
                           {{"field", std::string(field)}});
@@ -243,7 +238,7 @@ class Work {
       case Endpoint::Verify:
         return verify();
       default:
-        return plain_error(501, "NOT_IMPLEMENTED", "该接口尚未实现。", "This endpoint is not implemented yet.");
+        return Handler::refusal("NOT_IMPLEMENTED");
     }
   }
 
@@ -290,8 +285,7 @@ class Work {
       }
       if (status != ledger::NonceStatus::Duplicate) break;
     }
-    return plain_error(503, "SERVICE_UNAVAILABLE", "暂时无法生成随机数，请稍后重试。",
-                       "Could not issue a nonce; try again.");
+    return Handler::refusal("SERVICE_UNAVAILABLE", {{"detail", "nonce"}});
   }
 
   Response refuse_token(std::string_view code, std::string_view check, const Values& values = {}) {
@@ -411,10 +405,10 @@ Response Handler::handle(const Request& request) const {
       allow += r.method;
     }
     if (!route && !allow.empty()) {
-      response = plain_error(405, "METHOD_NOT_ALLOWED", "不支持该请求方法。", "Method not allowed for this path.");
+      response = refusal("METHOD_NOT_ALLOWED");
       response.headers.emplace_back("Allow", allow);
     } else if (!route) {
-      response = plain_error(404, "NOT_FOUND", "没有该接口。", "No such endpoint.");
+      response = refusal("NOT_FOUND");
     } else {
       label = route->label;
       if ((route->roles & bit(request.terminal.role)) == 0) {
@@ -426,10 +420,9 @@ Response Handler::handle(const Request& request) const {
       }
     }
   } catch (const ledger::StorageError&) {
-    response = plain_error(503, "SERVICE_UNAVAILABLE", "系统存储暂时不可用，请稍后重试。",
-                           "The service's storage is unavailable; try again.");
+    response = refusal("SERVICE_UNAVAILABLE", {{"detail", "storage"}});
   } catch (const std::exception&) {
-    response = plain_error(500, "INTERNAL", "系统内部错误。", "Internal error.");
+    response = refusal("INTERNAL");
   }
   if (ctx_.metrics) {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;

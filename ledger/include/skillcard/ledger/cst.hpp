@@ -7,7 +7,6 @@
 
 namespace skillcard::ledger {
 
-inline constexpr std::int64_t kCstOffsetSeconds = 8 * 3600;
 
 // The CST civil year of a UTC timestamp: 31 Dec 15:59:59 UTC is still that year, 16:00:00 UTC
 // is already 1 January of the next.

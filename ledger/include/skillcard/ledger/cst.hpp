@@ -7,7 +7,6 @@
 
 namespace skillcard::ledger {
 
-
 // The CST civil year of a UTC timestamp: 31 Dec 15:59:59 UTC is still that year, 16:00:00 UTC
 // is already 1 January of the next.
 int cst_year(std::uint64_t utc_seconds) noexcept;

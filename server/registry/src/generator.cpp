@@ -44,13 +44,15 @@ GeneratedData generate(std::size_t count, std::uint64_t seed, int year) {
                                             std::chrono::month{1u + static_cast<unsigned>(pick(12))},
                                             std::chrono::day{1u + static_cast<unsigned>(pick(28))}};
     // The sequence number tells apart people of one county born on one day: take the next free one.
-    char first17[18];
+    std::string first17;
     for (unsigned sequence = static_cast<unsigned>(pick(1000));; sequence = (sequence + 1) % 1000) {
-      std::snprintf(first17, sizeof first17, "%06u%04d%02u%02u%03u", p.region, static_cast<int>(birth.year()),
+      char buf[32];  // room for any values, so the compiler can see nothing is cut off
+      std::snprintf(buf, sizeof buf, "%06u%04d%02u%02u%03u", p.region, static_cast<int>(birth.year()),
                     static_cast<unsigned>(birth.month()), static_cast<unsigned>(birth.day()), sequence);
-      if (used.insert(std::string(first17, 17)).second) break;
+      first17 = buf;
+      if (used.insert(first17).second) break;
     }
-    p.citizen_id = std::string(first17, 17) + crypto::citizen_id_check_character(first17);
+    p.citizen_id = first17 + crypto::citizen_id_check_character(first17);
     p.name = std::string(kSurnames[pick(std::size(kSurnames))]) + kGiven[pick(std::size(kGiven))] +
              (chance(50) ? kGiven[pick(std::size(kGiven))] : "");
     p.facts.known = true;

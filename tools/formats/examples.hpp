@@ -1,5 +1,5 @@
-// The example structures of docs/formats.md, shared by skillcard-formats and schemas_bench: the
-// values of tests/schemas/fixtures.hpp, signed with fixed example keys so that every byte is
+// The example structures of docs/formats.md, shared by skillcard-formats, schemas_bench and the
+// schema tests (tests/schemas/fixtures.hpp), signed with fixed example keys so that every byte is
 // reproducible. The keys are scalars derived from a public label: never use them for anything real.
 // Signing uses the mbedTLS backend, whose ECDSA is deterministic (RFC 6979); OpenSSL's is not.
 #pragma once

@@ -807,6 +807,20 @@ std::vector<VoucherRecord> SqliteLedger::holder_vouchers(const HolderRef& holder
   });
 }
 
+Revocations SqliteLedger::revocations(UtcSeconds now) {
+  return impl_->read([&](Db& db) {
+    Revocations out;
+    {
+      auto q = db.query("SELECT serial FROM vouchers WHERE state IN (4, 6) AND expires_at > ?1 ORDER BY serial");
+      q.args(now);
+      while (q.step()) out.vouchers.push_back(voucher_id(static_cast<std::uint64_t>(q.i64(0))));
+    }
+    auto q = db.query("SELECT number FROM cards WHERE state = 2 ORDER BY number");
+    while (q.step()) out.cards.push_back(q.text(0));
+    return out;
+  });
+}
+
 std::vector<VoucherRecord> SqliteLedger::holder_history(const HolderRef& holder, int year) {
   return impl_->read([&](Db& db) {
     std::vector<VoucherRecord> out;

@@ -25,7 +25,10 @@ void FakeLedger::put(const schemas::VoucherClaims& claims, const Bytes& token, V
 }
 
 CardStatus FakeLedger::register_card(const NewCard&, const Actor&, UtcSeconds) { unused("register_card"); }
-std::optional<CardRecord> FakeLedger::card(std::string_view) { unused("card"); }
+std::optional<CardRecord> FakeLedger::card(std::string_view) {
+  storage();
+  return std::nullopt;  // no cards: the write paths are tested on SqliteLedger (handler_flows_test)
+}
 CardStatus FakeLedger::mark_card_lost(std::string_view, const Actor&, UtcSeconds) { unused("mark_card_lost"); }
 ReplaceOutcome FakeLedger::replace_card(std::string_view, std::string_view, const TokenMinter&, const Actor&,
                                         UtcSeconds) {
@@ -38,9 +41,13 @@ IssueOutcome FakeLedger::issue_voucher(const IssueRequest&, const IssueDecision&
                                        UtcSeconds) {
   unused("issue_voucher");
 }
-VoucherOutcome FakeLedger::mark_written(const VoucherId&, const Actor&, UtcSeconds) { unused("mark_written"); }
-VoucherOutcome FakeLedger::void_voucher(const VoucherId&, std::string_view, const Actor&, UtcSeconds) {
-  unused("void_voucher");
+VoucherOutcome FakeLedger::mark_written(const VoucherId& id, const Actor&, UtcSeconds) {
+  auto record = voucher(id);
+  return {record ? VoucherStatus::WrongState : VoucherStatus::VoucherUnknown, record};
+}
+VoucherOutcome FakeLedger::void_voucher(const VoucherId& id, std::string_view, const Actor&, UtcSeconds) {
+  auto record = voucher(id);
+  return {record ? VoucherStatus::WrongState : VoucherStatus::VoucherUnknown, record};
 }
 std::size_t FakeLedger::expire_vouchers(UtcSeconds, const Actor&, UtcSeconds) { unused("expire_vouchers"); }
 std::optional<VoucherRecord> FakeLedger::voucher(const VoucherId& id) {
@@ -52,6 +59,10 @@ std::optional<VoucherRecord> FakeLedger::voucher(const VoucherId& id) {
 }
 std::vector<VoucherRecord> FakeLedger::holder_vouchers(const HolderRef&) { unused("holder_vouchers"); }
 std::vector<VoucherRecord> FakeLedger::holder_history(const HolderRef&, int) { unused("holder_history"); }
+Revocations FakeLedger::revocations(UtcSeconds) {
+  storage();
+  return {};
+}
 NonceStatus FakeLedger::issue_nonce(const Nonce& nonce, std::string_view terminal, UtcSeconds issued_at,
                                     UtcSeconds expires_at, const Actor& actor) {
   storage();
@@ -96,6 +107,7 @@ Bytes KeySet::signed_list() const {
   add(voucher, schemas::TrustRole::Voucher, kBureau);
   add(other_bureau, schemas::TrustRole::Voucher, 420200);
   add(portfolio, schemas::TrustRole::Portfolio, kProvince);
+  add(card_ca, schemas::TrustRole::CardCa, kProvince);
   return schemas::sign_trust_list(claims, kid(root), [&](ByteView tbs) { return root.sign(tbs); });
 }
 

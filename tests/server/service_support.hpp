@@ -50,6 +50,7 @@ class FakeLedger final : public ledger::Ledger {
   std::optional<ledger::VoucherRecord> voucher(const ledger::VoucherId& id) override;
   std::vector<ledger::VoucherRecord> holder_vouchers(const ledger::HolderRef&) override;
   std::vector<ledger::VoucherRecord> holder_history(const ledger::HolderRef&, int) override;
+  ledger::Revocations revocations(ledger::UtcSeconds) override;
   ledger::NonceStatus issue_nonce(const ledger::Nonce& nonce, std::string_view terminal, ledger::UtcSeconds issued_at,
                                   ledger::UtcSeconds expires_at, const ledger::Actor& actor) override;
   ledger::NonceStatus check_nonce(const ledger::Nonce&, std::string_view, ledger::UtcSeconds) override;
@@ -85,6 +86,7 @@ struct KeySet {
   crypto::OpenSsl::PrivateKey other_bureau = crypto::OpenSsl::PrivateKey::generate();  // bureau 420200
   crypto::OpenSsl::PrivateKey portfolio = crypto::OpenSsl::PrivateKey::generate();     // role portfolio
   crypto::OpenSsl::PrivateKey unlisted = crypto::OpenSsl::PrivateKey::generate();      // not on the list
+  crypto::OpenSsl::PrivateKey card_ca = crypto::OpenSsl::PrivateKey::generate();       // role card-ca
   Bytes signed_list() const;
 };
 

@@ -146,4 +146,11 @@ std::size_t TerminalRevocations::size() const {
   return ids_.size() + serials_.size();
 }
 
+std::vector<std::string> TerminalRevocations::list() const {
+  const std::lock_guard lock(mutex_);
+  std::vector<std::string> out(ids_.begin(), ids_.end());
+  for (const auto& serial : serials_) out.push_back("serial:" + serial);
+  return out;
+}
+
 }  // namespace skillcard::service

@@ -3,10 +3,15 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
+#include <optional>
 
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/signer.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/policy/config.hpp"
+#include "skillcard/registry/registry.hpp"
 #include "skillcard/service/server.hpp"
 
 namespace fs = std::filesystem;
@@ -20,6 +25,8 @@ int main(int argc, char** argv) {
   fs::path ledger_file;
   fs::path policy_file;
   fs::path revocations;
+  fs::path people_csv;
+  fs::path subsidies_csv;
   std::string listen = "127.0.0.1:8443";
   bool insecure = false;
   unsigned threads = 1;
@@ -29,6 +36,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "address:port (port 0: any free port)");
   app.add_option("--ledger", ledger_file, "ledger file (SQLite)")->required();
   app.add_option("--policy", policy_file, "policy configuration (TOML)");
+  app.add_option("--registry", people_csv, "registry of record: people CSV (docs/registry.md)");
+  app.add_option("--external-subsidies", subsidies_csv, "registry of record: subsidies paid by other systems (CSV)");
   app.add_option("--revocations", revocations, "terminal revocation list (default KEYS/terminal-revocations.txt)");
   app.add_flag("--insecure-loopback", insecure,
                "plain HTTP on a loopback address, identity from headers (development)");
@@ -59,7 +68,23 @@ int main(int argc, char** argv) {
     options.threads = threads;
     options.log = [](std::string_view line) { std::cerr << "skillcard-server: " << line << std::endl; };
 
-    if (!policy_file.empty()) (void)policy::PolicyConfig::load(policy_file);  // refuse a bad file at start
+    // Refuse a bad file at start; without a policy or a registry every decision is refused.
+    std::optional<policy::PolicyConfig> policy_config;
+    if (!policy_file.empty()) policy_config = policy::PolicyConfig::load(policy_file);
+    if (const char* off = std::getenv("SKILLCARD_POLICY_DISABLE"); off && policy_config) {
+      policy_config->disabled_rules.insert(off);  // test-only: the mutation job
+    }
+    std::unique_ptr<crypto::FileMasterKeyStore> master;
+    if (fs::exists(keys / "master-keys.toml")) master = crypto::FileMasterKeyStore::load(keys / "master-keys.toml");
+    std::unique_ptr<registry::MemoryRegistry> people;
+    if (!people_csv.empty()) {
+      if (!master) throw std::runtime_error("--registry needs KEYS/master-keys.toml for holder references");
+      std::vector<registry::ExternalSubsidy> subsidies;
+      if (!subsidies_csv.empty()) subsidies = registry::read_subsidies_csv(subsidies_csv);
+      people =
+          std::make_unique<registry::MemoryRegistry>(registry::read_people_csv(people_csv), subsidies,
+                                                     [&m = *master](std::string_view id) { return m.holder_ref(id); });
+    }
     const auto now = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     const auto trust = service::TrustStore::from_key_folder(keys, now);
@@ -69,6 +94,22 @@ int main(int argc, char** argv) {
     ctx.ledger = ledger.get();
     ctx.trust = trust.get();
     ctx.metrics = &metrics;
+    ctx.policy = policy_config ? &*policy_config : nullptr;
+    ctx.registry = people.get();
+    if (master) ctx.holder_ref = [&m = *master](std::string_view id) { return m.holder_ref(id); };
+    for (const auto& entry : fs::directory_iterator(keys)) {
+      const auto name = entry.path().filename().string();
+      constexpr std::string_view prefix = "voucher-signer-";
+      if (name.starts_with(prefix) && name.ends_with(".key.pem")) {
+        const auto bureau = name.substr(prefix.size(), name.size() - prefix.size() - 8);
+        ctx.voucher_signers[static_cast<std::uint32_t>(std::stoul(bureau))] = crypto::KeyFileSigner::load(entry.path());
+      }
+    }
+    if (fs::exists(keys / "portfolio-signer.key.pem")) {
+      ctx.portfolio_signer = crypto::KeyFileSigner::load(keys / "portfolio-signer.key.pem");
+    }
+    service::TerminalRevocations listed(options.revocations);
+    ctx.terminal_revocations = &listed;
     const service::Handler handler(ctx);
     service::Server server(handler, options);
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")

@@ -68,6 +68,8 @@ class Ledger {
   // The holder's subsidies in a CST year held by this ledger (states that count for P1). The
   // registry of record's history from other systems comes from #9 (SubsidyHistorySource).
   virtual std::vector<VoucherRecord> holder_history(const HolderRef& holder, int cst_year) = 0;
+  // Voided and moved vouchers with expires_at > now, and lost cards.
+  virtual Revocations revocations(UtcSeconds now) = 0;
 
   // --- nonces -------------------------------------------------------------------------------
   // Stores a server nonce (the service draws it from its CSPRNG) bound to `terminal`.

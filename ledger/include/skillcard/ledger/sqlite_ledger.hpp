@@ -83,6 +83,7 @@ class SqliteLedger final : public Ledger {
   std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) override;
   std::optional<VoucherRecord> voucher(const VoucherId& id) override;
   std::vector<VoucherRecord> holder_vouchers(const HolderRef& holder) override;
+  Revocations revocations(UtcSeconds now) override;
   std::vector<VoucherRecord> holder_history(const HolderRef& holder, int cst_year) override;
   NonceStatus issue_nonce(const Nonce& nonce, std::string_view terminal, UtcSeconds issued_at, UtcSeconds expires_at,
                           const Actor& actor) override;

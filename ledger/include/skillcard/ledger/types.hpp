@@ -370,6 +370,14 @@ struct ReplaceOutcome {
   std::vector<MovedVoucher> moved;
 };
 
+// What offline terminals must refuse (GET /v1/revocations): voided or moved vouchers that have
+// not expired yet, and lost cards.
+struct Revocations {
+  std::vector<VoucherId> vouchers;  // by serial
+  std::vector<std::string> cards;   // by number
+  bool operator==(const Revocations&) const = default;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Export and settlement (per training provider and fund).
 

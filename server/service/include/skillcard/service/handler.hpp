@@ -12,7 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "skillcard/crypto/signer.hpp"
 #include "skillcard/ledger/ledger.hpp"
+#include "skillcard/policy/config.hpp"
+#include "skillcard/registry/registry.hpp"
 #include "skillcard/service/metrics.hpp"
 #include "skillcard/service/terminal.hpp"
 #include "skillcard/service/trust_store.hpp"
@@ -44,7 +47,24 @@ struct ServiceContext {
   std::function<std::uint64_t()> clock;                 // UTC seconds; default: system clock
   std::function<void(std::span<std::uint8_t>)> random;  // default: OpenSsl::random_bytes
   std::size_t max_body = kMaxBody;
+
+  // What the write paths need. A missing policy configuration or registry refuses every
+  // request that needs a policy decision (POLICY_NOT_CONFIGURED: fail closed, never allow-all).
+  const policy::PolicyConfig* policy = nullptr;
+  const registry::Registry* registry = nullptr;
+  // Citizen ID → holder reference (the master key store's keyed hash); required for counter
+  // writes, which refuse with SERVICE_UNAVAILABLE without it.
+  std::function<crypto::HolderRef(std::string_view citizen_id)> holder_ref;
+  // Voucher signers by bureau code (a counter in region 420102 issues for 420102, else its city
+  // 420100, else its province 420000); the portfolio signer for e-portfolio digests. Signer is an
+  // interface so that an HSM can replace the key files.
+  std::map<std::uint32_t, std::shared_ptr<const crypto::Signer>> voucher_signers;
+  std::shared_ptr<const crypto::Signer> portfolio_signer;
+  // Terminal revocations, listed by GET /v1/revocations (optional; re-read when the file changed).
+  TerminalRevocations* terminal_revocations = nullptr;
 };
+
+inline constexpr std::uint64_t kPortfolioDigestLifetime = 5ULL * 365 * 86'400;  // seconds
 
 class Handler {
  public:

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "skillcard/crypto/x509.hpp"
 
@@ -50,6 +51,8 @@ class TerminalRevocations {
   bool reload_if_changed(std::string* problem = nullptr);
   bool is_revoked(std::string_view terminal_id, std::string_view serial_hex) const;
   std::size_t size() const;
+  // Every revoked terminal id, then every revoked serial as "serial:<hex>".
+  std::vector<std::string> list() const;
 
  private:
   std::filesystem::path file_;

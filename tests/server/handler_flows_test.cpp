@@ -1,0 +1,636 @@
+// The service's write paths through the pure handler on a real SQLite ledger, the policy
+// engine and a registry of record: card registration, issue (P1, P13, fail closed), written and
+// void, online redemption with the card-signed receipt (every check and its precise code), the
+// sync path (P12), lost card and replacement, certificates with the signed portfolio digest
+// (P14), holder reads only with card proof, revocations, and bad input on every endpoint.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "service_support.hpp"
+#include "skillcard/crypto/backend.hpp"
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
+#include "skillcard/schemas/card_certificate.hpp"
+#include "skillcard/schemas/cst.hpp"
+#include "skillcard/schemas/portfolio.hpp"
+#include "skillcard/schemas/receipt.hpp"
+#include "skillcard/schemas/refusals.hpp"
+#include "skillcard/service/encoding.hpp"
+#include "skillcard/service/handler.hpp"
+
+namespace skillcard::service {
+namespace {
+
+using namespace skillcard::service::testing;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::uint32_t kSite = 10001;
+
+std::string citizen(std::string_view first17) {
+  return std::string(first17) + crypto::citizen_id_check_character(first17);
+}
+const std::string kAlice = citizen("42010219900101002");  // registered unemployed, born 1990
+const std::string kBob = citizen("42010219850505003");    // another person
+
+crypto::HolderRef holder_of(std::string_view id) {
+  const auto digest = crypto::OpenSsl::sha256(Bytes(id.begin(), id.end()));
+  crypto::HolderRef ref{};
+  std::copy_n(digest.begin(), ref.size(), ref.begin());
+  return ref;
+}
+
+registry::Person person(const std::string& id) {
+  registry::Person p;
+  p.citizen_id = id;
+  p.name = "测试";
+  p.region = kBureau;
+  p.facts.known = true;
+  p.facts.date_of_birth = std::chrono::year{1990} / 1 / 1;
+  p.facts.insured = true;
+  p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
+  return p;
+}
+
+// A card as the service sees it: a certificate from the card CA over its RECEIPT and AUTH keys.
+struct TestCard {
+  std::string number;
+  crypto::OpenSsl::PrivateKey receipt_key = crypto::OpenSsl::PrivateKey::generate();
+  crypto::OpenSsl::PrivateKey auth_key = crypto::OpenSsl::PrivateKey::generate();
+  std::uint32_t auth_counter = 0;
+  std::uint32_t redemption_counter = 0;
+
+  // Signed once: the card holds one certificate (ECDSA signatures differ each time).
+  const Bytes& certificate(const KeySet& keys) {
+    if (!cert.empty()) return cert;
+    schemas::CardCertificateClaims c;
+    c.card_number = number;
+    c.region = kBureau;
+    c.receipt_key = receipt_key.public_key().compressed();
+    c.auth_key = auth_key.public_key().compressed();
+    c.not_before = kNow - 86400;
+    c.not_after = kNow + 3650 * 86400ULL;
+    cert = schemas::sign_card_certificate(c, kid(keys.card_ca), [&](ByteView tbs) { return keys.card_ca.sign(tbs); });
+    return cert;
+  }
+  Bytes cert;
+
+  // INTERNAL AUTHENTICATE's answer as the card proof JSON (docs/design.md, "Card proof").
+  json proof(const std::string& nonce_hex, bool pin_verified) {
+    const auto nonce = *hex_nonce(nonce_hex);
+    ++auth_counter;
+    Bytes m{'s', 'k', 'i', 'l', 'l', 'c', 'a', 'r', 'd', '/', 'c', 'a',
+            'r', 'd', '-', 'a', 'u', 't', 'h', '/', 'v', '1', 0};
+    m.insert(m.end(), number.begin(), number.end());
+    for (int shift = 24; shift >= 0; shift -= 8) m.push_back(static_cast<std::uint8_t>(auth_counter >> shift));
+    m.push_back(pin_verified ? 1 : 0);
+    m.insert(m.end(), nonce.begin(), nonce.end());
+    return json{{"card", number},
+                {"nonce", nonce_hex},
+                {"counter", auth_counter},
+                {"pin_verified", pin_verified},
+                {"signature", base64url_encode(auth_key.sign(m))}};
+  }
+
+  Bytes receipt(const std::string& voucher_hex, const schemas::Nonce& nonce, std::uint64_t time,
+                std::uint32_t site = kSite, std::uint16_t classroom = 84, std::uint16_t online = 36) {
+    schemas::ReceiptClaims c;
+    c.voucher = *hex_id(voucher_hex);
+    c.site = site;
+    c.nonce = nonce;
+    c.counter = ++redemption_counter;
+    c.terminal_time = time;
+    c.classroom_hours = classroom;
+    c.online_hours = online;
+    const auto receipt_kid = crypto::kid_of<crypto::OpenSsl>(receipt_key.public_key());
+    return schemas::sign_receipt(c, receipt_kid, [&](ByteView tbs) { return receipt_key.sign(tbs); });
+  }
+
+  static std::optional<schemas::Nonce> hex_nonce(const std::string& hex) {
+    schemas::Nonce n{};
+    if (hex.size() != 34) return std::nullopt;
+    for (std::size_t i = 0; i < n.size(); ++i)
+      n[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+    return n;
+  }
+  static std::optional<schemas::VoucherId> hex_id(const std::string& hex) {
+    schemas::VoucherId id{};
+    for (std::size_t i = 0; i < id.size(); ++i)
+      id[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+    return id;
+  }
+};
+
+json body_of(const Response& r) { return json::parse(r.body); }
+
+std::string terminal_id(Role role) {
+  switch (role) {
+    case Role::Counter:
+      return "C0001";
+    case Role::Site:
+      return "SITE01";
+    case Role::Kiosk:
+      return "K0001";
+    case Role::Operator:
+      return "OP01";
+  }
+  return "X";
+}
+
+void expect_refusal(const Response& r, std::string_view code) {
+  EXPECT_EQ(r.status, schemas::refusal(code).http_status) << r.body;
+  EXPECT_EQ(body_of(r).value("error", ""), code) << r.body;
+}
+
+class FlowTest : public ::testing::Test {
+ protected:
+  FlowTest() {
+    dir = fs::temp_directory_path() / ("skillcard-flows-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    ledger = ledger::SqliteLedger::open(dir / "ledger.db");
+    trust = TrustStore::from_signed_list(keys.signed_list(), keys.root.public_key());
+    config = policy::PolicyConfig::from_toml(R"(
+[defaults]
+annual_limit = 3
+
+[[standards]]
+programme = 3
+occupation = "*"
+level = 4
+amount_fen = 150000
+)",
+                                             "flows.toml");
+    people = std::make_unique<registry::MemoryRegistry>(std::vector{person(kAlice), person(kBob)},
+                                                        std::vector<registry::ExternalSubsidy>{}, holder_of);
+    make_handler(true);
+    alice.number = "4201000001";
+    replacement.number = "4201000002";
+    bob_card.number = "4201000003";
+    // The fund the tests issue from has money (P16), set by an operator.
+    EXPECT_EQ(call(Role::Operator, "POST", "/v1/budgets", json{{"fund", 1}, {"allocated_fen", 10'000'000}}).status,
+              200);
+  }
+  ~FlowTest() override {
+    handler.reset();
+    ledger.reset();
+    fs::remove_all(dir);
+  }
+
+  void make_handler(bool with_policy) {
+    ServiceContext ctx;
+    ctx.ledger = ledger.get();
+    ctx.trust = trust.get();
+    ctx.clock = [this] { return now; };
+    if (with_policy) {
+      ctx.policy = &config;
+      ctx.registry = people.get();
+    }
+    ctx.holder_ref = holder_of;
+    ctx.voucher_signers[kBureau] = std::make_shared<crypto::KeyFileSigner>(
+        crypto::OpenSsl::PrivateKey::from_scalar(ByteView(keys.voucher.scalar().data(), 32)));
+    ctx.portfolio_signer = std::make_shared<crypto::KeyFileSigner>(
+        crypto::OpenSsl::PrivateKey::from_scalar(ByteView(keys.portfolio.scalar().data(), 32)));
+    handler = std::make_unique<Handler>(ctx);
+  }
+
+  Response call(Role role, std::string method, std::string target, const json& body = nullptr,
+                std::map<std::string, std::string, std::less<>> headers = {{"skillcard-clerk", "C042"}},
+                std::uint32_t site = kSite) {
+    Terminal t{terminal_id(role), role, kBureau, std::nullopt};
+    if (role == Role::Site) t.site = site;
+    return handler->handle(Request{std::move(method), std::move(target), std::move(headers),
+                                   body.is_null() ? std::string() : body.dump(), t});
+  }
+
+  std::string nonce(Role role) {
+    const auto r = call(role, "POST", "/v1/nonces");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return body_of(r).at("nonce").get<std::string>();
+  }
+
+  Response register_card(TestCard& card, const std::string& id) {
+    return call(Role::Counter, "POST", "/v1/cards",
+                json{{"certificate", base64url_encode(card.certificate(keys))}, {"citizen_id", id}});
+  }
+
+  json issue_body(TestCard& card, const std::string& id, std::string occupation = "4-04-05-05") {
+    return json{{"card", card.number},
+                {"citizen_id", id},
+                {"programme", 3},
+                {"occupation", std::move(occupation)},
+                {"level", 4},
+                {"fund", 1},
+                {"planned_hours", 120},
+                {"planned_online_hours", 36},
+                {"eligible_providers", {kSite}},
+                {"card_proof", card.proof(nonce(Role::Counter), false)}};
+  }
+
+  Response issue(TestCard& card, const std::string& id, std::string occupation = "4-04-05-05") {
+    return call(Role::Counter, "POST", "/v1/vouchers", issue_body(card, id, std::move(occupation)));
+  }
+
+  std::string issued_id(TestCard& card, const std::string& id, std::string occupation = "4-04-05-05") {
+    const auto r = issue(card, id, std::move(occupation));
+    EXPECT_EQ(r.status, 201) << r.body;
+    return body_of(r).value("voucher_id", "");
+  }
+
+  Response redeem(const std::string& voucher, const Bytes& receipt, std::uint32_t site = kSite) {
+    return call(Role::Site, "POST", "/v1/redemptions",
+                json{{"voucher_id", voucher}, {"receipt", base64url_encode(receipt)}}, {{"skillcard-clerk", "S007"}},
+                site);
+  }
+
+  schemas::Nonce site_nonce() { return *TestCard::hex_nonce(nonce(Role::Site)); }
+
+  std::map<std::string, std::string, std::less<>> proof_header(TestCard& card, bool pin, Role role = Role::Kiosk) {
+    const auto text = card.proof(nonce(role), pin).dump();
+    return {{"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
+  }
+
+  fs::path dir;
+  KeySet keys;
+  std::unique_ptr<ledger::SqliteLedger> ledger;
+  std::unique_ptr<TrustStore> trust;
+  policy::PolicyConfig config;
+  std::unique_ptr<registry::MemoryRegistry> people;
+  std::unique_ptr<Handler> handler;
+  std::uint64_t now = kNow;
+  TestCard alice, replacement, bob_card;
+};
+
+TEST_F(FlowTest, RegisterCardIsIdempotentAndChecksTheCardCa) {
+  const auto first = register_card(alice, kAlice);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(body_of(first).at("holder"), ledger::lower_hex(holder_of(kAlice)));
+  EXPECT_EQ(register_card(alice, kAlice).status, 200);
+  // The same number with another certificate is not this card.
+  TestCard impostor;
+  impostor.number = alice.number;
+  EXPECT_EQ(register_card(impostor, kAlice).status, 400);
+  // A certificate signed by a key that is not the card CA.
+  schemas::CardCertificateClaims c = schemas::decode_card_certificate(bob_card.certificate(keys)).claims;
+  const auto forged =
+      schemas::sign_card_certificate(c, kid(keys.card_ca), [&](ByteView tbs) { return keys.unlisted.sign(tbs); });
+  expect_refusal(
+      call(Role::Counter, "POST", "/v1/cards", json{{"certificate", base64url_encode(forged)}, {"citizen_id", kBob}}),
+      "TOKEN_BAD_SIGNATURE");
+  expect_refusal(
+      call(Role::Counter, "POST", "/v1/cards",
+           json{{"certificate", base64url_encode(bob_card.certificate(keys))}, {"citizen_id", "420102199001010021"}}),
+      "CITIZEN_ID_INVALID");
+  const auto info = call(Role::Operator, "GET", "/v1/cards/" + alice.number);
+  ASSERT_EQ(info.status, 200);
+  EXPECT_EQ(body_of(info).at("state"), "active");
+  expect_refusal(call(Role::Operator, "GET", "/v1/cards/4209999999"), "CARD_UNKNOWN");
+}
+
+TEST_F(FlowTest, IssueWriteRedeemOnceAndTheSameReceiptAgainIsTheSameRecord) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto issued = issue(alice, kAlice);
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  const auto body = body_of(issued);
+  const auto id = body.at("voucher_id").get<std::string>();
+  EXPECT_EQ(body.at("voucher").at("face_value_fen"), 180000);  // P7 150 000 + P5 20% for a key group
+  EXPECT_EQ(body.at("voucher").at("holder"), ledger::lower_hex(holder_of(kAlice)));
+  // The token is ours, on the trust list, and in the ledger.
+  const auto verified = call(Role::Site, "POST", "/v1/vouchers/verify", json{{"token", body.at("token")}});
+  ASSERT_EQ(verified.status, 200) << verified.body;
+  EXPECT_EQ(body_of(verified).at("state"), "issued");
+  const auto written = call(Role::Counter, "POST", "/v1/vouchers/" + id + "/written");
+  ASSERT_EQ(written.status, 200) << written.body;
+  EXPECT_EQ(body_of(written).at("state"), "written");
+  EXPECT_EQ(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/written").status, 200);  // idempotent
+
+  now += 86400;
+  const auto receipt = alice.receipt(id, site_nonce(), now);
+  const auto first = redeem(id, receipt);
+  ASSERT_EQ(first.status, 201) << first.body;
+  const auto record = body_of(first).at("redemption");
+  EXPECT_EQ(record.at("voucher_id"), id);
+  EXPECT_EQ(record.at("card"), alice.number);
+  EXPECT_EQ(record.at("face_value_fen"), 180000);
+  EXPECT_EQ(record.at("receipt_id").get<std::string>().size(), 16u);
+  const auto again = redeem(id, receipt);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(body_of(again).at("redemption"), record);
+  // Another receipt for the redeemed voucher (a second REDEEM) is refused.
+  expect_refusal(redeem(id, alice.receipt(id, site_nonce(), now)), "P15_ALREADY_REDEEMED");
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/void", json{{"reason", "x"}}),
+                 "P15_ALREADY_REDEEMED");
+}
+
+TEST_F(FlowTest, P1_FourthSubsidyInTheYearIsRefusedWithEveryViolatedRule) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  for (const auto* occ : {"4-04-05-01", "4-04-05-02", "4-04-05-03"})
+    ASSERT_FALSE(issued_id(alice, kAlice, occ).empty());
+  const auto fourth = issue(alice, kAlice, "4-04-05-03");  // also the same occupation and level again (P3)
+  expect_refusal(fourth, "P1_ANNUAL_LIMIT");
+  const auto body = body_of(fourth);
+  EXPECT_EQ(body.at("rules"), json({"P1", "P3"}));
+  ASSERT_EQ(body.at("violations").size(), 2u);
+  EXPECT_EQ(body.at("violations")[1].at("error"), "P3_SAME_OCCUPATION_LEVEL");
+  EXPECT_NE(body.at("message").at("zh-CN").get<std::string>().find("3次"), std::string::npos);
+}
+
+TEST_F(FlowTest, IssueFailsClosedWithoutPolicyOrRegistry) {
+  make_handler(false);
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  expect_refusal(issue(alice, kAlice), "POLICY_NOT_CONFIGURED");
+}
+
+TEST_F(FlowTest, IssueRefusals) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  ASSERT_EQ(register_card(bob_card, kBob).status, 201);
+  // P13: the card is not the person's at the counter.
+  expect_refusal(issue(bob_card, kAlice), "P13_REGISTRY_MISMATCH");
+  // The card's signature does not verify (signed by another card's key).
+  auto body = issue_body(alice, kAlice);
+  auto stolen = bob_card.proof(body["card_proof"]["nonce"], false);
+  body["card_proof"]["signature"] = stolen["signature"];
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
+  // A proof's nonce is used once.
+  body = issue_body(alice, kAlice);
+  ASSERT_EQ(call(Role::Counter, "POST", "/v1/vouchers", body).status, 201);
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
+  // A nonce issued to another terminal.
+  body = issue_body(alice, kAlice);
+  body["card_proof"] = alice.proof(nonce(Role::Site), false);
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
+  // An expired nonce.
+  body = issue_body(alice, kAlice);
+  now += kNonceLifetime + 1;
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
+  // Roles: a site never issues, a kiosk never writes.
+  expect_refusal(call(Role::Site, "POST", "/v1/vouchers", issue_body(alice, kAlice)), "TERMINAL_ROLE_FORBIDDEN");
+  expect_refusal(call(Role::Kiosk, "POST", "/v1/certificates", json::object()), "TERMINAL_ROLE_FORBIDDEN");
+  // P16: a fund without budget.
+  body = issue_body(alice, kAlice, "4-04-05-09");
+  body["fund"] = 2;
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "P16_BUDGET_EXHAUSTED");
+}
+
+TEST_F(FlowTest, VoidGivesTheBudgetBackAndVerifyThenSaysVoided) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto issued = body_of(issue(alice, kAlice));
+  const auto id = issued.at("voucher_id").get<std::string>();
+  const auto budget_before =
+      body_of(call(Role::Operator, "POST", "/v1/budgets", json{{"fund", 1}, {"allocated_fen", 10'000'000}}));
+  EXPECT_EQ(budget_before.at("committed_fen"), 180000);
+  const auto voided =
+      call(Role::Counter, "POST", "/v1/vouchers/" + id + "/void", json{{"reason", "STORE VOUCHER failed"}});
+  ASSERT_EQ(voided.status, 200) << voided.body;
+  EXPECT_EQ(body_of(voided).at("state"), "voided");
+  const auto budget_after =
+      body_of(call(Role::Operator, "POST", "/v1/budgets", json{{"fund", 1}, {"allocated_fen", 10'000'000}}));
+  EXPECT_EQ(budget_after.at("committed_fen"), 0);
+  expect_refusal(call(Role::Site, "POST", "/v1/vouchers/verify", json{{"token", issued.at("token")}}),
+                 "P15_VOUCHER_VOIDED");
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/written"), "P15_VOUCHER_VOIDED");
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/00000000000000ff/written"), "VOUCHER_UNKNOWN");
+  const auto revoked = body_of(call(Role::Site, "GET", "/v1/revocations"));
+  EXPECT_EQ(revoked.at("vouchers"), json({id}));
+}
+
+TEST_F(FlowTest, ReceiptChecksEachWithItsCode) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  ASSERT_EQ(register_card(bob_card, kBob).status, 201);
+  const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
+  const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
+  now += 3600;
+  // For another voucher than the one submitted.
+  expect_refusal(redeem(v2, alice.receipt(v1, site_nonce(), now)), "RECEIPT_WRONG_VOUCHER");
+  // Naming another site.
+  expect_refusal(redeem(v1, alice.receipt(v1, site_nonce(), now, 10002)), "RECEIPT_WRONG_SITE");
+  // Signed by a key that is not the card's RECEIPT key (another card's).
+  expect_refusal(redeem(v1, bob_card.receipt(v1, site_nonce(), now)), "RECEIPT_BAD_SIGNATURE");
+  // A nonce never issued.
+  auto unknown = site_nonce();
+  unknown[5] ^= 0xFF;
+  expect_refusal(redeem(v1, alice.receipt(v1, unknown, now)), "NONCE_UNKNOWN");
+  // An expired nonce.
+  const auto old = site_nonce();
+  now += kNonceLifetime + 1;
+  expect_refusal(redeem(v1, alice.receipt(v1, old, now)), "NONCE_EXPIRED");
+  // A corrupted receipt.
+  auto receipt = alice.receipt(v1, site_nonce(), now);
+  receipt.back() ^= 0x01;
+  expect_refusal(redeem(v1, receipt), "RECEIPT_BAD_SIGNATURE");
+  receipt = alice.receipt(v1, site_nonce(), now);
+  receipt[0] = 0x00;
+  expect_refusal(redeem(v1, receipt), "TOKEN_MALFORMED");
+  // P8: more online hours than the plan allows.
+  expect_refusal(redeem(v1, alice.receipt(v1, site_nonce(), now, kSite, 10, 100)), "P8_HOURS_OVER_PLAN");
+  // Success, then the same nonce for the other voucher, then a reused card counter.
+  const auto n = site_nonce();
+  ASSERT_EQ(redeem(v1, alice.receipt(v1, n, now)).status, 201);
+  expect_refusal(redeem(v2, alice.receipt(v2, n, now)), "NONCE_REUSED");
+  alice.redemption_counter -= 2;  // the counter of the recorded receipt again
+  expect_refusal(redeem(v2, alice.receipt(v2, site_nonce(), now)), "COUNTER_REUSED");
+}
+
+TEST_F(FlowTest, P12_SyncAcceptsOfflineReceiptsInsideTheWindowOnly) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
+  const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
+  schemas::Nonce offline{};
+  offline[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
+  offline[3] = 7;
+  const auto made = now + 3600;
+  const auto r1 = alice.receipt(v1, offline, made);
+  offline[3] = 8;
+  const auto r2 = alice.receipt(v2, offline, made + 60);
+  now = made + 71 * 3600;  // within 72 h for r1 and r2
+  const auto sync = call(Role::Site, "POST", "/v1/redemptions/sync",
+                         json{{"receipts",
+                               {{{"voucher_id", v1}, {"receipt", base64url_encode(r1)}},
+                                {{"voucher_id", v2}, {"receipt", base64url_encode(r1)}},
+                                {{"voucher_id", "zz"}, {"receipt", base64url_encode(r2)}}}}},
+                         {{"skillcard-clerk", "S007"}});
+  ASSERT_EQ(sync.status, 200) << sync.body;
+  const auto results = body_of(sync).at("results");
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].at("status"), 201);
+  EXPECT_EQ(results[1].at("error"), "RECEIPT_WRONG_VOUCHER");
+  EXPECT_EQ(results[2].at("error"), "BAD_REQUEST_FIELD");
+  EXPECT_EQ(results[2].at("field"), "receipts[2].voucher_id");
+  // The same batch again: the first is the same record (200), nothing doubles.
+  now = made + 60 + 72 * 3600 + 1;  // r2 is now older than 72 h
+  const auto late = call(Role::Site, "POST", "/v1/redemptions/sync",
+                         json{{"receipts",
+                               {{{"voucher_id", v1}, {"receipt", base64url_encode(r1)}},
+                                {{"voucher_id", v2}, {"receipt", base64url_encode(r2)}}}}},
+                         {{"skillcard-clerk", "S007"}});
+  const auto later = body_of(late).at("results");
+  EXPECT_EQ(later[0].at("status"), 200);
+  EXPECT_EQ(later[1].at("error"), "P12_SYNC_WINDOW");
+  EXPECT_EQ(later[1].at("rules"), json({"P12"}));
+}
+
+TEST_F(FlowTest, LostCardMovesItsVouchersAndItsReceiptsAreRefused) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  ASSERT_EQ(register_card(replacement, kAlice).status, 201);
+  const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
+  const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
+  const auto n = site_nonce();
+  ASSERT_EQ(redeem(v1, alice.receipt(v1, n, now)).status, 201);
+  // Only the holder (by citizen ID) reports the card lost.
+  expect_refusal(call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/lost", json{{"citizen_id", kBob}}),
+                 "P13_REGISTRY_MISMATCH");
+  const auto lost = call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/lost",
+                         json{{"citizen_id", kAlice}, {"replacement", replacement.number}});
+  ASSERT_EQ(lost.status, 200) << lost.body;
+  const auto moved = body_of(lost).at("moved");
+  ASSERT_EQ(moved.size(), 1u);  // the redeemed one stays
+  EXPECT_EQ(moved[0].at("from"), v2);
+  const auto v2_new = moved[0].at("voucher_id").get<std::string>();
+  EXPECT_NE(v2_new, v2);
+  // The lost card's receipts are refused, the old id is no longer a voucher, the new token verifies.
+  expect_refusal(redeem(v2, alice.receipt(v2, site_nonce(), now)), "CARD_REVOKED");
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/" + v2 + "/written"), "P15_VOUCHER_VOIDED");
+  ASSERT_EQ(call(Role::Site, "POST", "/v1/vouchers/verify", json{{"token", moved[0].at("token")}}).status, 200);
+  const auto on_new = call(Role::Site, "POST", "/v1/redemptions",
+                           json{{"voucher_id", v2_new},
+                                {"receipt", base64url_encode(replacement.receipt(v2_new, site_nonce(), now))},
+                                {"card", replacement.number}},
+                           {{"skillcard-clerk", "S007"}});
+  EXPECT_EQ(on_new.status, 201) << on_new.body;
+  // Moved, not new: the holder still has room for a third subsidy this year (P1).
+  EXPECT_FALSE(issued_id(replacement, kAlice, "4-04-05-03").empty());
+  const auto revoked = body_of(call(Role::Site, "GET", "/v1/revocations"));
+  EXPECT_EQ(revoked.at("cards"), json({alice.number}));
+  // A lost card cannot prove anything any more.
+  expect_refusal(issue(alice, kAlice, "4-04-05-04"), "CARD_REVOKED");
+}
+
+TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const json cert{{"card", alice.number},         {"citizen_id", kAlice}, {"kind", 3},
+                  {"occupation", "4-04-05-05"},   {"level", 3},           {"issuer", "湖北省职业技能鉴定指导中心"},
+                  {"number", "S420100202600001"}, {"date", "2026-06-30"}};
+  const auto recorded = call(Role::Counter, "POST", "/v1/certificates", cert);
+  ASSERT_EQ(recorded.status, 201) << recorded.body;
+  const auto body = body_of(recorded);
+  const auto record = *base64url_decode(body.at("record").get<std::string>());
+  EXPECT_EQ(schemas::decode_certificate_record(record).number, "S420100202600001");
+  EXPECT_EQ(body.at("salt").get<std::string>().size(), 32u);
+  const auto digest = schemas::decode_portfolio_digest(*base64url_decode(body.at("digest").get<std::string>()));
+  EXPECT_TRUE(digest.envelope
+                  .verify([&](ByteView tbs, const crypto::EcSignature& sig) {
+                    return crypto::OpenSsl::verify(keys.portfolio.public_key(), tbs, sig);
+                  })
+                  .ok());
+  EXPECT_EQ(digest.claims.holder, holder_of(kAlice));
+  ASSERT_EQ(digest.claims.digests.size(), 1u);
+  EXPECT_EQ(digest.claims.digests[0], crypto::OpenSsl::sha256(record));
+  EXPECT_EQ(body.at("digest_version"), digest.claims.digest_version);
+  // Never twice (and never on paper).
+  expect_refusal(call(Role::Counter, "POST", "/v1/certificates", cert), "P14_CERTIFICATE_DUPLICATE");
+  auto bad = cert;
+  bad["date"] = "2026-02-30";
+  EXPECT_EQ(body_of(call(Role::Counter, "POST", "/v1/certificates", bad)).at("field"), "date");
+}
+
+TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  ASSERT_EQ(register_card(bob_card, kBob).status, 201);
+  const auto id = issued_id(alice, kAlice);
+  const auto ref = ledger::lower_hex(holder_of(kAlice));
+  const auto path = "/v1/holders/" + ref + "/vouchers";
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, {}), "CARD_PROOF_REQUIRED");
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, proof_header(alice, false)), "CARD_PROOF_INVALID");
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, proof_header(bob_card, true)), "CARD_PROOF_INVALID");
+  // A nonce issued to another terminal does not prove presence here.
+  const auto counter_nonce = nonce(Role::Counter);
+  auto text = alice.proof(counter_nonce, true).dump();
+  auto elsewhere = std::map<std::string, std::string, std::less<>>{
+      {"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, elsewhere), "CARD_PROOF_INVALID");
+  // With the card and its PIN: the holder's vouchers, and the same proof serves the portfolio.
+  const auto headers = proof_header(alice, true);
+  const auto vouchers = call(Role::Kiosk, "GET", path, nullptr, headers);
+  ASSERT_EQ(vouchers.status, 200) << vouchers.body;
+  ASSERT_EQ(body_of(vouchers).at("vouchers").size(), 1u);
+  EXPECT_EQ(body_of(vouchers).at("vouchers")[0].at("voucher_id"), id);
+  const auto portfolio = call(Role::Kiosk, "GET", "/v1/holders/" + ref + "/portfolio", nullptr, headers);
+  ASSERT_EQ(portfolio.status, 200) << portfolio.body;
+  EXPECT_TRUE(body_of(portfolio).at("digest").is_null());
+  EXPECT_EQ(body_of(portfolio).at("records"), json::array());
+  // Until the nonce expires.
+  now += kNonceLifetime + 1;
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, headers), "CARD_PROOF_INVALID");
+  // A site reads no holder's records at all.
+  expect_refusal(call(Role::Site, "GET", path, nullptr, headers), "TERMINAL_ROLE_FORBIDDEN");
+}
+
+// Every endpoint that takes a body: each required member missing, an unknown member, and each
+// member of the wrong type get a 400 naming the field; nothing gets a 500.
+TEST_F(FlowTest, BadInputOnEveryEndpointNamesTheField) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto id = issued_id(alice, kAlice);
+  struct Case {
+    Role role;
+    std::string target;
+    json body;
+  };
+  const std::vector<Case> cases{
+      {Role::Counter, "/v1/vouchers", issue_body(alice, kAlice, "4-04-05-07")},
+      {Role::Counter, "/v1/vouchers/" + id + "/void", json{{"reason", "test"}}},
+      {Role::Counter, "/v1/cards",
+       json{{"certificate", base64url_encode(alice.certificate(keys))}, {"citizen_id", kAlice}}},
+      {Role::Counter, "/v1/cards/" + alice.number + "/lost",
+       json{{"citizen_id", kAlice}, {"replacement", "4201000009"}}},
+      {Role::Counter, "/v1/certificates",
+       json{{"card", alice.number},
+            {"citizen_id", kAlice},
+            {"kind", 1},
+            {"occupation", "4-04-05-05"},
+            {"level", 4},
+            {"issuer", "x"},
+            {"number", "1"},
+            {"date", "2026-01-01"}}},
+      {Role::Site, "/v1/redemptions", json{{"voucher_id", id}, {"receipt", "AAAA"}, {"card", alice.number}}},
+      {Role::Operator, "/v1/budgets", json{{"fund", 1}, {"allocated_fen", 5}}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.target);
+    for (const auto& item : c.body.items()) {
+      auto missing = c.body;
+      missing.erase(item.key());
+      const auto r = call(c.role, "POST", c.target, missing);
+      EXPECT_LT(r.status, 500) << r.body;
+      if (item.key() != "eligible_providers" && item.key() != "replacement" && item.key() != "card") {
+        EXPECT_EQ(r.status, 400) << item.key() << " " << r.body;
+        EXPECT_EQ(body_of(r).value("field", ""), item.key()) << r.body;
+      }
+      auto wrong = c.body;
+      wrong[item.key()] = item.value().is_string() ? json(12) : json("text");
+      const auto w = call(c.role, "POST", c.target, wrong);
+      EXPECT_EQ(w.status, 400) << item.key() << " " << w.body;
+      EXPECT_NE(body_of(w).value("field", "").find(item.key()), std::string::npos) << w.body;
+    }
+    auto unknown = c.body;
+    unknown["surplus"] = 1;
+    const auto u = call(c.role, "POST", c.target, unknown);
+    EXPECT_EQ(u.status, 400);
+    EXPECT_EQ(body_of(u).value("field", ""), "surplus");
+    for (const std::string raw : {"", "{", "[]", "{\"a\":1,\"a\":2}", "null"}) {
+      const auto r =
+          handler->handle(Request{"POST",
+                                  c.target,
+                                  {{"skillcard-clerk", "C1"}},
+                                  raw,
+                                  Terminal{terminal_id(c.role), c.role, kBureau,
+                                           c.role == Role::Site ? std::optional<std::uint32_t>(kSite) : std::nullopt}});
+      EXPECT_EQ(r.status, 400) << raw << " " << r.body;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace skillcard::service

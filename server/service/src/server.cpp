@@ -121,6 +121,18 @@ struct Server::Impl {
     });
   }
 
+  static constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;
+
+  // The "error" member of a refusal body, without a JSON library in this translation unit.
+  static std::string error_code_of(std::string_view body) {
+    constexpr std::string_view key = "\"error\":\"";
+    const auto at = body.find(key);
+    if (at == std::string_view::npos) return {};
+    const auto start = at + key.size();
+    const auto end = body.find('"', start);
+    return end == std::string_view::npos ? std::string() : std::string(body.substr(start, end - start));
+  }
+
   template <class Stream>
   net::awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::optional<Terminal> terminal,
                              std::string_view refusal, bool& idle) {
@@ -137,8 +149,10 @@ struct Server::Impl {
       idle = false;
       Response response;
       bool keep_alive = false;
+      bool drain = false;
       unsigned version = 11;
       if (ec == http::error::body_limit) {
+        drain = true;
         response = Handler::refusal(
             "BAD_REQUEST_FIELD",
             {{"field", "body"}, {"detail", "larger than " + std::to_string(options.max_body) + " bytes"}},
@@ -180,7 +194,20 @@ struct Server::Impl {
           keep_alive = false;
         } else {
           request.terminal = *who;
+          const auto started = std::chrono::steady_clock::now();
           response = handler.handle(request);
+          if (options.access_log) {
+            AccessRecord record;
+            record.terminal = who->id;
+            record.role = std::string(to_string(who->role));
+            record.method = request.method;
+            record.path = request.target.substr(0, request.target.find('?'));
+            record.status = response.status;
+            if (response.status >= 400) record.error = error_code_of(response.body);
+            record.millis =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            options.access_log(record);
+          }
         }
       }
       http::response<http::string_body> res{static_cast<http::status>(response.status), version};
@@ -191,6 +218,19 @@ struct Server::Impl {
       res.prepare_payload();
       lowest.expires_after(options.timeout);
       co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      if (drain && !ec) {
+        // Read and drop the rest of an oversize upload (within a bound) before closing, so that
+        // the client gets the 400 rather than a connection reset on its unread bytes.
+        std::array<char, 16 * 1024> scratch{};
+        std::size_t dropped = 0;
+        lowest.expires_after(std::chrono::seconds(2));
+        while (dropped < kDrainLimit) {
+          const auto n =
+              co_await stream.async_read_some(net::buffer(scratch), net::redirect_error(net::use_awaitable, ec));
+          if (ec) break;
+          dropped += n;
+        }
+      }
       if (ec || !keep_alive) co_return;
     }
   }

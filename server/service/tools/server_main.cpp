@@ -1,6 +1,9 @@
 // skillcard-server: the verification service (#8). TLS with client certificates from the
 // terminal CA in the key folder; plain HTTP only on loopback with --insecure-loopback.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -66,7 +69,24 @@ int main(int argc, char** argv) {
     options.revocations = revocations.empty() ? keys / "terminal-revocations.txt" : revocations;
     options.insecure_loopback = insecure;
     options.threads = threads;
-    options.log = [](std::string_view line) { std::cerr << "skillcard-server: " << line << std::endl; };
+    // Structured logs: one JSON object per line on stderr. Events and the access log carry no
+    // token, PIN, body or citizen ID (docs/api.yaml, "Logs").
+    auto logger = spdlog::stderr_logger_mt("skillcard-server");
+    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})", spdlog::pattern_time_type::utc);
+    logger->flush_on(spdlog::level::info);
+    const auto dump = [](const nlohmann::ordered_json& j) {
+      const auto text = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+      return text.substr(1, text.size() - 2);  // the members, inside the pattern's braces
+    };
+    options.log = [logger, dump](std::string_view line) {
+      logger->info(dump({{"event", "service"}, {"msg", std::string(line)}}));
+    };
+    options.access_log = [logger, dump](const service::AccessRecord& r) {
+      nlohmann::ordered_json j{{"event", "request"}, {"terminal", r.terminal}, {"role", r.role}, {"method", r.method},
+                               {"path", r.path},     {"status", r.status},     {"ms", r.millis}};
+      if (!r.error.empty()) j["error"] = r.error;
+      (r.status >= 500 ? logger->error(dump(j)) : logger->info(dump(j)));
+    };
 
     // Refuse a bad file at start; without a policy or a registry every decision is refused.
     std::optional<policy::PolicyConfig> policy_config;
@@ -112,6 +132,9 @@ int main(int argc, char** argv) {
     ctx.terminal_revocations = &listed;
     const service::Handler handler(ctx);
     service::Server server(handler, options);
+    options.log("started: ledger " + ledger_file.string() + (policy_config ? ", policy configured" : ", NO policy") +
+                (people ? ", registry loaded" : ", NO registry") + ", " + std::to_string(ctx.voucher_signers.size()) +
+                " voucher signer(s)");
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")
               << std::endl;
     server.run();

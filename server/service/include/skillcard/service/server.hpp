@@ -17,6 +17,18 @@
 
 namespace skillcard::service {
 
+// One answered request, for the access log: never a body, a token, a PIN or a citizen ID (paths
+// carry only ids: voucher ids, card numbers, pseudonymous holder references).
+struct AccessRecord {
+  std::string terminal;  // certificate CN, or "" before identification
+  std::string role;
+  std::string method;
+  std::string path;  // without the query
+  int status = 0;
+  std::string error;  // the refusal code, if any
+  double millis = 0;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8443;          // 0: any free port (see Server::port)
@@ -31,6 +43,7 @@ struct ServerOptions {
   std::chrono::seconds timeout{30};  // per request read/write, and the TLS handshake
   unsigned threads = 1;
   std::function<void(std::string_view)> log;  // one line per event; never a token or a body
+  std::function<void(const AccessRecord&)> access_log;
 };
 
 class ServerError : public std::runtime_error {

@@ -490,6 +490,11 @@ TEST_F(FlowTest, LostCardMovesItsVouchersAndItsReceiptsAreRefused) {
   EXPECT_EQ(moved[0].at("from"), v2);
   const auto v2_new = moved[0].at("voucher_id").get<std::string>();
   EXPECT_NE(v2_new, v2);
+  // The same report again (the counter lost the answer) gives the moved tokens again.
+  const auto repeat = call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/lost",
+                           json{{"citizen_id", kAlice}, {"replacement", replacement.number}});
+  ASSERT_EQ(repeat.status, 200) << repeat.body;
+  EXPECT_EQ(body_of(repeat).at("moved"), moved);
   // The lost card's receipts are refused, the old id is no longer a voucher, the new token verifies.
   expect_refusal(redeem(v2, alice.receipt(v2, site_nonce(), now)), "CARD_REVOKED");
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/" + v2 + "/written"), "P15_VOUCHER_VOIDED");
@@ -529,8 +534,17 @@ TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
   ASSERT_EQ(digest.claims.digests.size(), 1u);
   EXPECT_EQ(digest.claims.digests[0], crypto::OpenSsl::sha256(record));
   EXPECT_EQ(body.at("digest_version"), digest.claims.digest_version);
-  // Never twice (and never on paper).
-  expect_refusal(call(Role::Counter, "POST", "/v1/certificates", cert), "P14_CERTIFICATE_DUPLICATE");
+  // Never twice (and never on paper); another holder claiming it learns nothing of the record.
+  const auto twice = call(Role::Counter, "POST", "/v1/certificates", cert);
+  expect_refusal(twice, "P14_CERTIFICATE_DUPLICATE");
+  EXPECT_EQ(body_of(twice).at("record"), body.at("record"));
+  ASSERT_EQ(register_card(bob_card, kBob).status, 201);
+  auto theirs = cert;
+  theirs["card"] = bob_card.number;
+  theirs["citizen_id"] = kBob;
+  const auto claimed = call(Role::Counter, "POST", "/v1/certificates", theirs);
+  expect_refusal(claimed, "P14_CERTIFICATE_DUPLICATE");
+  EXPECT_FALSE(body_of(claimed).contains("record"));
   auto bad = cert;
   bad["date"] = "2026-02-30";
   EXPECT_EQ(body_of(call(Role::Counter, "POST", "/v1/certificates", bad)).at("field"), "date");

@@ -65,6 +65,10 @@ big=$(call K1 POST /v1/vouchers/verify "@$T/big" || true)
 [[ "$big" == *'"field":"body"'*' 400' ]] || fail "oversize body: $big"
 expect 200 '"status":"ok"' K1 GET /healthz
 
+# Every answer carries the service's Date (offline terminals take their time from it).
+curl -s -D - -o /dev/null --cacert "$K/province-root.cert.pem" --cert "$T/t/C1.cert.pem" --key "$T/t/C1.key.pem" \
+  "$URL/healthz" | grep -qi '^date: [A-Z][a-z][a-z], [0-9][0-9] [A-Z][a-z][a-z] 20[0-9][0-9] [0-9:]* GMT' || fail "no Date header"
+
 # Keep-alive: two requests, one connection.
 n=$(curl -s -v --cacert "$K/province-root.cert.pem" --cert "$T/t/C1.cert.pem" --key "$T/t/C1.key.pem" \
   "$URL/healthz" "$URL/healthz" 2>&1 | grep -c 'Re-using existing connection' || true)

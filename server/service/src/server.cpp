@@ -25,6 +25,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -122,6 +123,17 @@ struct Server::Impl {
   }
 
   static constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;
+  std::atomic<std::int64_t> last_revocation_check{0};
+
+  // RFC 9110 IMF-fixdate, e.g. "Sat, 28 Nov 2026 21:30:00 GMT".
+  static std::string http_date() {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[40];
+    const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    return std::string(text, n);
+  }
 
   // The "error" member of a refusal body, without a JSON library in this translation unit.
   static std::string error_code_of(std::string_view body) {
@@ -135,7 +147,7 @@ struct Server::Impl {
 
   template <class Stream>
   net::awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::optional<Terminal> terminal,
-                             std::string_view refusal, bool& idle) {
+                             std::string_view refusal, bool& idle, std::string_view serial) {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -186,6 +198,21 @@ struct Server::Impl {
                                      get("skillcard-dev-terminal-region"), get("skillcard-dev-terminal-site")});
           who = verdict.terminal;
         }
+        // A terminal revoked while its connection stays open is refused from its next request.
+        if (refusal.empty() && terminal) {
+          const auto tick =
+              std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                  .count();
+          auto last = last_revocation_check.load();
+          // The file is looked at no more than once a second, whatever the request rate.
+          if (tick - last > 1'000'000'000LL && last_revocation_check.compare_exchange_strong(last, tick)) {
+            revocations.reload_if_changed();
+          }
+          if (revocations.is_revoked(terminal->id, serial)) {
+            log("revoked terminal " + terminal->id + " refused on an open connection");
+            refusal = "TERMINAL_REVOKED";
+          }
+        }
         if (!refusal.empty()) {
           response = Handler::refusal(refusal);
           keep_alive = false;
@@ -212,6 +239,7 @@ struct Server::Impl {
       }
       http::response<http::string_body> res{static_cast<http::status>(response.status), version};
       res.set(http::field::server, "skillcard");
+      res.set(http::field::date, http_date());  // offline terminals take the time from it (design, "Time")
       for (const auto& [name, value] : response.headers) res.set(name, value);
       res.keep_alive(keep_alive);
       res.body() = std::move(response.body);
@@ -282,7 +310,9 @@ struct Server::Impl {
           terminal = verdict.terminal;
         }
       }
-      co_await serve(stream, beast::get_lowest_layer(stream), terminal, refusal, idle);
+      // serial: a view into `peer`, which outlives the awaited serve().
+      co_await serve(stream, beast::get_lowest_layer(stream), terminal, refusal, idle,
+                     peer ? std::string_view(peer->serial_hex) : std::string_view());
       idle = false;
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
       co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
@@ -299,7 +329,7 @@ struct Server::Impl {
         if (idle) stream.cancel();
       });
     });
-    co_await serve(stream, stream, std::nullopt, {}, idle);
+    co_await serve(stream, stream, std::nullopt, {}, idle, {});
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     leave(id);

@@ -179,6 +179,14 @@ Response Work::card_lost() {
     require_holder(*next, card->holder);
     if (next->state != ledger::CardState::Active) refuse("CARD_REVOKED", {}, {{"field", "replacement"}});
   }
+  // Every voucher that will move needs its bureau's signer: checked before anything is written.
+  for (const auto& v : ctx_.ledger->holder_vouchers(card->holder)) {
+    const bool moves =
+        v.card == number_text && (v.state == ledger::VoucherState::Issued || v.state == ledger::VoucherState::Written);
+    if (replacement && moves && !ctx_.voucher_signers.contains(v.claims.issuer)) {
+      refuse("SERVICE_UNAVAILABLE", {{"detail", "no voucher signer for bureau " + std::to_string(v.claims.issuer)}});
+    }
+  }
   const auto at = now();
   const auto lost = ctx_.ledger->mark_card_lost(number_text, actor, at);
   if (lost != ledger::CardStatus::Changed && lost != ledger::CardStatus::AlreadyInState) {
@@ -202,6 +210,16 @@ Response Work::card_lost() {
       moved.push_back(json{{"from", ledger::lower_hex(m.from)},
                            {"voucher_id", ledger::lower_hex(m.to.id())},
                            {"token", base64url_encode(m.to.token)}});
+    }
+    if (outcome.moved.empty()) {
+      // A repeat (the counter lost the first answer): the vouchers moved before, still to write.
+      for (const auto& v : ctx_.ledger->holder_vouchers(card->holder)) {
+        if (v.moved_from && v.card == *replacement && v.state == ledger::VoucherState::Issued) {
+          moved.push_back(json{{"from", ledger::lower_hex(*v.moved_from)},
+                               {"voucher_id", ledger::lower_hex(v.id())},
+                               {"token", base64url_encode(v.token)}});
+        }
+      }
     }
   }
   json out{{"card", number_text}, {"state", "lost"}, {"moved", std::move(moved)}};
@@ -271,7 +289,11 @@ Response Work::certificates() {
   const auto at = now();
   const auto outcome = ctx_.ledger->record_certificate(holder, encoded, actor, at);
   if (outcome.status == ledger::CertificateStatus::Duplicate) {
-    refuse("P14_CERTIFICATE_DUPLICATE", {}, {{"record", base64url_encode(outcome.entry->encoded)}});
+    // The holder's own record (its salt included) goes back to its holder only.
+    if (outcome.entry && outcome.entry->holder == holder) {
+      refuse("P14_CERTIFICATE_DUPLICATE", {}, {{"record", base64url_encode(outcome.entry->encoded)}});
+    }
+    refuse("P14_CERTIFICATE_DUPLICATE");
   }
   const auto entries = ctx_.ledger->certificates(holder);
   const auto version = ctx_.ledger->digest_version(holder);

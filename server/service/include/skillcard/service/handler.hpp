@@ -64,7 +64,7 @@ struct ServiceContext {
   TerminalRevocations* terminal_revocations = nullptr;
 };
 
-inline constexpr std::uint64_t kPortfolioDigestLifetime = 5ULL * 365 * 86'400;  // seconds
+inline constexpr std::uint64_t kPortfolioDigestLifetime = 3ULL * 365 * 86'400;  // design "Time": 3 years
 
 class Handler {
  public:

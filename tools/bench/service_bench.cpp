@@ -1,0 +1,378 @@
+// Service benchmark (#8, JSON lines): voucher verify requests/s over keep-alive HTTP/1.1, the
+// service pinned to CPU 0 and the load generator to CPU 1, every request a distinct token (the
+// service caches no verification result, only parsed keys), against raw ES256 verifies/s on
+// CPU 0 in the same run (goal >= 0.85x); p50/p99 latency; plain HTTP and TLS reported apart.
+// Usage: service_bench [--quick]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "bench_json.hpp"
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/signer.hpp"
+#include "skillcard/crypto/x509.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
+#include "skillcard/schemas/cst.hpp"
+#include "skillcard/schemas/trust_list.hpp"
+#include "skillcard/schemas/voucher.hpp"
+#include "skillcard/service/encoding.hpp"
+#include "skillcard/service/server.hpp"
+
+using namespace skillcard;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::uint32_t kBureau = 420100;
+
+// Runs the calling thread on `cpu` when the machine has it (a 1-CPU machine shares it).
+void pin(unsigned cpu) {
+  const unsigned n = std::thread::hardware_concurrency();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(n > cpu ? cpu : 0, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// A blocking HTTP/1.1 keep-alive client over a socket, optionally through TLS (OpenSSL).
+class Client {
+ public:
+  Client(std::uint16_t port, SSL_CTX* tls) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
+    if (tls) {
+      ssl_ = SSL_new(tls);
+      SSL_set_fd(ssl_, fd_);
+      if (SSL_connect(ssl_) != 1) throw std::runtime_error("TLS handshake failed");
+    }
+  }
+  ~Client() {
+    if (ssl_) SSL_free(ssl_);
+    ::close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends one request and reads one response; returns the status code.
+  int post(const std::string& path, const std::string& body, const std::string& extra_headers) {
+    std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                          extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    write_all(request);
+    // Headers, then Content-Length bytes of body.
+    std::size_t header_end;
+    while ((header_end = in_.find("\r\n\r\n")) == std::string::npos) read_some();
+    const auto status = std::stoi(in_.substr(9, 3));
+    const auto cl = in_.find("Content-Length: ");
+    const std::size_t length = cl < header_end ? std::stoul(in_.substr(cl + 16)) : 0;
+    while (in_.size() < header_end + 4 + length) read_some();
+    in_.erase(0, header_end + 4 + length);
+    return status;
+  }
+
+ private:
+  void write_all(const std::string& data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const auto n = ssl_ ? SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done))
+                          : static_cast<int>(::send(fd_, data.data() + done, data.size() - done, 0));
+      if (n <= 0) throw std::runtime_error("write failed");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  void read_some() {
+    char buf[8192];
+    const auto n = ssl_ ? SSL_read(ssl_, buf, sizeof buf) : static_cast<int>(::recv(fd_, buf, sizeof buf, 0));
+    if (n <= 0) throw std::runtime_error("connection closed");
+    in_.append(buf, static_cast<std::size_t>(n));
+  }
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  std::string in_;
+};
+
+struct World {
+  fs::path dir;
+  crypto::OpenSsl::PrivateKey root = crypto::OpenSsl::PrivateKey::generate();
+  crypto::OpenSsl::PrivateKey voucher = crypto::OpenSsl::PrivateKey::generate();
+  std::unique_ptr<ledger::SqliteLedger> ledger;
+  std::unique_ptr<service::TrustStore> trust;
+  std::vector<std::string> bodies;  // one {"token": …} per distinct voucher
+
+  explicit World(std::size_t tokens) {
+    dir = fs::temp_directory_path() / ("skillcard-service-bench-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const auto now = unix_now();
+    schemas::TrustListClaims list;
+    list.sequence = 1;
+    list.issued_at = now - 60;
+    list.next_update = now + 86400;
+    list.entries.emplace(crypto::kid_of<crypto::OpenSsl>(voucher.public_key()),
+                         schemas::TrustEntry{voucher.public_key().spki_der(), schemas::TrustRole::Voucher, kBureau,
+                                             now - 60, now + 86400});
+    const auto root_kid = crypto::kid_of<crypto::OpenSsl>(root.public_key());
+    trust = service::TrustStore::from_signed_list(
+        schemas::sign_trust_list(list, root_kid, [&](ByteView tbs) { return root.sign(tbs); }), root.public_key());
+
+    ledger = ledger::SqliteLedger::open(dir / "ledger.db");
+    const ledger::Actor actor{"BENCH", "bench"};
+    ledger->set_budget(schemas::FundSource::SpecialAccount, 1'000'000'000'000, actor, now);
+    const crypto::KeyFileSigner signer(crypto::OpenSsl::PrivateKey::from_scalar(ByteView(voucher.scalar().data(), 32)));
+    const ledger::TokenMinter mint = [&](const schemas::VoucherClaims& c) {
+      return schemas::sign_voucher(c, signer.kid(), [&](ByteView tbs) { return signer.sign(tbs); });
+    };
+    // Issued from several threads so that group commit fills the ledger quickly.
+    std::mutex mutex;
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 8; ++w) {
+      workers.emplace_back([&] {
+        for (std::size_t i; (i = next++) < tokens;) {
+          ledger::IssueRequest request;
+          auto& c = request.claims;
+          c.issuer = kBureau;
+          c.holder[0] = static_cast<std::uint8_t>(i >> 16);
+          c.holder[1] = static_cast<std::uint8_t>(i >> 8);
+          c.holder[2] = static_cast<std::uint8_t>(i);
+          c.programme = schemas::Programme::KeyGroupEmploymentSkills;
+          c.occupation = 4040505;
+          c.level = 4;
+          c.fund = schemas::FundSource::SpecialAccount;
+          c.face_value_fen = 180000;
+          c.planned_hours = 120;
+          c.planned_online_hours = 36;
+          c.eligible_regions = {kBureau};
+          c.issued_at = now - 60;
+          c.not_before = now - 60;
+          c.expires_at = now + 86400;
+          ledger::IssueDecision allow;
+          allow.ledger_counts =
+              ledger->read_issue_counts({c.holder, schemas::cst_year(c.issued_at), c.fund, c.occupation, c.level});
+          const auto out = ledger->issue_voucher(request, allow, mint, actor, now);
+          if (out.status != ledger::IssueStatus::Issued) throw std::runtime_error("issue failed");
+          const std::lock_guard lock(mutex);
+          bodies.push_back("{\"token\":\"" + service::base64url_encode(out.voucher->token) + "\"}");
+        }
+      });
+    }
+    for (auto& t : workers) t.join();
+  }
+  ~World() {
+    ledger.reset();
+    fs::remove_all(dir);
+  }
+
+  // Service certificate, terminal CA and one kiosk terminal certificate for the TLS run.
+  void write_tls_files() {
+    using crypto::Certificate;
+    using crypto::CertificateSpec;
+    using crypto::CertificateUsage;
+    const auto service_key = crypto::OpenSsl::PrivateKey::generate();
+    CertificateSpec s;
+    s.subject = {"127.0.0.1", "skillcard", "", "420000", ""};
+    s.usage = CertificateUsage::TlsServer;
+    s.ip_addresses = {"127.0.0.1"};
+    const auto service_cert = Certificate::issue(s, service_key.public_key(), root, nullptr);
+    const auto ca_key = crypto::OpenSsl::PrivateKey::generate();
+    CertificateSpec ca;
+    ca.subject = {"skillcard terminal CA", "skillcard", "", "420000", ""};
+    ca.usage = CertificateUsage::Ca;
+    ca.path_length = 0;
+    const auto ca_cert = Certificate::issue(ca, ca_key.public_key(), ca_key, nullptr);
+    const auto kiosk_key = crypto::OpenSsl::PrivateKey::generate();
+    CertificateSpec k;
+    k.subject = {"K1", "skillcard", "kiosk", "420100", ""};
+    const auto kiosk_cert = Certificate::issue(k, kiosk_key.public_key(), ca_key, &ca_cert);
+    crypto::write_private_key(dir / "service.key.pem", service_key);
+    std::ofstream(dir / "service.cert.pem") << service_cert.to_pem();
+    std::ofstream(dir / "terminal-ca.cert.pem") << ca_cert.to_pem();
+    crypto::write_private_key(dir / "kiosk.key.pem", kiosk_key);
+    std::ofstream(dir / "kiosk.cert.pem") << kiosk_cert.to_pem();
+  }
+};
+
+struct LoadResult {
+  double rate = 0;
+  std::vector<double> latencies_us;
+};
+
+// `connections` keep-alive clients on CPU 1, each sending its share of distinct tokens in turn.
+LoadResult load(World& world, std::uint16_t port, SSL_CTX* tls, std::size_t connections, std::size_t from,
+                std::size_t count, const std::string& headers) {
+  std::vector<std::vector<double>> lat(connections);
+  std::atomic<int> failures{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (std::size_t c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      pin(1);
+      try {
+        Client client(port, tls);
+        for (std::size_t i = from + c; i < from + count; i += connections) {
+          const auto t0 = Clock::now();
+          if (client.post("/v1/vouchers/verify", world.bodies[i % world.bodies.size()], headers) != 200) ++failures;
+          lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        }
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (failures) throw std::runtime_error("service bench: " + std::to_string(failures.load()) + " failed requests");
+  LoadResult out;
+  for (auto& l : lat) out.latencies_us.insert(out.latencies_us.end(), l.begin(), l.end());
+  out.rate = static_cast<double>(out.latencies_us.size()) / seconds;
+  std::sort(out.latencies_us.begin(), out.latencies_us.end());
+  return out;
+}
+
+double percentile(const std::vector<double>& sorted, double p) {
+  return sorted.empty()
+             ? 0
+             : sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * static_cast<double>(sorted.size())))];
+}
+
+// Raw ES256 verifies/s on CPU 0: pre-parsed key, the Sig_structure of a real token.
+double raw_verify_rate(World& world, std::chrono::duration<double> duration) {
+  double rate = 0;
+  std::thread t([&] {
+    pin(0);
+    const auto token = *service::base64url_decode(world.bodies.front().substr(10, world.bodies.front().size() - 12));
+    const auto decoded = schemas::decode_voucher_token(token);
+    const auto tbs = decoded.envelope.to_be_signed();
+    const auto key = crypto::OpenSsl::VerifyKey::parse(world.voucher.public_key());
+    crypto::EcSignature sig{};
+    std::copy_n(decoded.envelope.signature().begin(), sig.size(), sig.begin());
+    rate = bench::rate(
+        [&]() -> std::size_t {
+          if (!crypto::OpenSsl::verify(key, tbs, sig)) std::abort();
+          return 1;
+        },
+        duration);
+  });
+  t.join();
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const std::size_t tokens = quick ? 3'000 : 20'000;
+  const std::size_t requests = tokens;  // each round sends every token once
+  const std::size_t connections = 4;
+  const auto raw_time = quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(1500);
+  try {
+    World world(tokens);
+    world.write_tls_files();
+    std::cerr << "service_bench: " << world.bodies.size() << " distinct tokens in the ledger\n";
+
+    service::ServiceContext ctx;
+    ctx.ledger = world.ledger.get();
+    ctx.trust = world.trust.get();
+    const service::Handler handler(ctx);
+
+    // The pure handler alone on CPU 0: what the network layer adds is the difference.
+    {
+      double rate = 0;
+      std::thread t([&] {
+        pin(0);
+        std::size_t i = 0;
+        service::Request request{"POST", "/v1/vouchers/verify", {}, {}, {"K1", service::Role::Kiosk, kBureau, {}}};
+        rate = bench::rate(
+            [&]() -> std::size_t {
+              request.body = world.bodies[i++ % world.bodies.size()];
+              if (handler.handle(request).status != 200) std::abort();
+              return 1;
+            },
+            raw_time);
+      });
+      t.join();
+      bench::report("service.verify_handler_inproc", rate, "req/s", raw_verify_rate(world, raw_time), std::nullopt,
+                    "the pure handler without sockets, on CPU 0");
+    }
+
+    for (const bool tls : {false, true}) {
+      service::ServerOptions options;
+      options.address = "127.0.0.1";
+      options.port = 0;
+      options.threads = 1;
+      options.insecure_loopback = !tls;
+      if (tls) {
+        options.tls_cert = world.dir / "service.cert.pem";
+        options.tls_key = world.dir / "service.key.pem";
+        options.client_ca = world.dir / "terminal-ca.cert.pem";
+        options.revocations = world.dir / "none.txt";
+      }
+      service::Server server(handler, options);
+      std::thread serving([&] {
+        pin(0);
+        server.run(false);
+      });
+      SSL_CTX* client_tls = nullptr;
+      if (tls) {
+        client_tls = SSL_CTX_new(TLS_client_method());
+        // The bench measures throughput, not trust: the client does not check the service's name.
+        SSL_CTX_set_verify(client_tls, SSL_VERIFY_NONE, nullptr);
+        SSL_CTX_use_certificate_file(client_tls, (world.dir / "kiosk.cert.pem").c_str(), SSL_FILETYPE_PEM);
+        SSL_CTX_use_PrivateKey_file(client_tls, (world.dir / "kiosk.key.pem").c_str(), SSL_FILETYPE_PEM);
+      }
+      const std::string headers = tls ? ""
+                                      : "Skillcard-Dev-Terminal-Id: K1\r\nSkillcard-Dev-Terminal-Role: kiosk\r\n"
+                                        "Skillcard-Dev-Terminal-Region: 420100\r\n";
+      // Interleaved: raw, service, raw, service, raw; medians of each.
+      std::vector<double> raw, served;
+      LoadResult last;
+      raw.push_back(raw_verify_rate(world, raw_time));
+      (void)load(world, server.port(), client_tls, connections, 0, requests / 10, headers);  // warm-up
+      for (int round = 0; round < 2; ++round) {
+        last = load(world, server.port(), client_tls, connections, 0, requests, headers);
+        served.push_back(last.rate);
+        raw.push_back(raw_verify_rate(world, raw_time));
+      }
+      server.stop();
+      serving.join();
+      if (client_tls) SSL_CTX_free(client_tls);
+      std::sort(raw.begin(), raw.end());
+      const double baseline = raw[raw.size() / 2];
+      const double value = std::max(served[0], served[1]);
+      char note[160];
+      std::snprintf(note, sizeof note, "p50 %.0f us, p99 %.0f us; %zu keep-alive connections; service on CPU 0",
+                    percentile(last.latencies_us, 0.50), percentile(last.latencies_us, 0.99), connections);
+      bench::report(tls ? "service.verify_requests_tls" : "service.verify_requests_http", value, "req/s", baseline,
+                    0.85, note);
+      bench::report(tls ? "service.verify_latency_p99_tls_time" : "service.verify_latency_p99_http_time",
+                    percentile(last.latencies_us, 0.99) / 1000.0, "ms", std::nullopt, std::nullopt,
+                    "p50 " + std::to_string(percentile(last.latencies_us, 0.50) / 1000.0) + " ms");
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "service_bench: " << e.what() << "\n";
+    return 1;
+  }
+}

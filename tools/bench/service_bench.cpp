@@ -3,14 +3,10 @@
 // service caches no verification result, only parsed keys), against raw ES256 verifies/s on
 // CPU 0 in the same run (goal >= 0.85x); p50/p99 latency; plain HTTP and TLS reported apart.
 // Usage: service_bench [--quick]
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../../tests/support/http_client.hpp"
 #include "bench_json.hpp"
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/signer.hpp"
@@ -50,68 +47,6 @@ std::uint64_t unix_now() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
-
-// A blocking HTTP/1.1 keep-alive client over a socket, optionally through TLS (OpenSSL).
-class Client {
- public:
-  Client(std::uint16_t port, SSL_CTX* tls) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
-    if (tls) {
-      ssl_ = SSL_new(tls);
-      SSL_set_fd(ssl_, fd_);
-      if (SSL_connect(ssl_) != 1) throw std::runtime_error("TLS handshake failed");
-    }
-  }
-  ~Client() {
-    if (ssl_) SSL_free(ssl_);
-    ::close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  // Sends one request and reads one response; returns the status code.
-  int post(const std::string& path, const std::string& body, const std::string& extra_headers) {
-    std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                          extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    write_all(request);
-    // Headers, then Content-Length bytes of body.
-    std::size_t header_end;
-    while ((header_end = in_.find("\r\n\r\n")) == std::string::npos) read_some();
-    const auto status = std::stoi(in_.substr(9, 3));
-    const auto cl = in_.find("Content-Length: ");
-    const std::size_t length = cl < header_end ? std::stoul(in_.substr(cl + 16)) : 0;
-    while (in_.size() < header_end + 4 + length) read_some();
-    in_.erase(0, header_end + 4 + length);
-    return status;
-  }
-
- private:
-  void write_all(const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const auto n = ssl_ ? SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done))
-                          : static_cast<int>(::send(fd_, data.data() + done, data.size() - done, 0));
-      if (n <= 0) throw std::runtime_error("write failed");
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  void read_some() {
-    char buf[8192];
-    const auto n = ssl_ ? SSL_read(ssl_, buf, sizeof buf) : static_cast<int>(::recv(fd_, buf, sizeof buf, 0));
-    if (n <= 0) throw std::runtime_error("connection closed");
-    in_.append(buf, static_cast<std::size_t>(n));
-  }
-  int fd_ = -1;
-  SSL* ssl_ = nullptr;
-  std::string in_;
-};
 
 struct World {
   fs::path dir;
@@ -230,7 +165,7 @@ LoadResult load(World& world, std::uint16_t port, SSL_CTX* tls, std::size_t conn
     threads.emplace_back([&, c] {
       pin(1);
       try {
-        Client client(port, tls);
+        testing::Client client(port, tls);
         for (std::size_t i = from + c; i < from + count; i += connections) {
           const auto t0 = Clock::now();
           if (client.post("/v1/vouchers/verify", world.bodies[i % world.bodies.size()], headers) != 200) ++failures;

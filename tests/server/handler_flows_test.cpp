@@ -27,20 +27,8 @@ using namespace skillcard::service::testing;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr std::uint32_t kSite = 10001;
-
-std::string citizen(std::string_view first17) {
-  return std::string(first17) + crypto::citizen_id_check_character(first17);
-}
 const std::string kAlice = citizen("42010219900101002");  // registered unemployed, born 1990
 const std::string kBob = citizen("42010219850505003");    // another person
-
-crypto::HolderRef holder_of(std::string_view id) {
-  const auto digest = crypto::OpenSsl::sha256(Bytes(id.begin(), id.end()));
-  crypto::HolderRef ref{};
-  std::copy_n(digest.begin(), ref.size(), ref.begin());
-  return ref;
-}
 
 registry::Person person(const std::string& id) {
   registry::Person p;
@@ -53,75 +41,6 @@ registry::Person person(const std::string& id) {
   p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
   return p;
 }
-
-// A card as the service sees it: a certificate from the card CA over its RECEIPT and AUTH keys.
-struct TestCard {
-  std::string number;
-  crypto::OpenSsl::PrivateKey receipt_key = crypto::OpenSsl::PrivateKey::generate();
-  crypto::OpenSsl::PrivateKey auth_key = crypto::OpenSsl::PrivateKey::generate();
-  std::uint32_t auth_counter = 0;
-  std::uint32_t redemption_counter = 0;
-
-  // Signed once: the card holds one certificate (ECDSA signatures differ each time).
-  const Bytes& certificate(const KeySet& keys) {
-    if (!cert.empty()) return cert;
-    schemas::CardCertificateClaims c;
-    c.card_number = number;
-    c.region = kBureau;
-    c.receipt_key = receipt_key.public_key().compressed();
-    c.auth_key = auth_key.public_key().compressed();
-    c.not_before = kNow - 86400;
-    c.not_after = kNow + 3650 * 86400ULL;
-    cert = schemas::sign_card_certificate(c, kid(keys.card_ca), [&](ByteView tbs) { return keys.card_ca.sign(tbs); });
-    return cert;
-  }
-  Bytes cert;
-
-  // INTERNAL AUTHENTICATE's answer as the card proof JSON (docs/design.md, "Card proof").
-  json proof(const std::string& nonce_hex, bool pin_verified) {
-    const auto nonce = *hex_nonce(nonce_hex);
-    ++auth_counter;
-    Bytes m{'s', 'k', 'i', 'l', 'l', 'c', 'a', 'r', 'd', '/', 'c', 'a',
-            'r', 'd', '-', 'a', 'u', 't', 'h', '/', 'v', '1', 0};
-    m.insert(m.end(), number.begin(), number.end());
-    for (int shift = 24; shift >= 0; shift -= 8) m.push_back(static_cast<std::uint8_t>(auth_counter >> shift));
-    m.push_back(pin_verified ? 1 : 0);
-    m.insert(m.end(), nonce.begin(), nonce.end());
-    return json{{"card", number},
-                {"nonce", nonce_hex},
-                {"counter", auth_counter},
-                {"pin_verified", pin_verified},
-                {"signature", base64url_encode(auth_key.sign(m))}};
-  }
-
-  Bytes receipt(const std::string& voucher_hex, const schemas::Nonce& nonce, std::uint64_t time,
-                std::uint32_t site = kSite, std::uint16_t classroom = 84, std::uint16_t online = 36) {
-    schemas::ReceiptClaims c;
-    c.voucher = *hex_id(voucher_hex);
-    c.site = site;
-    c.nonce = nonce;
-    c.counter = ++redemption_counter;
-    c.terminal_time = time;
-    c.classroom_hours = classroom;
-    c.online_hours = online;
-    const auto receipt_kid = crypto::kid_of<crypto::OpenSsl>(receipt_key.public_key());
-    return schemas::sign_receipt(c, receipt_kid, [&](ByteView tbs) { return receipt_key.sign(tbs); });
-  }
-
-  static std::optional<schemas::Nonce> hex_nonce(const std::string& hex) {
-    schemas::Nonce n{};
-    if (hex.size() != 34) return std::nullopt;
-    for (std::size_t i = 0; i < n.size(); ++i)
-      n[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-    return n;
-  }
-  static std::optional<schemas::VoucherId> hex_id(const std::string& hex) {
-    schemas::VoucherId id{};
-    for (std::size_t i = 0; i < id.size(); ++i)
-      id[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-    return id;
-  }
-};
 
 json body_of(const Response& r) { return json::parse(r.body); }
 
@@ -227,7 +146,7 @@ amount_fen = 150000
                 {"planned_hours", 120},
                 {"planned_online_hours", 36},
                 {"eligible_providers", {kSite}},
-                {"card_proof", card.proof(nonce(Role::Counter), false)}};
+                {"card_proof", json::parse(card.proof(nonce(Role::Counter), false))}};
   }
 
   Response issue(TestCard& card, const std::string& id, std::string occupation = "4-04-05-05") {
@@ -246,10 +165,10 @@ amount_fen = 150000
                 site);
   }
 
-  schemas::Nonce site_nonce() { return *TestCard::hex_nonce(nonce(Role::Site)); }
+  schemas::Nonce site_nonce() { return nonce_from_hex(nonce(Role::Site)); }
 
   std::map<std::string, std::string, std::less<>> proof_header(TestCard& card, bool pin, Role role = Role::Kiosk) {
-    const auto text = card.proof(nonce(role), pin).dump();
+    const auto text = card.proof(nonce(role), pin);
     return {{"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
   }
 
@@ -351,7 +270,7 @@ TEST_F(FlowTest, IssueRefusals) {
   expect_refusal(issue(bob_card, kAlice), "P13_REGISTRY_MISMATCH");
   // The card's signature does not verify (signed by another card's key).
   auto body = issue_body(alice, kAlice);
-  auto stolen = bob_card.proof(body["card_proof"]["nonce"], false);
+  auto stolen = json::parse(bob_card.proof(body["card_proof"]["nonce"], false));
   body["card_proof"]["signature"] = stolen["signature"];
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
   // A proof's nonce is used once.
@@ -360,7 +279,7 @@ TEST_F(FlowTest, IssueRefusals) {
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
   // A nonce issued to another terminal.
   body = issue_body(alice, kAlice);
-  body["card_proof"] = alice.proof(nonce(Role::Site), false);
+  body["card_proof"] = json::parse(alice.proof(nonce(Role::Site), false));
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "CARD_PROOF_INVALID");
   // An expired nonce.
   body = issue_body(alice, kAlice);
@@ -561,7 +480,7 @@ TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, proof_header(bob_card, true)), "CARD_PROOF_INVALID");
   // A nonce issued to another terminal does not prove presence here.
   const auto counter_nonce = nonce(Role::Counter);
-  auto text = alice.proof(counter_nonce, true).dump();
+  auto text = alice.proof(counter_nonce, true);
   auto elsewhere = std::map<std::string, std::string, std::less<>>{
       {"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, elsewhere), "CARD_PROOF_INVALID");

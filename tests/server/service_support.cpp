@@ -2,7 +2,11 @@
 
 #include "skillcard/crypto/backend.hpp"
 #include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/x509.hpp"
+#include "skillcard/schemas/card_certificate.hpp"
+#include "skillcard/schemas/receipt.hpp"
+#include "skillcard/service/encoding.hpp"
 
 namespace skillcard::service::testing {
 
@@ -148,6 +152,73 @@ void write_key_folder(const std::filesystem::path& dir, const KeySet& keys) {
   crypto::write_public_key(dir / "voucher-signer-420100.pub.pem", keys.voucher.public_key());
   crypto::write_public_key(dir / "voucher-signer-420200.pub.pem", keys.other_bureau.public_key());
   crypto::write_public_key(dir / "portfolio-signer.pub.pem", keys.portfolio.public_key());
+}
+
+std::string citizen(std::string_view first17) {
+  return std::string(first17) + crypto::citizen_id_check_character(first17);
+}
+
+crypto::HolderRef holder_of(std::string_view id) {
+  const auto digest = crypto::OpenSsl::sha256(Bytes(id.begin(), id.end()));
+  crypto::HolderRef ref{};
+  std::copy_n(digest.begin(), ref.size(), ref.begin());
+  return ref;
+}
+
+schemas::Nonce nonce_from_hex(const std::string& hex) {
+  schemas::Nonce n{};
+  for (std::size_t i = 0; i < n.size(); ++i)
+    n[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  return n;
+}
+
+schemas::VoucherId voucher_id_from_hex(const std::string& hex) {
+  schemas::VoucherId id{};
+  for (std::size_t i = 0; i < id.size(); ++i)
+    id[i] = static_cast<std::uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+  return id;
+}
+
+const Bytes& TestCard::certificate(const crypto::OpenSsl::PrivateKey& card_ca, std::uint64_t now) {
+  if (!cert.empty()) return cert;
+  schemas::CardCertificateClaims c;
+  c.card_number = number;
+  c.region = kBureau;
+  c.receipt_key = receipt_key.public_key().compressed();
+  c.auth_key = auth_key.public_key().compressed();
+  c.not_before = now - 86400;
+  c.not_after = now + 3650 * 86400ULL;
+  cert = schemas::sign_card_certificate(c, kid(card_ca), [&](ByteView tbs) { return card_ca.sign(tbs); });
+  return cert;
+}
+
+std::string TestCard::proof(const std::string& nonce_hex, bool pin_verified) {
+  const auto nonce = nonce_from_hex(nonce_hex);
+  ++auth_counter;
+  const std::string_view label = "skillcard/card-auth/v1";
+  Bytes m(label.begin(), label.end());
+  m.push_back(0);
+  m.insert(m.end(), number.begin(), number.end());
+  for (int shift = 24; shift >= 0; shift -= 8) m.push_back(static_cast<std::uint8_t>(auth_counter >> shift));
+  m.push_back(pin_verified ? 1 : 0);
+  m.insert(m.end(), nonce.begin(), nonce.end());
+  return "{\"card\":\"" + number + "\",\"nonce\":\"" + nonce_hex + "\",\"counter\":" + std::to_string(auth_counter) +
+         ",\"pin_verified\":" + (pin_verified ? "true" : "false") + ",\"signature\":\"" +
+         base64url_encode(auth_key.sign(m)) + "\"}";
+}
+
+Bytes TestCard::receipt(const std::string& voucher_hex, const schemas::Nonce& nonce, std::uint64_t time,
+                        std::uint32_t site, std::uint16_t classroom, std::uint16_t online) {
+  schemas::ReceiptClaims c;
+  c.voucher = voucher_id_from_hex(voucher_hex);
+  c.site = site;
+  c.nonce = nonce;
+  c.counter = ++redemption_counter;
+  c.terminal_time = time;
+  c.classroom_hours = classroom;
+  c.online_hours = online;
+  const auto receipt_kid = crypto::kid_of<crypto::OpenSsl>(receipt_key.public_key());
+  return schemas::sign_receipt(c, receipt_kid, [&](ByteView tbs) { return receipt_key.sign(tbs); });
 }
 
 }  // namespace skillcard::service::testing

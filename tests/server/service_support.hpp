@@ -7,8 +7,10 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 
 #include "skillcard/crypto/openssl.hpp"
+#include "skillcard/crypto/types.hpp"
 #include "skillcard/ledger/ledger.hpp"
 #include "skillcard/schemas/voucher.hpp"
 #include "skillcard/service/trust_store.hpp"
@@ -93,6 +95,34 @@ struct KeySet {
 schemas::VoucherClaims sample_claims(std::uint64_t serial);
 Bytes sign_token(const schemas::VoucherClaims& claims, const crypto::OpenSsl::PrivateKey& key);
 crypto::Kid kid(const crypto::OpenSsl::PrivateKey& key);
+
+inline constexpr std::uint32_t kSite = 10001;
+
+// An 18-character citizen ID from its first 17 digits (the check character computed).
+std::string citizen(std::string_view first17);
+// The tests' holder reference of a citizen ID (the service's comes from the master key store).
+crypto::HolderRef holder_of(std::string_view citizen_id);
+
+// A card as the service sees it: a certificate from the card CA over its RECEIPT and AUTH
+// keys, the card proof (INTERNAL AUTHENTICATE) and receipts (REDEEM) it makes.
+struct TestCard {
+  std::string number;
+  crypto::OpenSsl::PrivateKey receipt_key = crypto::OpenSsl::PrivateKey::generate();
+  crypto::OpenSsl::PrivateKey auth_key = crypto::OpenSsl::PrivateKey::generate();
+  std::uint32_t auth_counter = 0;
+  std::uint32_t redemption_counter = 0;
+  Bytes cert;
+
+  // Signed once: the card holds one certificate (ECDSA signatures differ each time).
+  const Bytes& certificate(const crypto::OpenSsl::PrivateKey& card_ca, std::uint64_t now = kNow);
+  const Bytes& certificate(const KeySet& keys) { return certificate(keys.card_ca); }
+  // INTERNAL AUTHENTICATE's answer as the card proof JSON text (docs/design.md, "Card proof").
+  std::string proof(const std::string& nonce_hex, bool pin_verified);
+  Bytes receipt(const std::string& voucher_hex, const schemas::Nonce& nonce, std::uint64_t time,
+                std::uint32_t site = kSite, std::uint16_t classroom = 84, std::uint16_t online = 36);
+};
+schemas::Nonce nonce_from_hex(const std::string& hex);
+schemas::VoucherId voucher_id_from_hex(const std::string& hex);
 
 // Writes the files of `skillcard-keytool init` that the service reads (for TrustStore tests).
 void write_key_folder(const std::filesystem::path& dir, const KeySet& keys);

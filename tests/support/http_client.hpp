@@ -46,9 +46,13 @@ class Client {
   // Sends one request and reads one response; returns the status code (the body in `body_out`).
   int post(const std::string& path, const std::string& body, const std::string& extra_headers,
            std::string* body_out = nullptr) {
-    std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                          extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    write_all(request);
+    return request("POST", path, body, extra_headers, body_out);
+  }
+  int request(const std::string& method, const std::string& path, const std::string& body,
+              const std::string& extra_headers, std::string* body_out = nullptr) {
+    std::string text = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                       extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    write_all(text);
     // Headers, then Content-Length bytes of body.
     std::size_t header_end;
     while ((header_end = in_.find("\r\n\r\n")) == std::string::npos) read_some();

@@ -61,6 +61,9 @@ class SqlLedger : public Ledger {
   AuditHead audit_head() override;
   std::vector<AuditEntry> audit_entries(std::uint64_t from_seq, std::size_t limit) override;
 
+  // The group committer's counters since open.
+  virtual CommitStats commit_stats() const = 0;
+
  protected:
   SqlLedger();
   // The backend's engine (an engine::Engine<Store>); set once by the backend's open().

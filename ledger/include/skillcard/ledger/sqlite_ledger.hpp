@@ -52,7 +52,7 @@ class SqliteLedger final : public SqlLedger {
   // Refuses an existing target unless `overwrite`. Stop the service before restoring.
   static void restore(const std::filesystem::path& backup, const std::filesystem::path& target, bool overwrite);
 
-  CommitStats commit_stats() const;
+  CommitStats commit_stats() const override;
   const std::filesystem::path& path() const noexcept;
 
   struct Impl;

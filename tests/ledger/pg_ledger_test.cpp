@@ -1,16 +1,316 @@
-// PostgreSQL-only ledger tests (the shared behavioural suite runs on PgLedger too).
+// PostgreSQL-only ledger tests (the shared behavioural suite, races and audit tampering included,
+// runs on PgLedger too): migrations at open, typed errors from SQLSTATEs, a connection that the
+// server dropped, and backup / restore with pg_dump and pg_restore.
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
 
 #include "fixtures.hpp"
 #include "pg_backend.hpp"
+#include "pg_db.hpp"
+#include "pg_migrations.hpp"
+#include "skillcard/ledger/audit.hpp"
 #include "skillcard/ledger/pg_ledger.hpp"
 
 using namespace skillcard;
 using namespace skillcard::ledger;
 using namespace skillcard::ledger::test;
+using schemas::NonceKind;
 
-TEST(PgLedger, OpensAndMigratesAnEmptySchema) {
+namespace {
+
+constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
+
+// Runs a shell command; its exit status.
+int shell(const std::string& command) { return std::system(command.c_str()); }
+
+std::string shell_quoted(const std::string& s) { return "'" + s + "'"; }  // our strings hold no quote
+
+}  // namespace
+
+TEST(PgLedger, MigratesAnEmptySchemaToTheCurrentVersion) {
   TempDir dir;
-  auto ledger = PgLedger::open(pg_conninfo_for(dir / "ledger"));
-  EXPECT_EQ(ledger->schema_version(), kPgSchemaVersion);
+  const auto where = dir / "ledger";
+  {
+    auto ledger = PgLedger::open(pg_conninfo_for(where));
+    EXPECT_EQ(ledger->schema_version(), kPgSchemaVersion);
+  }
+  Raw raw(where);
+  EXPECT_EQ(raw.number("SELECT count(*) FROM schema_version"), kPgSchemaVersion);
+  EXPECT_EQ(raw.number("SELECT count(*) FROM writer_lock"), 1) << "the row every writer locks";
+  for (const char* table : {"cards", "vouchers", "redemptions", "nonces", "budgets", "holders", "certificates",
+                            "audit_log", "meta", "writer_lock"}) {
+    EXPECT_EQ(raw.number(std::string("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
+                                     "tablename = '") +
+                         table + "'"),
+              1)
+        << table;
+  }
+}
+
+TEST(PgLedger, ReopenKeepsTheLedgerIdAndDoesNotMigrateAgain) {
+  TempDir dir;
+  const auto conninfo = pg_conninfo_for(dir / "ledger");
+  LedgerId first{};
+  {
+    auto ledger = PgLedger::open(conninfo);
+    first = ledger->ledger_id();
+  }
+  auto ledger = PgLedger::open(conninfo);
+  EXPECT_EQ(ledger->ledger_id(), first);
+  EXPECT_NE(first, LedgerId{});
+  Raw raw(dir / "ledger");
+  EXPECT_EQ(raw.number("SELECT count(*) FROM schema_version"), kPgSchemaVersion);
+}
+
+TEST(PgLedger, TwoSchemasAreTwoLedgers) {
+  TempDir dir;
+  auto a = PgLedger::open(pg_conninfo_for(dir / "a"));
+  auto b = PgLedger::open(pg_conninfo_for(dir / "b"));
+  EXPECT_NE(a->ledger_id(), b->ledger_id());
+  a->set_budget(FundSource::SpecialAccount, 1000, clerk(), kNow);
+  EXPECT_TRUE(a->budget(FundSource::SpecialAccount));
+  EXPECT_FALSE(b->budget(FundSource::SpecialAccount));
+}
+
+TEST(PgLedger, RefusesANewerSchemaVersion) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  PgLedger::open(pg_conninfo_for(where)).reset();
+  Raw(where).exec("INSERT INTO schema_version VALUES (" + std::to_string(kPgSchemaVersion + 1) +
+                  ", 0, 'from the future')");
+  try {
+    PgLedger::open(pg_conninfo_for(where));
+    FAIL() << "a newer schema was opened";
+  } catch (const SchemaError& e) {
+    EXPECT_EQ(e.reason(), SchemaError::Reason::NewerVersion);
+    EXPECT_EQ(e.found_version(), kPgSchemaVersion + 1);
+    EXPECT_EQ(e.supported_version(), kPgSchemaVersion);
+    EXPECT_NE(std::string(e.what()).find("newer than this software supports"), std::string::npos) << e.what();
+  }
+  Raw raw(where);
+  EXPECT_EQ(raw.number("SELECT max(version) FROM schema_version"), kPgSchemaVersion + 1);
+}
+
+TEST(PgLedger, RefusesAnotherApplicationsTablesWithoutTouchingThem) {
+  TempDir dir;
+  const auto where = dir / "other";
+  Raw(where).exec("CREATE TABLE customers (id BIGINT PRIMARY KEY, name TEXT)");
+  try {
+    PgLedger::open(pg_conninfo_for(where));
+    FAIL() << "another application's schema was opened";
+  } catch (const SchemaError& e) {
+    EXPECT_EQ(e.reason(), SchemaError::Reason::NotALedger);
+  }
+  EXPECT_EQ(Raw(where).number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 1);
+}
+
+TEST(PgLedger, OpenWithoutCreateRefusesAnEmptySchema) {
+  TempDir dir;
+  PgOptions options;
+  options.create = false;
+  try {
+    PgLedger::open(pg_conninfo_for(dir / "empty"), options);
+    FAIL();
+  } catch (const SchemaError& e) {
+    EXPECT_EQ(e.reason(), SchemaError::Reason::NotALedger);
+  }
+  EXPECT_EQ(Raw(dir / "empty").number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 0);
+}
+
+TEST(PgLedger, UnreachableServerIsCantOpenNamingTheCallSite) {
+  try {
+    PgLedger::open("host=127.0.0.1 port=1 dbname=skillcard user=postgres connect_timeout=5");
+    FAIL();
+  } catch (const StorageError& e) {
+    EXPECT_EQ(e.kind(), StorageErrorKind::CantOpen);
+    EXPECT_EQ(e.backend_code(), pg::sqlstate_code("08001"));
+    EXPECT_NE(std::string(e.what()).find("pg_ledger.cpp"), std::string::npos) << "names the call site";
+    EXPECT_NE(std::string(e.what()).find("PQconnectdb"), std::string::npos) << "names the call";
+  }
+}
+
+TEST(PgLedger, SqlStatesMapToStorageErrorKinds) {
+  EXPECT_EQ(pg::kind_of("40001"), StorageErrorKind::Busy);
+  EXPECT_EQ(pg::kind_of("40P01"), StorageErrorKind::Busy);
+  EXPECT_EQ(pg::kind_of("55P03"), StorageErrorKind::Busy);
+  EXPECT_EQ(pg::kind_of("23505"), StorageErrorKind::Constraint);
+  EXPECT_EQ(pg::kind_of("23514"), StorageErrorKind::Constraint);
+  EXPECT_EQ(pg::kind_of("P0001"), StorageErrorKind::Constraint);
+  EXPECT_EQ(pg::kind_of("XX001"), StorageErrorKind::Corrupt);
+  EXPECT_EQ(pg::kind_of("08006"), StorageErrorKind::IoError);
+  EXPECT_EQ(pg::kind_of("58030"), StorageErrorKind::IoError);
+  EXPECT_EQ(pg::kind_of("57P01"), StorageErrorKind::IoError);
+  EXPECT_EQ(pg::kind_of("53100"), StorageErrorKind::Full);
+  EXPECT_EQ(pg::kind_of("25006"), StorageErrorKind::ReadOnly);
+  EXPECT_EQ(pg::kind_of("28P01"), StorageErrorKind::CantOpen);
+  EXPECT_EQ(pg::kind_of("3D000"), StorageErrorKind::CantOpen);
+  EXPECT_EQ(pg::kind_of("42601"), StorageErrorKind::Misuse);
+  EXPECT_EQ(pg::kind_of("99999"), StorageErrorKind::Other);
+  EXPECT_NE(pg::sqlstate_code("40001"), pg::sqlstate_code("40P01"));
+  EXPECT_NE(pg::sqlstate_code("23505"), pg::sqlstate_code("23514"));
+}
+
+TEST(PgLedger, FailedStatementIsATypedStorageErrorWithItsSqlState) {
+  TempDir dir;
+  auto db = pg::Db::connect(pg_conninfo_for(dir / "raw"));
+  db.exec("CREATE TABLE t (k BIGINT PRIMARY KEY)");
+  db.query("INSERT INTO t (k) VALUES (?1)").args(1).run();
+  EXPECT_EQ(db.changes(), 1);
+  try {
+    db.query("INSERT INTO t (k) VALUES (?1)").args(1).run();
+    FAIL();
+  } catch (const StorageError& e) {
+    EXPECT_EQ(e.kind(), StorageErrorKind::Constraint);
+    EXPECT_EQ(e.backend_code(), pg::sqlstate_code("23505"));
+    EXPECT_NE(std::string(e.what()).find("23505"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("pg_ledger_test.cpp"), std::string::npos) << "names the call site";
+  }
+  auto q = db.query("SELECT k, ?1 IS NULL, ?2 FROM t");
+  q.args(std::optional<std::uint32_t>{}, ByteView(Bytes{0x00, 0xFF, 0x10}));
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.u64(0), 1u);
+  EXPECT_EQ(q.text(1), "t") << "a NULL parameter keeps its type";
+  EXPECT_EQ(q.blob(2), (Bytes{0x00, 0xFF, 0x10})) << "bytea round trip";
+  EXPECT_FALSE(q.step());
+}
+
+TEST(PgLedger, MigrationsApplyInOrderFromTheVersionFound) {
+  TempDir dir;
+  auto db = pg::Db::connect(pg_conninfo_for(dir / "m"));
+  const pg::Migration one[] = {{1, "one", "CREATE TABLE meta (x BIGINT); CREATE TABLE a (x BIGINT)"}};
+  const pg::Migration two[] = {{1, "one", "CREATE TABLE meta (x BIGINT); CREATE TABLE a (x BIGINT)"},
+                               {2, "two", "CREATE TABLE b (y BIGINT)"}};
+  pg::migrate(db, one, kNow);
+  EXPECT_EQ(pg::schema_version_of(db), 1);
+  pg::migrate(db, two, kNow + 1);  // only step 2 runs (step 1 would fail: table a exists)
+  EXPECT_EQ(pg::schema_version_of(db), 2);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_version"), 2);
+  EXPECT_EQ(db.scalar("SELECT applied_at FROM schema_version WHERE version = 2"), static_cast<std::int64_t>(kNow + 1));
+}
+
+TEST(PgLedger, FailedMigrationIsRolledBackEntirely) {
+  TempDir dir;
+  auto db = pg::Db::connect(pg_conninfo_for(dir / "m"));
+  const pg::Migration ok[] = {{1, "one", "CREATE TABLE meta (x BIGINT)"}};
+  const pg::Migration bad[] = {{1, "one", "CREATE TABLE meta (x BIGINT)"},
+                               {2, "half", "CREATE TABLE b (y BIGINT); INSERT INTO nowhere VALUES (1)"}};
+  pg::migrate(db, ok, kNow);
+  try {
+    pg::migrate(db, bad, kNow);
+    FAIL();
+  } catch (const SchemaError& e) {
+    EXPECT_EQ(e.reason(), SchemaError::Reason::MigrationFailed);
+    EXPECT_NE(std::string(e.what()).find("migration 2"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(pg::schema_version_of(db), 1);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'b'"), 0)
+      << "table of the failed step remains";
+}
+
+TEST(PgLedger, ConcurrentOpensOfANewSchemaMigrateOnce) {
+  TempDir dir;
+  const auto conninfo = pg_conninfo_for(dir / "ledger");
+  std::vector<std::thread> threads;
+  std::atomic<int> opened{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      try {
+        auto l = PgLedger::open(conninfo);
+        if (l->schema_version() == kPgSchemaVersion) ++opened;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(opened.load(), 4);
+  EXPECT_EQ(Raw(dir / "ledger").number("SELECT count(*) FROM schema_version"), kPgSchemaVersion);
+}
+
+TEST(PgLedger, WritesGoOnAfterTheServerDroppedTheConnections) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  const std::string app = "drop" + std::to_string(::getpid());
+  auto ledger = PgLedger::open(pg_conninfo_for(where) + " application_name=" + app);
+  ledger->set_budget(FundSource::SpecialAccount, 1000, clerk(), kNow);
+  Raw(where).exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + app + "'");
+  // The first call on a dropped connection may fail (IoError: nothing of it was written); the
+  // connection is re-established for the next one.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      ledger->set_budget(FundSource::SpecialAccount, 2000, clerk(), kNow);
+      break;
+    } catch (const StorageError& e) {
+      EXPECT_EQ(e.kind(), StorageErrorKind::IoError) << e.what();
+      ASSERT_LT(attempt, 1) << "the connection was not re-established";
+    }
+  }
+  for (int attempt = 0;; ++attempt) {
+    try {
+      EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->allocated_fen, 2000);
+      break;
+    } catch (const StorageError& e) {
+      EXPECT_EQ(e.kind(), StorageErrorKind::IoError) << e.what();
+      ASSERT_LT(attempt, 1) << "the reader connection was not re-established";
+    }
+  }
+  EXPECT_TRUE(
+      verify_audit(*ledger, {}, crypto::OpenSsl::VerifyKey::parse(crypto::OpenSsl::PrivateKey::generate().public_key()))
+          .ok());
+}
+
+// docs/ledger.md, "Backup and restore" (PostgreSQL): pg_dump of the ledger's schema in the custom
+// format, pg_restore into an empty database; the restored ledger is the same ledger.
+TEST(PgLedger, BackupWithPgDumpRestoresWithPgRestore) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  const auto schema = pg_schema_for(where);
+  crypto::KeyFileSigner signer{crypto::OpenSsl::PrivateKey::generate()};
+  const auto key = crypto::OpenSsl::VerifyKey::parse(signer.public_key());
+  Bytes checkpoint;
+  LedgerId id{};
+  std::vector<RedemptionExportRow> redemptions;
+  Bytes first_receipt;
+  std::string card;
+  {
+    auto s = seeded_ledger(where, 1);
+    card = s.cards[0].number;
+    for (unsigned v = 0; v < 5; ++v) {
+      const auto voucher =
+          issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000000 + v), card);
+      const auto bytes = receipt(voucher.id(), v + 1, nonce(NonceKind::Terminal, v));
+      if (v == 0) first_receipt = bytes;
+      ASSERT_EQ(s.ledger->record_redemption(redeem_request(bytes, card)).status, RecordStatus::Recorded);
+    }
+    checkpoint = make_checkpoint(*s.ledger, signer, kNow + 5000);
+    id = s.ledger->ledger_id();
+    redemptions = s.ledger->list_redemptions({});
+  }
+  const auto dump = dir / "ledger.dump";
+  ASSERT_EQ(shell(std::string(kPgBin) + "/pg_dump -d " + shell_quoted(pg_base_conninfo()) + " -n " + schema +
+                  " -Fc -f " + dump.string()),
+            0);
+  const std::string restored_db = "restored_" + std::to_string(::getpid());
+  Raw(dir / "admin").exec("DROP DATABASE IF EXISTS " + restored_db);
+  Raw(dir / "admin").exec("CREATE DATABASE " + restored_db);
+  std::string restored = pg_base_conninfo();
+  restored.replace(restored.find("dbname=skillcard"), std::string("dbname=skillcard").size(), "dbname=" + restored_db);
+  ASSERT_EQ(
+      shell(std::string(kPgBin) + "/pg_restore --exit-on-error -d " + shell_quoted(restored) + " " + dump.string()), 0);
+  {
+    auto ledger = PgLedger::open(restored + " options='-c search_path=" + schema + "'");
+    EXPECT_EQ(ledger->ledger_id(), id);
+    EXPECT_EQ(ledger->list_redemptions({}), redemptions);
+    const auto report = verify_audit(*ledger, std::vector<Bytes>{checkpoint}, key);
+    EXPECT_TRUE(report.ok());
+    EXPECT_EQ(report.checkpoints_matched, 1u);
+    // Still exactly once: the same receipt is the same record; the triggers came along.
+    EXPECT_EQ(ledger->record_redemption(redeem_request(first_receipt, card)).status, RecordStatus::AlreadyRecordedSame);
+    auto q = pg::Db::connect(restored + " options='-c search_path=" + schema + "'");
+    EXPECT_THROW(q.exec("DELETE FROM audit_log"), StorageError);
+  }
+  Raw(dir / "admin").exec("DROP DATABASE " + restored_db + " WITH (FORCE)");
 }

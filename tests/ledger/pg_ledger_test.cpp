@@ -2,6 +2,7 @@
 // runs on PgLedger too): migrations at open, typed errors from SQLSTATEs, a connection that the
 // server dropped, and backup / restore with pg_dump and pg_restore.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include "pg_backend.hpp"
 #include "pg_db.hpp"
 #include "pg_migrations.hpp"
+#include "skillcard/crypto/key_files.hpp"
 #include "skillcard/ledger/audit.hpp"
 #include "skillcard/ledger/pg_ledger.hpp"
 
@@ -313,4 +315,64 @@ TEST(PgLedger, BackupWithPgDumpRestoresWithPgRestore) {
     EXPECT_THROW(q.exec("DELETE FROM audit_log"), StorageError);
   }
   Raw(dir / "admin").exec("DROP DATABASE " + restored_db + " WITH (FORCE)");
+}
+
+namespace {
+
+struct ToolRun {
+  int exit_code;
+  std::string output;
+};
+
+ToolRun ledger_tool(const std::string& args) {
+  const std::string cmd = std::string(SKILLCARD_LEDGER_TOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace
+
+TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  {
+    auto s = seeded_ledger(where, 1);
+    for (unsigned v = 0; v < 4; ++v) {
+      const auto voucher = issue_ok(
+          *s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000000 + v), s.cards[0].number);
+      s.ledger->record_redemption(
+          redeem_request(receipt(voucher.id(), v + 1, nonce(NonceKind::Terminal, v)), s.cards[0].number));
+    }
+  }
+  const auto key = crypto::OpenSsl::PrivateKey::generate();
+  crypto::write_private_key(dir / "audit-signer.key.pem", key);
+  crypto::write_public_key(dir / "audit-signer.pub.pem", key.public_key());
+  const std::string pg = "--pg \"" + pg_conninfo_for(where) + "\"";
+  const auto path = [&](const char* name) { return (dir / name).string(); };
+
+  auto r = ledger_tool("checkpoint " + pg + " --key " + path("audit-signer.key.pem") + " --out " + path("cp-1.cose"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint " +
+                  path("cp-1.cose"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 of 1 checkpoints matched: OK"), std::string::npos) << r.output;
+  r = ledger_tool("export " + pg + " --what settlement --format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,4,4000\r\n");
+
+  Raw(where).exec("DROP TRIGGER audit_log_no_delete ON audit_log; DELETE FROM audit_log WHERE seq = 3");
+  r = ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
+                  dir.path().string());
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.output.find("PROBLEM gap at 3"), std::string::npos) << r.output;
+
+  EXPECT_EQ(ledger_tool("export --db " + path("x.db") + " " + pg).exit_code, 2) << "one of --db and --pg";
+  EXPECT_EQ(ledger_tool("export").exit_code, 2) << "neither";
+  r = ledger_tool("export --pg \"" + pg_conninfo_for(dir / "empty") + "\"");
+  EXPECT_EQ(r.exit_code, 1) << "an empty schema is not created by the tool: " << r.output;
+  EXPECT_EQ(Raw(dir / "empty").number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 0);
 }

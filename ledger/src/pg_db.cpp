@@ -119,20 +119,34 @@ Query& Query::bind(int index, ByteView blob) {
   return *this;
 }
 
-void Query::execute() {
-  std::vector<unsigned> types;
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> formats;
+Query::Wire Query::wire() const {
+  Wire w;
   for (const auto& p : params_) {
-    types.push_back(p.type);
-    values.push_back(p.null ? nullptr : p.value.data());
-    lengths.push_back(static_cast<int>(p.value.size()));
-    formats.push_back(p.binary ? 1 : 0);
+    w.types.push_back(p.type);
+    w.values.push_back(p.null ? nullptr : p.value.data());
+    w.lengths.push_back(static_cast<int>(p.value.size()));
+    w.formats.push_back(p.binary ? 1 : 0);
   }
-  result_ = db_.execute(sql_, types, values, lengths, formats, where_);
+  return w;
+}
+
+void Query::execute() {
+  const auto wire = this->wire();
+  if (db_.pipelined()) {
+    // Sent behind whatever is in flight; one round trip collects it all, ours last.
+    db_.send(sql_, wire.types, wire.values, wire.lengths, wire.formats, where_);
+    result_ = db_.sync(where_);
+  } else {
+    result_ = db_.execute(sql_, wire.types, wire.values, wire.lengths, wire.formats, where_);
+  }
   rows_ = PQntuples(result_.get());
   row_ = -1;
+}
+
+void Query::send() {
+  const auto wire = this->wire();
+  db_.send(sql_, wire.types, wire.values, wire.lengths, wire.formats, where_);
+  sent_ = true;
 }
 
 bool Query::step() {
@@ -143,7 +157,12 @@ bool Query::step() {
 }
 
 void Query::run() {
-  if (!result_) execute();
+  if (result_ || sent_) return;
+  if (db_.pipelined()) {
+    send();
+  } else {
+    execute();
+  }
 }
 
 const char* Query::cell(int col) const {
@@ -223,6 +242,7 @@ Db Db::connect(const std::string& conninfo, CallSite where) {
 }
 
 void Db::exec(const char* sql, CallSite where) {
+  sync(where);
   auto r = check(PQexec(conn_.get(), sql), conn_.get(), "PQexec", where);
   note_changes(r.get());
 }
@@ -235,24 +255,116 @@ void Db::note_changes(const PGresult* r) noexcept {
   }
 }
 
-Result Db::execute(const char* sql, const std::vector<unsigned>& types, const std::vector<const char*>& values,
-                   const std::vector<int>& lengths, const std::vector<int>& formats, CallSite where) {
+const std::string& Db::statement(const char* sql, const std::vector<unsigned>& types, CallSite where, bool pipelined) {
   std::string key = sql;
   for (auto t : types) key += "\x01" + std::to_string(t);
   auto it = prepared_.find(key);
-  if (it == prepared_.end()) {
-    const std::string name = "s" + std::to_string(prepared_.size() + 1);
-    const std::string text = to_pg_placeholders(sql);
-    std::vector<Oid> oids(types.begin(), types.end());
+  if (it != prepared_.end()) return it->second;
+  const std::string name = "s" + std::to_string(++statements_);
+  const std::string text = to_pg_placeholders(sql);
+  std::vector<Oid> oids(types.begin(), types.end());
+  if (pipelined) {
+    if (PQsendPrepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(oids.size()), oids.data()) == 0) {
+      fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendPrepare", where);
+    }
+    in_flight_.push_back({key});
+  } else {
     check(PQprepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(oids.size()), oids.data()), conn_.get(),
           "PQprepare", where);
-    it = prepared_.emplace(std::move(key), name).first;
   }
-  auto r = check(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(values.size()), values.data(),
+  return prepared_.emplace(std::move(key), name).first->second;
+}
+
+Result Db::execute(const char* sql, const std::vector<unsigned>& types, const std::vector<const char*>& values,
+                   const std::vector<int>& lengths, const std::vector<int>& formats, CallSite where) {
+  const auto& name = statement(sql, types, where, false);
+  auto r = check(PQexecPrepared(conn_.get(), name.c_str(), static_cast<int>(values.size()), values.data(),
                                 lengths.data(), formats.data(), 0),
                  conn_.get(), "PQexecPrepared", where);
   note_changes(r.get());
   return r;
+}
+
+void Db::enter_pipeline(CallSite where) {
+  if (PQpipelineStatus(conn_.get()) != PQ_PIPELINE_OFF) return;
+  if (PQenterPipelineMode(conn_.get()) == 0) {
+    fail(StorageErrorKind::Misuse, "XX000", PQerrorMessage(conn_.get()), "PQenterPipelineMode", where);
+  }
+}
+
+void Db::send(const char* sql, const std::vector<unsigned>& types, const std::vector<const char*>& values,
+              const std::vector<int>& lengths, const std::vector<int>& formats, CallSite where) {
+  enter_pipeline(where);
+  const auto& name = statement(sql, types, where, true);
+  if (PQsendQueryPrepared(conn_.get(), name.c_str(), static_cast<int>(values.size()), values.data(), lengths.data(),
+                          formats.data(), 0) == 0) {
+    fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendQueryPrepared", where);
+  }
+  in_flight_.push_back({});
+}
+
+void Db::send_simple(const char* sql, CallSite where) {
+  if (!pipelined_) {
+    exec(sql, where);
+    return;
+  }
+  enter_pipeline(where);
+  if (PQsendQueryParams(conn_.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 0) {
+    fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendQueryParams", where);
+  }
+  in_flight_.push_back({});
+}
+
+Result Db::sync(CallSite where) {
+  if (!conn_ || PQpipelineStatus(conn_.get()) == PQ_PIPELINE_OFF) return nullptr;
+  std::string sqlstate;
+  std::string message;
+  Result last;
+  const auto broken = [&] {
+    const std::string m = PQerrorMessage(conn_.get());
+    PQreset(conn_.get());  // the session is gone, or its state unknown
+    after_reset(m, where);
+  };
+  if (PQpipelineSync(conn_.get()) == 0) broken();
+  // Each statement's results end with a NULL; the Sync's result ends the pipeline.
+  std::size_t index = 0;
+  for (;;) {
+    PGresult* raw = PQgetResult(conn_.get());
+    if (raw == nullptr) {
+      if (PQstatus(conn_.get()) == CONNECTION_BAD || index > in_flight_.size()) broken();
+      ++index;
+      continue;
+    }
+    Result r(raw);
+    const auto status = PQresultStatus(r.get());
+    if (status == PGRES_PIPELINE_SYNC) break;
+    const bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+    if (failed && index < in_flight_.size() && !in_flight_[index].prepared_key.empty()) {
+      prepared_.erase(in_flight_[index].prepared_key);  // never created on the server
+    }
+    if (status == PGRES_FATAL_ERROR && sqlstate.empty()) {
+      const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      sqlstate = s != nullptr ? s : "XX000";
+      message = PQresultErrorMessage(r.get());
+      while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    }
+    if (!failed) {
+      note_changes(r.get());
+      last = std::move(r);
+    }
+  }
+  in_flight_.clear();
+  if (PQexitPipelineMode(conn_.get()) == 0) broken();
+  if (!sqlstate.empty()) fail(kind_of(sqlstate), sqlstate, message, "PQpipelineSync", where);
+  return last;
+}
+
+void Db::sync_quietly() noexcept {
+  try {
+    sync();
+  } catch (...) {
+    // What failed is being rolled back.
+  }
 }
 
 std::int64_t Db::scalar(const char* sql, CallSite where) {
@@ -269,13 +381,29 @@ bool Db::in_transaction() const noexcept {
 void Db::reset_if_broken() {
   if (!conn_ || PQstatus(conn_.get()) == CONNECTION_OK) return;
   PQreset(conn_.get());
+  after_reset("", CallSite::current());
+}
+
+void Db::setup(const std::string& sql, CallSite where) {
+  exec(sql.c_str(), where);
+  setup_.push_back(sql);
+}
+
+void Db::after_reset(const std::string& reason, CallSite where) {
+  in_flight_.clear();
   prepared_.clear();  // the server forgot them with the old session
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
-    fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQreset", CallSite::current());
+    fail(StorageErrorKind::IoError, "08006", reason + PQerrorMessage(conn_.get()), "PQreset", where);
   }
+  const bool was_pipelined = pipelined_;
+  pipelined_ = false;
+  for (const auto& sql : setup_) exec(sql.c_str(), where);
+  pipelined_ = was_pipelined;
+  if (!reason.empty()) fail(StorageErrorKind::IoError, "08006", reason, "PQgetResult", where);
 }
 
 void Db::close() noexcept {
+  in_flight_.clear();
   prepared_.clear();
   conn_.reset();
 }
@@ -283,7 +411,9 @@ void Db::close() noexcept {
 // ---------------------------------------------------------------------------------------------
 // Savepoint.
 
-Savepoint::Savepoint(Db& db, const char* name) : db_(db), name_(name) { db_.exec(("SAVEPOINT " + name_).c_str()); }
+Savepoint::Savepoint(Db& db, const char* name) : db_(db), name_(name) {
+  db_.send_simple(("SAVEPOINT " + name_).c_str());
+}
 
 Savepoint::~Savepoint() {
   if (!open_) return;
@@ -296,11 +426,13 @@ Savepoint::~Savepoint() {
 
 void Savepoint::release() {
   open_ = false;
-  db_.exec(("RELEASE " + name_).c_str());
+  db_.send_simple(("RELEASE " + name_).c_str());
 }
 
 void Savepoint::rollback() {
   open_ = false;
+  // A failure in flight would abort the pipeline, ROLLBACK TO with it: collect first.
+  db_.sync_quietly();
   db_.exec(("ROLLBACK TO " + name_ + "; RELEASE " + name_).c_str());
 }
 

@@ -3,6 +3,9 @@
 // it was made. Db/Query/Savepoint offer the same verbs as sqlite::Db, so the shared engine
 // (ledger_engine.hpp) runs the same SQL on both: "?N" placeholders become "$N", parameters are
 // typed from their C++ types (bigint, text, bytea), statements are prepared once per connection.
+// A pipelined connection (the writer) sends statements whose results nobody reads without
+// waiting for them (libpq pipeline mode) and collects them with the next one that is read: a
+// round trip per read instead of one per statement.
 #pragma once
 
 #include <libpq-fe.h>
@@ -100,8 +103,16 @@ class Query {
     bool binary = false;
     bool null = false;
   };
+  struct Wire {  // the parameters as PQexecPrepared takes them (pointers into params_)
+    std::vector<unsigned> types;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+  };
   Param& param(int index);
+  Wire wire() const;
   void execute();
+  void send();
   const char* cell(int col) const;
   [[noreturn]] void corrupt(int col, const char* what) const;
 
@@ -110,6 +121,7 @@ class Query {
   CallSite where_;
   std::vector<Param> params_;
   Result result_;
+  bool sent_ = false;  // run() on a pipelined connection: sent, its result collected later
   int rows_ = 0;
   int row_ = -1;
 };
@@ -128,9 +140,29 @@ class Db {
   void exec(const char* sql, CallSite where = CallSite::current());
   Query query(const char* sql, CallSite where = CallSite::current()) { return Query(*this, sql, where); }
   // Rows changed by the last INSERT/UPDATE/DELETE (SELECTs leave it alone, as in SQLite).
-  std::int64_t changes() const noexcept { return changes_; }
+  // Collects what is in flight first.
+  std::int64_t changes(CallSite where = CallSite::current()) {
+    sync(where);
+    return changes_;
+  }
+
+  // Pipelining: while on, Query::run() and send_simple() only send; sync() — called by every
+  // statement whose result is read, by exec(), changes() and the transaction verbs — collects
+  // their results in one round trip and throws the first failure. Errors therefore surface at
+  // the next sync point: callers sync before leaving the scope a failure belongs to.
+  void set_pipelined(bool on) noexcept { pipelined_ = on; }
+  bool pipelined() const noexcept { return pipelined_; }
+  // One statement without parameters (SAVEPOINT, RELEASE, BEGIN): sent when pipelined,
+  // executed at once otherwise.
+  void send_simple(const char* sql, CallSite where = CallSite::current());
+  // Collects the results in flight; returns the last one (null when nothing was in flight).
+  Result sync(CallSite where = CallSite::current());
+  // The same, for rollback paths: failures of what is being rolled back are dropped.
+  void sync_quietly() noexcept;
   std::int64_t scalar(const char* sql, CallSite where = CallSite::current());
   bool in_transaction() const noexcept;
+  // Executes a session setting (SET …) now and again after every reset of the connection.
+  void setup(const std::string& sql, CallSite where = CallSite::current());
   // Re-establishes a connection that broke (server restart); prepared statements are redone.
   void reset_if_broken();
   void close() noexcept;
@@ -139,9 +171,21 @@ class Db {
   friend class Query;
   Result execute(const char* sql, const std::vector<unsigned>& types, const std::vector<const char*>& values,
                  const std::vector<int>& lengths, const std::vector<int>& formats, CallSite where);
+  void send(const char* sql, const std::vector<unsigned>& types, const std::vector<const char*>& values,
+            const std::vector<int>& lengths, const std::vector<int>& formats, CallSite where);
+  const std::string& statement(const char* sql, const std::vector<unsigned>& types, CallSite where, bool pipelined);
+  void enter_pipeline(CallSite where);
+  void after_reset(const std::string& reason, CallSite where);  // throws IoError(reason)
   void note_changes(const PGresult* r) noexcept;
 
+  struct InFlight {
+    std::string prepared_key;  // a PQsendPrepare: forgotten again if it failed
+  };
   ConnHandle conn_;
+  bool pipelined_ = false;
+  std::size_t statements_ = 0;  // names s1, s2, … (never reused, even when one is forgotten)
+  std::vector<InFlight> in_flight_;
+  std::vector<std::string> setup_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL + parameter types → statement name
   std::int64_t changes_ = 0;
 };

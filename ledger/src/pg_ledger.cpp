@@ -22,11 +22,12 @@ UtcSeconds wall_clock() {
 }
 
 void configure(pg::Db& db, const PgOptions& options) {
-  // Durable when COMMIT returns, whatever the server's default (the ledger's rule).
-  db.exec("SET synchronous_commit = on");
-  db.exec(("SET lock_timeout = " + std::to_string(options.lock_timeout.count())).c_str());
-  db.exec("SET client_encoding = 'UTF8'");
-  db.exec("SET default_transaction_isolation = 'read committed'");
+  // Durable when COMMIT returns, whatever the server's default (the ledger's rule); redone by
+  // the connection after a reset.
+  db.setup("SET synchronous_commit = on");
+  db.setup("SET lock_timeout = " + std::to_string(options.lock_timeout.count()));
+  db.setup("SET client_encoding = 'UTF8'");
+  db.setup("SET default_transaction_isolation = 'read committed'");
 }
 
 }  // namespace
@@ -49,7 +50,7 @@ struct PgLedger::Impl final : TransactionControl {
 
   void begin() override {
     writer.reset_if_broken();
-    writer.exec("BEGIN ISOLATION LEVEL READ COMMITTED");
+    writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
     // The writer lock: every write transaction of every process takes it first, so they run one
     // after the other (one lock, one order: no deadlocks) and every statement after it sees what
     // the previous writer committed — the audit chain's head included.
@@ -57,23 +58,31 @@ struct PgLedger::Impl final : TransactionControl {
   }
   void commit() override {
     // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.
-    auto q = writer.query("COMMIT");
-    q.run();
+    writer.exec("COMMIT");  // collects what is in flight first
     if (writer.in_transaction()) {
       throw StorageError(StorageErrorKind::Other, pg::sqlstate_code("25P02"), "COMMIT left the transaction open",
                          CallSite::current());
     }
   }
   void rollback() noexcept override {
+    writer.sync_quietly();
     if (!writer.in_transaction()) return;
     try {
       writer.exec("ROLLBACK");
     } catch (...) {
     }
   }
-  void savepoint() override { writer.exec("SAVEPOINT op"); }
-  void release() override { writer.exec("RELEASE op"); }
-  void rollback_to() override { writer.exec("ROLLBACK TO op; RELEASE op"); }
+  // The writer is pipelined: SAVEPOINT travels with the operation's first read; RELEASE collects
+  // everything the operation sent, so that its failures are its own.
+  void savepoint() override { writer.send_simple("SAVEPOINT op"); }
+  void release() override {
+    writer.send_simple("RELEASE op");
+    writer.sync();
+  }
+  void rollback_to() override {
+    writer.sync_quietly();  // a failure in flight would abort the pipeline, ROLLBACK TO with it
+    writer.exec("ROLLBACK TO op; RELEASE op");
+  }
 
   template <class F>
   void write(F&& f) {
@@ -130,6 +139,7 @@ std::unique_ptr<PgLedger> PgLedger::open(const std::string& conninfo, const PgOp
     if (!q.step()) throw SchemaError(SchemaError::Reason::Damaged, "the ledger has no ledger_id");
     return q.fixed<16>(0);
   });
+  impl->writer.set_pipelined(true);
   impl->committer =
       std::make_unique<GroupCommitter>(*impl, options.max_batch, options.batch_window, options.adaptive_window);
   auto engine = std::make_unique<engine::Engine<Impl>>(*impl);

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <latch>
+#include <set>
 #include <thread>
 
 #include "fixtures.hpp"
@@ -375,4 +377,67 @@ TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
   r = ledger_tool("export --pg \"" + pg_conninfo_for(dir / "empty") + "\"");
   EXPECT_EQ(r.exit_code, 1) << "an empty schema is not created by the tool: " << r.output;
   EXPECT_EQ(Raw(dir / "empty").number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 0);
+}
+
+// The writer connection is pipelined: a statement whose result is not read is only sent, and its
+// failure arrives later. It must still fail its own operation alone — the rest of the batch
+// commits — and never the next one.
+TEST(PgLedger, FailingWriteInAPipelinedBatchFailsOnlyItsOwnOperation) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  seeded_ledger(where, 8).ledger.reset();
+  // An insider's trigger makes the budget update of one fund fail: that UPDATE is sent
+  // pipelined, after the voucher's INSERT, by the issue of holder 4 only.
+  Raw(where).exec(
+      "CREATE FUNCTION refuse_fund_3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'fund 3 frozen'; END $$; "
+      "CREATE TRIGGER fund_3_frozen BEFORE UPDATE ON budgets FOR EACH ROW WHEN (NEW.fund = 3) "
+      "EXECUTE FUNCTION refuse_fund_3()");
+  PgOptions options;
+  options.batch_window = std::chrono::milliseconds(1500);  // the eight operations wait for each other
+  options.max_batch = 8;
+  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  const auto before = ledger->commit_stats();
+  const auto audit_before = ledger->audit_head().count;
+  std::latch start(8);
+  std::vector<std::string> outcome(8);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      const auto c =
+          claims_for(holder(i + 1), i == 3 ? FundSource::UnemploymentInsuranceFund : FundSource::SpecialAccount);
+      const auto decision = generous(*ledger, c);
+      start.arrive_and_wait();
+      try {
+        outcome[i] = to_string(ledger->issue_voucher({c, ""}, decision, fake_minter(), clerk(), kNow).status);
+      } catch (const StorageError& e) {
+        outcome[i] = e.kind() == StorageErrorKind::Constraint ? "constraint" : e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto after = ledger->commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1u) << "all eight in one transaction";
+  EXPECT_EQ(after.batches_with_failures - before.batches_with_failures, 1u);
+  for (unsigned i = 0; i < 8; ++i) {
+    EXPECT_EQ(outcome[i], i == 3 ? "constraint" : "issued") << i;
+    EXPECT_EQ(ledger->holder_vouchers(holder(i + 1)).size(), i == 3 ? 0u : 1u) << i;
+  }
+  EXPECT_EQ(ledger->audit_head().count, audit_before + 7) << "the failed issue left no audit row";
+  EXPECT_EQ(ledger->budget(FundSource::UnemploymentInsuranceFund)->committed_fen, 0);
+  // Serials stay gapless: the seven are 1..7 in some order.
+  std::set<std::uint64_t> serials;
+  for (unsigned i = 0; i < 8; ++i) {
+    for (const auto& v : ledger->holder_vouchers(holder(i + 1))) serials.insert(serial_of(v.id()));
+  }
+  EXPECT_EQ(serials, (std::set<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+  // The connection is healthy: the next operations on it succeed.
+  EXPECT_EQ(ledger
+                ->issue_voucher({claims_for(holder(4)), ""}, generous(*ledger, claims_for(holder(4))), fake_minter(),
+                                clerk(), kNow)
+                .status,
+            IssueStatus::Issued);
+  EXPECT_TRUE(
+      verify_audit(*ledger, {}, crypto::OpenSsl::VerifyKey::parse(crypto::OpenSsl::PrivateKey::generate().public_key()))
+          .ok());
 }

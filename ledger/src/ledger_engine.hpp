@@ -744,7 +744,7 @@ class Engine final : public Ledger {
         append_audit(db, now, request.actor, "redemption.record", subject,
                      status == RecordStatus::AlreadyRecordedSame ? "duplicate" : refusal_code(status));
       };
-      // 1. One redemption per voucher; the identical receipt again is the same record.
+      // After a lost race at the insert (another connection's row stands): classify from it.
       const auto classify_existing = [&]() -> bool {
         bool exists = false;
         bool same = false;
@@ -761,22 +761,53 @@ class Engine final : public Ledger {
                find_redemption(db, serial));
         return true;
       };
-      if (classify_existing()) return;
-      // 2. The voucher, in a redeemable state.
-      VoucherState state{};
+      const auto counter_used = [&] {
+        auto q = db.query("SELECT 1 FROM redemptions WHERE card = ?1 AND counter = ?2");
+        q.args(request.card, claims->counter);
+        return q.step();
+      };
+      // What steps 1-5 decide on, read in one statement (on PostgreSQL each is a round trip).
+      std::optional<Bytes> existing_receipt;
+      std::optional<VoucherState> state;
       HolderRef voucher_holder{};
       FundSource fund{};
       std::int64_t face = 0;
+      std::optional<CardState> card_state;
+      HolderRef card_holder{};
+      bool counter_taken = false;
+      bool nonce_taken = false;
       {
-        auto q = db.query("SELECT state, holder, fund, face_value_fen FROM vouchers WHERE serial = ?1");
-        q.args(serial);
-        if (!q.step()) return refuse(RecordStatus::VoucherUnknown);
-        state = static_cast<VoucherState>(q.i64(0));
-        voucher_holder = fixed<16>(q, 1);
-        fund = static_cast<FundSource>(q.i64(2));
-        face = q.i64(3);
+        auto q = db.query(
+            "SELECT (SELECT receipt FROM redemptions WHERE voucher = ?1), v.state, v.holder, v.fund, v.face_value_fen, "
+            "c.holder, c.state, "
+            "CASE WHEN EXISTS (SELECT 1 FROM redemptions WHERE card = ?2 AND counter = ?3) THEN 1 ELSE 0 END, "
+            "CASE WHEN EXISTS (SELECT 1 FROM redemptions WHERE nonce = ?4) THEN 1 ELSE 0 END "
+            "FROM (SELECT 1) AS one LEFT JOIN vouchers v ON v.serial = ?1 LEFT JOIN cards c ON c.number = ?2");
+        q.args(serial, request.card, claims->counter, ByteView(claims->nonce));
+        q.step();  // always one row
+        if (!q.is_null(0)) existing_receipt = q.blob(0);
+        if (!q.is_null(1)) {
+          state = static_cast<VoucherState>(q.i64(1));
+          voucher_holder = fixed<16>(q, 2);
+          fund = static_cast<FundSource>(q.i64(3));
+          face = q.i64(4);
+        }
+        if (!q.is_null(5)) {
+          card_holder = fixed<16>(q, 5);
+          card_state = static_cast<CardState>(q.i64(6));
+        }
+        counter_taken = q.i64(7) != 0;
+        nonce_taken = q.i64(8) != 0;
       }
-      switch (state) {
+      // 1. One redemption per voucher; the identical receipt again is the same record.
+      if (existing_receipt) {
+        return refuse(*existing_receipt == request.receipt ? RecordStatus::AlreadyRecordedSame
+                                                           : RecordStatus::VoucherAlreadyRedeemed,
+                      find_redemption(db, serial));
+      }
+      // 2. The voucher, in a redeemable state.
+      if (!state) return refuse(RecordStatus::VoucherUnknown);
+      switch (*state) {
         case VoucherState::Issued:
         case VoucherState::Written:
           break;
@@ -790,20 +821,11 @@ class Engine final : public Ledger {
           return refuse(RecordStatus::VoucherAlreadyRedeemed);
       }
       // 3. The card: registered, not revoked, the voucher holder's.
-      {
-        auto q = db.query("SELECT holder, state FROM cards WHERE number = ?1");
-        q.args(request.card);
-        if (!q.step()) return refuse(RecordStatus::CardUnknown);
-        if (static_cast<CardState>(q.i64(1)) != CardState::Active) return refuse(RecordStatus::CardRevoked);
-        if (fixed<16>(q, 0) != voucher_holder) return refuse(RecordStatus::CardOfAnotherHolder);
-      }
+      if (!card_state) return refuse(RecordStatus::CardUnknown);
+      if (*card_state != CardState::Active) return refuse(RecordStatus::CardRevoked);
+      if (card_holder != voucher_holder) return refuse(RecordStatus::CardOfAnotherHolder);
       // 4. (card, counter) never used.
-      const auto counter_used = [&] {
-        auto q = db.query("SELECT 1 FROM redemptions WHERE card = ?1 AND counter = ?2");
-        q.args(request.card, claims->counter);
-        return q.step();
-      };
-      if (counter_used()) return refuse(RecordStatus::CounterReused);
+      if (counter_taken) return refuse(RecordStatus::CounterReused);
       // 5. The nonce.
       const auto used_by = [&] { return "redemption:" + lower_hex(claims->voucher); };
       if (request.nonce_rule == NonceRule::Live) {
@@ -817,11 +839,7 @@ class Engine final : public Ledger {
           return refuse(record_status_of(classify_nonce(db, claims->nonce, request.actor.terminal, now)));
         }
       } else {
-        {
-          auto q = db.query("SELECT 1 FROM redemptions WHERE nonce = ?1");
-          q.args(ByteView(claims->nonce));
-          if (q.step()) return refuse(RecordStatus::NonceReused);
-        }
+        if (nonce_taken) return refuse(RecordStatus::NonceReused);
         if (claims->nonce_kind() == schemas::NonceKind::Server) {
           // A server nonce is ours: it must exist and not have been used by anything else.
           bool known = false;

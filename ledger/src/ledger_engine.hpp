@@ -79,12 +79,23 @@ inline std::string join(const std::vector<std::string_view>& codes) {
   return out;
 }
 
-// Appends one audit row, chained to the last one, inside the caller's transaction.
+// Appends one audit row, chained to the last one, inside the caller's transaction. A connection
+// that keeps the chain's tip (pg::Db::audit_tip: the row it appended last in this transaction,
+// forgotten at every BEGIN and ROLLBACK [TO]) saves reading it back; others read the last row.
 template <class Db>
 void append_audit(Db& db, UtcSeconds at, const Actor& actor, std::string_view action, std::string_view subject,
                   std::string_view outcome) {
   AuditEntry e;
-  {
+  constexpr bool keeps_tip = requires { db.audit_tip; };
+  bool known = false;
+  if constexpr (keeps_tip) {
+    if (db.audit_tip) {
+      e.seq = db.audit_tip->count + 1;
+      e.prev_hash = db.audit_tip->hash;
+      known = true;
+    }
+  }
+  if (!known) {
     auto q = db.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
     if (q.step()) {
       e.seq = q.u64(0) + 1;
@@ -105,6 +116,7 @@ void append_audit(Db& db, UtcSeconds at, const Actor& actor, std::string_view ac
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
       .args(e.seq, e.at, e.terminal, e.clerk, e.action, e.subject, e.outcome, ByteView(e.prev_hash), ByteView(e.hash))
       .run();
+  if constexpr (keeps_tip) db.audit_tip = AuditHead{e.seq, e.hash};
 }
 
 // ---------------------------------------------------------------------------------------------

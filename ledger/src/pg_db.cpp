@@ -431,6 +431,7 @@ void Savepoint::release() {
 
 void Savepoint::rollback() {
   open_ = false;
+  db_.audit_tip.reset();  // the rows since the savepoint are gone
   // A failure in flight would abort the pipeline, ROLLBACK TO with it: collect first.
   db_.sync_quietly();
   db_.exec(("ROLLBACK TO " + name_ + "; RELEASE " + name_).c_str());

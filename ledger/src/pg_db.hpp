@@ -151,6 +151,11 @@ class Db {
   // their results in one round trip and throws the first failure. Errors therefore surface at
   // the next sync point: callers sync before leaving the scope a failure belongs to.
   void set_pipelined(bool on) noexcept { pipelined_ = on; }
+
+  // The audit chain's tip as this connection last appended it inside the current transaction
+  // (ledger_engine.hpp's append_audit keeps it, saving a round trip per row). Whoever begins or
+  // rolls back a transaction or a savepoint on this connection resets it.
+  std::optional<AuditHead> audit_tip;
   bool pipelined() const noexcept { return pipelined_; }
   // One statement without parameters (SAVEPOINT, RELEASE, BEGIN): sent when pipelined,
   // executed at once otherwise.

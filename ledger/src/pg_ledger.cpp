@@ -50,6 +50,7 @@ struct PgLedger::Impl final : TransactionControl {
 
   void begin() override {
     writer.reset_if_broken();
+    writer.audit_tip.reset();  // another process may have appended since
     writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
     // The writer lock: every write transaction of every process takes it first, so they run one
     // after the other (one lock, one order: no deadlocks) and every statement after it sees what
@@ -65,6 +66,7 @@ struct PgLedger::Impl final : TransactionControl {
     }
   }
   void rollback() noexcept override {
+    writer.audit_tip.reset();
     writer.sync_quietly();
     if (!writer.in_transaction()) return;
     try {
@@ -80,6 +82,7 @@ struct PgLedger::Impl final : TransactionControl {
     writer.sync();
   }
   void rollback_to() override {
+    writer.audit_tip.reset();
     writer.sync_quietly();  // a failure in flight would abort the pipeline, ROLLBACK TO with it
     writer.exec("ROLLBACK TO op; RELEASE op");
   }

@@ -6,15 +6,12 @@
 
 #include <span>
 
+#include "migration_runner.hpp"
 #include "pg_db.hpp"
 
 namespace skillcard::ledger::pg {
 
-struct Migration {
-  int version;  // 1, 2, 3 … in order
-  const char* description;
-  const char* sql;  // one or more statements
-};
+using Migration = ledger::Migration;
 
 // The ledger's migrations, 1 .. kPgSchemaVersion.
 std::span<const Migration> ledger_migrations();

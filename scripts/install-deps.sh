@@ -14,6 +14,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev curl
   # service and storage (later issues build on these)
   libboost1.74-dev libboost-system1.74-dev libsqlite3-dev libpq-dev
+  # the PostgreSQL ledger's tests start a throwaway PostgreSQL 15 (tests/ledger/pg_fixture.sh);
+  # pg_dump / pg_restore for its backups
+  postgresql-15 postgresql-client-15
   # readers (later issues build on these)
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools opensc
 )

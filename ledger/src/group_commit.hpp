@@ -15,7 +15,7 @@
 #include <semaphore>
 #include <thread>
 
-#include "skillcard/ledger/sqlite_ledger.hpp"
+#include "skillcard/ledger/sql_ledger.hpp"
 
 namespace skillcard::ledger {
 

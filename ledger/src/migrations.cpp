@@ -201,50 +201,11 @@ int schema_version_of(Db& db) {
 }
 
 void migrate(Db& db, std::span<const Migration> migrations, UtcSeconds now) {
-  for (std::size_t i = 0; i < migrations.size(); ++i) {
-    if (migrations[i].version != static_cast<int>(i) + 1) throw std::logic_error("migrations must be numbered 1, 2, …");
-  }
-  const int supported = static_cast<int>(migrations.size());
-  const auto newer = [&](int found) {
-    return SchemaError(SchemaError::Reason::NewerVersion,
-                       "the ledger's schema version " + std::to_string(found) +
-                           " is newer than this software supports (" + std::to_string(supported) +
-                           "); it was written by a newer skillcard release: upgrade, never downgrade",
-                       found, supported);
-  };
-  int version = schema_version_of(db);
-  if (version > supported) throw newer(version);
-  for (const auto& m : migrations) {
-    if (m.version <= version) continue;
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      version = schema_version_of(db);  // another process may have got here first
-      if (version > supported) {
-        rollback_quietly(db);
-        throw newer(version);
-      }
-      if (m.version <= version) {
-        db.exec("COMMIT");
-        continue;
-      }
-      if (version == 0) db.exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
-      db.exec(kSchemaVersionTable);
-      db.exec(m.sql);
-      db.query("INSERT INTO schema_version (version, applied_at, description) VALUES (?1, ?2, ?3)")
-          .args(m.version, now, m.description)
-          .run();
-      db.exec("COMMIT");
-      version = m.version;
-    } catch (const SchemaError&) {
-      throw;
-    } catch (const std::exception& e) {
-      rollback_quietly(db);
-      throw SchemaError(SchemaError::Reason::MigrationFailed,
-                        "schema migration " + std::to_string(m.version) + " (" + m.description +
-                            ") failed and was rolled back: " + e.what(),
-                        version, supported);
-    }
-  }
+  run_migrations(
+      db, migrations, now, kSchemaVersionTable, [](Db& d) { d.exec("BEGIN IMMEDIATE"); },
+      [](Db& d) { return schema_version_of(d); },
+      [](Db& d) { d.exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str()); },
+      [](Db& d) { rollback_quietly(d); });
 }
 
 }  // namespace skillcard::ledger::sqlite

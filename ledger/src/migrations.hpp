@@ -5,6 +5,7 @@
 
 #include <span>
 
+#include "migration_runner.hpp"
 #include "sqlite_db.hpp"
 
 namespace skillcard::ledger::sqlite {
@@ -12,11 +13,7 @@ namespace skillcard::ledger::sqlite {
 // PRAGMA application_id of a ledger file: "SKLG".
 inline constexpr std::int64_t kApplicationId = 0x534B4C47;
 
-struct Migration {
-  int version;  // 1, 2, 3 … in order
-  const char* description;
-  const char* sql;  // one or more statements
-};
+using Migration = ledger::Migration;
 
 // The ledger's migrations, 1 .. kSqliteSchemaVersion.
 std::span<const Migration> ledger_migrations();

@@ -94,9 +94,12 @@ class Query {
   CallSite where_;
 };
 
+class Savepoint;
+
 // One connection with its statement cache. Used by one thread at a time.
 class Db {
  public:
+  using Savepoint = sqlite::Savepoint;  // what the shared engine opens inside an operation
   Db() = default;
   // flags: SQLITE_OPEN_* ; vfs: nullptr for the default.
   static Db open(const std::string& path, int flags, const char* vfs, CallSite where = CallSite::current());

@@ -1,6 +1,8 @@
-// skillcard-ledger: operators' tool for a SQLite ledger (docs/ledger.md, "The tool"):
-//   backup        online backup to a new file (the service may keep running)
-//   restore       copy a backup into a ledger file (stop the service first)
+// skillcard-ledger: operators' tool for a ledger (docs/ledger.md, "The tool"), a SQLite file
+// (--db FILE) or a PostgreSQL database (--pg "host=… dbname=…"; checkpoint, verify-audit, export):
+//   backup        online backup to a new file (the service may keep running; SQLite — PostgreSQL
+//                 is backed up with pg_dump)
+//   restore       copy a backup into a ledger file (stop the service first; SQLite)
 //   checkpoint    sign the audit log's head with the audit signer key and write it to a file
 //   verify-audit  walk the hash chain and compare it with signed checkpoints
 //   export        redemptions or settlement per training provider and fund, CSV or JSON
@@ -15,6 +17,7 @@
 #include "skillcard/crypto/signer.hpp"
 #include "skillcard/ledger/audit.hpp"
 #include "skillcard/ledger/export.hpp"
+#include "skillcard/ledger/pg_ledger.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 
 namespace fs = std::filesystem;
@@ -39,6 +42,15 @@ std::unique_ptr<SqliteLedger> open_existing(const std::string& db) {
   return SqliteLedger::open(db, options);
 }
 
+// The ledger named by --db (a SQLite file) or --pg (a PostgreSQL connection string): one of them.
+std::unique_ptr<SqlLedger> open_either(const std::string& db, const std::string& pg) {
+  if (db.empty() == pg.empty()) throw UsageError("name the ledger with either --db FILE or --pg CONNINFO");
+  if (!db.empty()) return open_existing(db);
+  PgOptions options;
+  options.create = false;  // never creates tables in a database named by mistake
+  return PgLedger::open(pg, options);
+}
+
 Bytes read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw UsageError("cannot read " + p.string());
@@ -53,10 +65,11 @@ void write_new(const fs::path& p, ByteView bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"skillcard-ledger: backup, restore, audit checkpoints and exports of a SQLite ledger"};
+  CLI::App app{"skillcard-ledger: backup, restore, audit checkpoints and exports of a ledger (SQLite or PostgreSQL)"};
   app.require_subcommand(1);
 
-  std::string db, out, from, key;
+  std::string db, pg, out, from, key;
+  const char* pg_help = "PostgreSQL connection string instead of --db, e.g. \"host=db1 dbname=skillcard user=ledger\"";
   bool force = false;
   auto* backup = app.add_subcommand("backup", "online backup to a new file (the service may keep running)");
   backup->add_option("--db", db, "ledger file")->required();
@@ -68,14 +81,16 @@ int main(int argc, char** argv) {
   restore->add_flag("--force", force, "replace an existing ledger file");
 
   auto* checkpoint = app.add_subcommand("checkpoint", "sign the audit head; keep the file outside the database");
-  checkpoint->add_option("--db", db, "ledger file")->required();
+  checkpoint->add_option("--db", db, "ledger file");
+  checkpoint->add_option("--pg", pg, pg_help);
   checkpoint->add_option("--key", key, "audit signer private key (audit-signer.key.pem)")->required();
   checkpoint->add_option("--out", out, "checkpoint file to create (COSE_Sign1)")->required();
 
   std::vector<std::string> checkpoint_files;
   std::string checkpoint_dir;
   auto* verify = app.add_subcommand("verify-audit", "verify the hash chain against signed checkpoints");
-  verify->add_option("--db", db, "ledger file")->required();
+  verify->add_option("--db", db, "ledger file");
+  verify->add_option("--pg", pg, pg_help);
   verify->add_option("--key", key, "audit signer public key (audit-signer.pub.pem)")->required();
   verify->add_option("--checkpoint", checkpoint_files, "checkpoint file (repeatable)");
   verify->add_option("--checkpoint-dir", checkpoint_dir, "folder of checkpoint files (*.cose)");
@@ -85,7 +100,8 @@ int main(int argc, char** argv) {
   std::optional<unsigned> fund;
   UtcSeconds t_from = 0, t_to = static_cast<UtcSeconds>(std::numeric_limits<std::int64_t>::max());
   auto* exp = app.add_subcommand("export", "redemptions or settlement per training provider and fund");
-  exp->add_option("--db", db, "ledger file")->required();
+  exp->add_option("--db", db, "ledger file");
+  exp->add_option("--pg", pg, pg_help);
   exp->add_option("--what", what, "redemptions | settlement")->check(CLI::IsMember({"redemptions", "settlement"}));
   exp->add_option("--format", format, "csv | json")->check(CLI::IsMember({"csv", "json"}));
   exp->add_option("--provider", provider, "only this training provider (site id)");
@@ -109,7 +125,7 @@ int main(int argc, char** argv) {
       std::cerr << "restored " << from << " into " << db << "\n";
     } else if (*checkpoint) {
       const auto signer = crypto::KeyFileSigner::load(key);
-      auto ledger = open_existing(db);
+      auto ledger = open_either(db, pg);
       const Bytes signed_checkpoint = make_checkpoint(*ledger, *signer, now_utc());
       write_new(out, signed_checkpoint);
       const auto head = ledger->audit_head();
@@ -126,7 +142,7 @@ int main(int argc, char** argv) {
         std::sort(files.begin(), files.end());
         for (const auto& f : files) checkpoints.push_back(read_file(f));
       }
-      auto ledger = open_existing(db);
+      auto ledger = open_either(db, pg);
       const auto report = verify_audit(*ledger, checkpoints, audit_key);
       for (const auto& p : report.problems) {
         std::cout << "PROBLEM " << to_string(p.kind) << " at " << p.seq << ": " << p.detail << "\n";
@@ -137,7 +153,7 @@ int main(int argc, char** argv) {
       if (checkpoints.empty()) std::cout << "note: without checkpoints a rewritten chain cannot be detected\n";
       return report.ok() ? 0 : 4;
     } else if (*exp) {
-      auto ledger = open_existing(db);
+      auto ledger = open_either(db, pg);
       RedemptionFilter filter;
       filter.provider = provider;
       if (fund) filter.fund = static_cast<FundSource>(*fund);

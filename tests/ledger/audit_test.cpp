@@ -17,7 +17,7 @@ namespace {
 
 struct Audit : ::testing::Test {
   void SetUp() override {
-    auto s = seeded(file, 2);
+    auto s = seeded_ledger(file, 2);
     for (unsigned v = 0; v < 3; ++v) {
       const auto voucher = issue_ok(
           *s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000000 + v), s.cards[0].number);
@@ -28,12 +28,12 @@ struct Audit : ::testing::Test {
     checkpoint = make_checkpoint(*s.ledger, signer, kNow + 5000);
   }
   void tamper(const std::string& sql) {
-    RawDb raw(file);
+    Raw raw(file);
     raw.exec("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;");
     raw.exec(sql);
   }
   AuditReport verify(const std::vector<Bytes>& checkpoints) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     return verify_audit(*ledger, checkpoints, key);
   }
   AuditReport verify() { return verify({checkpoint}); }
@@ -47,10 +47,10 @@ struct Audit : ::testing::Test {
   void rechain() {
     std::vector<AuditEntry> entries;
     {
-      auto ledger = SqliteLedger::open(file);
+      auto ledger = open_ledger(file);
       entries = ledger->audit_entries(1, 100000);
     }
-    RawDb raw(file);
+    Raw raw(file);
     raw.exec("DROP TRIGGER IF EXISTS audit_log_no_update");
     AuditHash prev{};
     for (auto& e : entries) {
@@ -78,12 +78,12 @@ TEST_F(Audit, IntactLogMatchesItsCheckpoint) {
   EXPECT_EQ(report.rows, rows);
   EXPECT_EQ(report.checkpoints_matched, 1u);
   EXPECT_GE(rows, 12u);
-  auto ledger = SqliteLedger::open(file);
+  auto ledger = open_ledger(file);
   EXPECT_EQ(report.recomputed, ledger->audit_head());
 }
 
 TEST_F(Audit, TriggersRefuseUpdateAndDeleteOfAuditRows) {
-  RawDb raw(file);
+  Raw raw(file);
   EXPECT_THROW(raw.exec("UPDATE audit_log SET outcome = 'ok' WHERE seq = 1"), std::runtime_error);
   EXPECT_THROW(raw.exec("DELETE FROM audit_log WHERE seq = 1"), std::runtime_error);
 }
@@ -141,7 +141,7 @@ TEST_F(Audit, CheckpointForgedWithoutTheAuditKeyIsRefused) {
   Bytes forged;
   Checkpoint payload;
   {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     forged = make_checkpoint(*ledger, mallory, kNow + 6000);
     payload = {ledger->ledger_id(), ledger->audit_head().count, ledger->audit_head().hash, kNow + 6000};
   }
@@ -160,7 +160,7 @@ TEST_F(Audit, CheckpointForgedWithoutTheAuditKeyIsRefused) {
 
 TEST_F(Audit, CheckpointOfAnotherLedgerIsRefused) {
   TempDir other;
-  auto ledger = SqliteLedger::open(other / "other.db");
+  auto ledger = open_ledger(other / "other.db");
   ledger->set_budget(FundSource::SpecialAccount, 1, clerk(), kNow);
   const auto foreign = make_checkpoint(*ledger, signer, kNow);
   const auto report = verify({foreign});
@@ -171,7 +171,7 @@ TEST_F(Audit, CheckpointOfAnotherLedgerIsRefused) {
 TEST_F(Audit, EveryCheckpointAlongTheWayIsCompared) {
   std::vector<Bytes> checkpoints{checkpoint};
   {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     ledger->set_budget(FundSource::OtherDepartment, 5, clerk(), kNow);
     checkpoints.push_back(make_checkpoint(*ledger, signer, kNow + 7000));
     ledger->set_budget(FundSource::OtherDepartment, 6, clerk(), kNow);
@@ -255,7 +255,7 @@ TEST_F(Audit, RowHashCoversEveryField) {
 }
 
 TEST_F(Audit, EveryWriteNamesTerminalAndClerk) {
-  auto ledger = SqliteLedger::open(dir / "every-write.db");
+  auto ledger = open_ledger(dir / "every-write.db");
   EXPECT_THROW(ledger->set_budget(FundSource::SpecialAccount, 1000, Actor{"", "clerk"}, kNow), std::invalid_argument);
   EXPECT_THROW(ledger->set_budget(FundSource::SpecialAccount, 1000, Actor{"T1", ""}, kNow), std::invalid_argument);
   EXPECT_EQ(ledger->audit_head().count, 0u) << "refused before anything was written";

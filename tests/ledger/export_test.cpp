@@ -16,7 +16,7 @@ namespace {
 
 struct Export : ::testing::Test {
   void SetUp() override {
-    s = seeded(dir / "ledger.db", 1);
+    s = seeded_ledger(dir / "ledger.db", 1);
     const auto card = s.cards[0].number;
     // provider 10002 / fund 2, provider 10001 / fund 1 (×2), provider 10001 / fund 2; one reversed.
     const struct {
@@ -40,7 +40,7 @@ struct Export : ::testing::Test {
     s.ledger->reverse_redemption(ids[4], "=HYPERLINK(\"x\"), \"disputed\"", clerk("OP01", "auditor"), kNow + 1000);
   }
   TempDir dir;
-  Seeded s;
+  SeededLedger s;
   std::vector<VoucherId> ids;
 };
 

@@ -158,15 +158,39 @@ inline VoucherRecord issue_ok(Ledger& ledger, const schemas::VoucherClaims& c, c
   return *out.voucher;
 }
 
+// The backend under test. Each test executable links one definition: ledger_test the SQLite one
+// (sqlite_backend.cpp), ledger_pg_test the PostgreSQL one (pg_backend.cpp), so the same
+// behavioural tests run against both. `where` names the ledger: a file for SQLite; for
+// PostgreSQL the path is mapped to a schema of its own in the test database (the same path, in
+// any process, is the same ledger).
+std::unique_ptr<SqlLedger> open_ledger(const fs::path& where);
+std::string backend_name();  // "sqlite" or "postgresql"
+
+// Raw SQL on the backend's ledger at `where`, for tampering and inspection. Statements are
+// written in the SQLite spelling; the PostgreSQL backend translates the two that differ
+// (x'..' blobs, DROP TRIGGER without ON table). Failures throw std::runtime_error.
+class Raw {
+ public:
+  explicit Raw(const fs::path& where);
+  ~Raw();
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+  void exec(const std::string& sql);
+  std::int64_t number(const std::string& sql);  // the first column of the first row; -1 if none
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // A ledger with one card per holder and a budget, ready for vouchers.
-struct Seeded {
-  std::unique_ptr<SqliteLedger> ledger;
+template <class L>
+struct BasicSeeded {
+  std::unique_ptr<L> ledger;
   std::vector<NewCard> cards;
 };
-inline Seeded seeded(const fs::path& file, unsigned holders = 3, std::int64_t budget_fen = 1'000'000'000,
-                     const SqliteOptions& options = {}) {
-  Seeded s;
-  s.ledger = SqliteLedger::open(file, options);
+template <class L>
+void seed(BasicSeeded<L>& s, unsigned holders, std::int64_t budget_fen) {
   for (auto fund : {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
                     FundSource::UnemploymentInsuranceFund, FundSource::OtherDepartment}) {
     s.ledger->set_budget(fund, budget_fen, clerk(), kNow);
@@ -175,6 +199,25 @@ inline Seeded seeded(const fs::path& file, unsigned holders = 3, std::int64_t bu
     s.cards.push_back(make_card(i, holder(i)));
     s.ledger->register_card(s.cards.back(), clerk(), kNow);
   }
+}
+
+// On SQLite, with options (the SQLite-only tests).
+using Seeded = BasicSeeded<SqliteLedger>;
+inline Seeded seeded(const fs::path& file, unsigned holders = 3, std::int64_t budget_fen = 1'000'000'000,
+                     const SqliteOptions& options = {}) {
+  Seeded s;
+  s.ledger = SqliteLedger::open(file, options);
+  seed(s, holders, budget_fen);
+  return s;
+}
+
+// On the backend under test (the shared tests).
+using SeededLedger = BasicSeeded<SqlLedger>;
+inline SeededLedger seeded_ledger(const fs::path& where, unsigned holders = 3,
+                                  std::int64_t budget_fen = 1'000'000'000) {
+  SeededLedger s;
+  s.ledger = open_ledger(where);
+  seed(s, holders, budget_fen);
   return s;
 }
 

@@ -11,7 +11,7 @@ using namespace skillcard::ledger::test;
 namespace {
 
 struct LedgerIssue : ::testing::Test {
-  void SetUp() override { s = seeded(dir / "ledger.db", 2, 1'000'000); }
+  void SetUp() override { s = seeded_ledger(dir / "ledger.db", 2, 1'000'000); }
   IssueOutcome issue(const schemas::VoucherClaims& c, const IssueDecision& d) {
     return s.ledger->issue_voucher({c, ""}, d, fake_minter(), clerk(), kNow);
   }
@@ -20,7 +20,7 @@ struct LedgerIssue : ::testing::Test {
     return claims_for(holder(1), fund, face, kNow, 1000000 + i);
   }
   TempDir dir;
-  Seeded s;
+  SeededLedger s;
 };
 
 }  // namespace
@@ -114,7 +114,7 @@ TEST_F(LedgerIssue, P16_BudgetIsNeverOverspent) {
 
 TEST_F(LedgerIssue, NoBudgetMeansNothingToSpend) {
   TempDir other;
-  auto ledger = SqliteLedger::open(other / "empty.db");
+  auto ledger = open_ledger(other / "empty.db");
   const auto c = claims_for(holder(1));
   const auto out = ledger->issue_voucher({c, ""}, policy(*ledger, c), fake_minter(), clerk(), kNow);
   EXPECT_EQ(out.status, IssueStatus::Refused);

@@ -16,7 +16,7 @@ using namespace skillcard::ledger::test;
 
 TEST(Ledger, RegisterCardIsIdempotentAndRefusesAnotherCardUnderTheSameNumber) {
   TempDir dir;
-  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto ledger = open_ledger(dir / "ledger.db");
   const auto card = make_card(1, holder(1));
   EXPECT_EQ(ledger->register_card(card, clerk(), kNow), CardStatus::Registered);
   EXPECT_EQ(ledger->register_card(card, clerk(), kNow + 1), CardStatus::AlreadyRegisteredSame);
@@ -32,7 +32,7 @@ TEST(Ledger, RegisterCardIsIdempotentAndRefusesAnotherCardUnderTheSameNumber) {
 
 TEST(Ledger, CardCertificateMustNameTheCard) {
   TempDir dir;
-  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto ledger = open_ledger(dir / "ledger.db");
   auto card = make_card(1, holder(1));
   card.number = card_number(2);
   EXPECT_THROW(ledger->register_card(card, clerk(), kNow), std::invalid_argument);
@@ -44,7 +44,7 @@ TEST(Ledger, CardCertificateMustNameTheCard) {
 
 TEST(Ledger, IssuedVouchersGetSequentialIdsAndCommitTheirFaceValue) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 2, 1'000'000);
+  auto s = seeded_ledger(dir / "ledger.db", 2, 1'000'000);
   const auto a = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 180000), s.cards[0].number);
   const auto b = issue_ok(*s.ledger, claims_for(holder(2), FundSource::SpecialAccount, 120000), s.cards[1].number);
   EXPECT_EQ(serial_of(a.id()), 1u);
@@ -66,7 +66,7 @@ TEST(Ledger, IssuedVouchersGetSequentialIdsAndCommitTheirFaceValue) {
 
 TEST(Ledger, IssueForAnotherHoldersCardOrARevokedCardIsRefused) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 2);
+  auto s = seeded_ledger(dir / "ledger.db", 2);
   const auto c = claims_for(holder(1));
   auto out = s.ledger->issue_voucher({c, s.cards[1].number}, generous(*s.ledger, c), fake_minter(), clerk(), kNow);
   EXPECT_EQ(out.status, IssueStatus::CardOfAnotherHolder);
@@ -80,7 +80,7 @@ TEST(Ledger, IssueForAnotherHoldersCardOrARevokedCardIsRefused) {
 
 TEST(Ledger, MinterFailureIssuesNothing) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  auto s = seeded_ledger(dir / "ledger.db", 1, 1'000'000);
   const auto c = claims_for(holder(1));
   const auto head = s.ledger->audit_head();
   const TokenMinter failing = [](const schemas::VoucherClaims&) -> Bytes { throw std::runtime_error("HSM offline"); };
@@ -94,7 +94,7 @@ TEST(Ledger, MinterFailureIssuesNothing) {
 
 TEST(Ledger, MintedTokenMustCarryTheRequestedClaims) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1);
+  auto s = seeded_ledger(dir / "ledger.db", 1);
   const auto c = claims_for(holder(1));
   const TokenMinter cheating = [](const schemas::VoucherClaims& claims) {
     auto other = claims;
@@ -108,7 +108,7 @@ TEST(Ledger, MintedTokenMustCarryTheRequestedClaims) {
 
 TEST(Ledger, VoucherLifecycleWrittenVoidedExpired) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  auto s = seeded_ledger(dir / "ledger.db", 1, 1'000'000);
   const auto a = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000001));
   const auto b = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000002));
   EXPECT_EQ(s.ledger->mark_written(a.id(), clerk(), kNow).status, VoucherStatus::Changed);
@@ -133,28 +133,28 @@ TEST(Ledger, VoucherLifecycleWrittenVoidedExpired) {
 
 TEST(Ledger, BudgetCannotBeSetBelowWhatIsCommitted) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1, 500000);
+  auto s = seeded_ledger(dir / "ledger.db", 1, 500000);
   issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 300000));
   EXPECT_EQ(s.ledger->set_budget(FundSource::SpecialAccount, 299999, clerk(), kNow), BudgetStatus::BelowCommitted);
   EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->allocated_fen, 500000);
   EXPECT_EQ(s.ledger->set_budget(FundSource::SpecialAccount, 300000, clerk(), kNow), BudgetStatus::Set);
   EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->remaining_fen(), 0);
   EXPECT_THROW(s.ledger->set_budget(FundSource::SpecialAccount, -1, clerk(), kNow), std::invalid_argument);
-  EXPECT_FALSE(SqliteLedger::open(dir / "other.db")->budget(FundSource::OtherDepartment));
+  EXPECT_FALSE(open_ledger(dir / "other.db")->budget(FundSource::OtherDepartment));
 }
 
 TEST(Ledger, BudgetInvariantIsAlsoADatabaseConstraint) {
   TempDir dir;
   const auto file = dir / "ledger.db";
-  seeded(file, 1, 1000).ledger.reset();
-  RawDb raw(file);
+  seeded_ledger(file, 1, 1000).ledger.reset();
+  Raw raw(file);
   EXPECT_THROW(raw.exec("UPDATE budgets SET committed_fen = 1001 WHERE fund = 1"), std::runtime_error);
   EXPECT_THROW(raw.exec("UPDATE budgets SET spent_fen = -1 WHERE fund = 1"), std::runtime_error);
 }
 
 TEST(Ledger, NonceIsSingleUse) {
   TempDir dir;
-  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto ledger = open_ledger(dir / "ledger.db");
   const auto n = nonce(schemas::NonceKind::Server, 1);
   EXPECT_EQ(ledger->issue_nonce(n, "S0001", kNow, kNow + 300, clerk("S0001")), NonceStatus::Ok);
   EXPECT_EQ(ledger->issue_nonce(n, "S0002", kNow, kNow + 300, clerk("S0002")), NonceStatus::Duplicate);
@@ -171,7 +171,7 @@ TEST(Ledger, NonceIsSingleUse) {
 
 TEST(Ledger, NonceIsConsumedOnceUnderRace) {
   TempDir dir;
-  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto ledger = open_ledger(dir / "ledger.db");
   constexpr int kNonces = 20;
   for (int i = 0; i < kNonces; ++i) {
     ledger->issue_nonce(nonce(schemas::NonceKind::Server, static_cast<unsigned>(i)), "S0001", kNow, kNow + 300,
@@ -195,7 +195,7 @@ TEST(Ledger, NonceIsConsumedOnceUnderRace) {
 
 TEST(Ledger, CertificateIsRecordedOnceAndRaisesTheDigestVersion) {
   TempDir dir;
-  auto ledger = SqliteLedger::open(dir / "ledger.db");
+  auto ledger = open_ledger(dir / "ledger.db");
   schemas::CertificateRecord r;
   r.kind = schemas::CertificateKind::SkillLevel;
   r.occupation = 4040505;
@@ -226,7 +226,7 @@ TEST(Ledger, CertificateIsRecordedOnceAndRaisesTheDigestVersion) {
 
 TEST(Ledger, LostCardVouchersMoveToTheReplacementAsTheSameSubsidy) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1, 1'000'000);
+  auto s = seeded_ledger(dir / "ledger.db", 1, 1'000'000);
   const auto& old_card = s.cards[0].number;
   const auto redeemed =
       issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000001), old_card);
@@ -289,7 +289,7 @@ TEST(Ledger, LostCardVouchersMoveToTheReplacementAsTheSameSubsidy) {
 
 TEST(Ledger, ReplacementMustBeARegisteredActiveCardOfTheSameHolder) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 2);
+  auto s = seeded_ledger(dir / "ledger.db", 2);
   EXPECT_EQ(s.ledger->replace_card(s.cards[0].number, s.cards[1].number, fake_minter(), clerk(), kNow).status,
             CardStatus::ReplacementOfAnotherHolder);
   EXPECT_EQ(s.ledger->replace_card(s.cards[0].number, card_number(9), fake_minter(), clerk(), kNow).status,
@@ -301,7 +301,7 @@ TEST(Ledger, ReplacementMustBeARegisteredActiveCardOfTheSameHolder) {
 
 TEST(Ledger, MoveIsAllOrNothing) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1);
+  auto s = seeded_ledger(dir / "ledger.db", 1);
   for (unsigned i = 0; i < 3; ++i) {
     issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000001 + i), s.cards[0].number);
   }

@@ -94,7 +94,7 @@ TEST(Ledger, RedemptionIsExactlyOnceUnderRace) {
   std::vector<VoucherId> ids;
   std::string card;
   {
-    auto s = seeded(file, 1);
+    auto s = seeded_ledger(file, 1);
     card = s.cards[0].number;
     for (unsigned v = 0; v < kVouchers; ++v) {
       ids.push_back(
@@ -104,7 +104,7 @@ TEST(Ledger, RedemptionIsExactlyOnceUnderRace) {
   // Every process records its OWN receipt (own counter, own nonce) for every voucher, in its
   // own order, from three threads over its own connection.
   const auto results = in_processes(kProcesses, [&](int p) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     std::vector<unsigned> order(kVouchers);
     for (unsigned v = 0; v < kVouchers; ++v) order[v] = v;
     std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(p) + 1));
@@ -125,7 +125,7 @@ TEST(Ledger, RedemptionIsExactlyOnceUnderRace) {
     return status;
   });
   ASSERT_EQ(results.size(), static_cast<std::size_t>(kProcesses));
-  auto ledger = SqliteLedger::open(file);
+  auto ledger = open_ledger(file);
   for (unsigned v = 0; v < kVouchers; ++v) {
     int recorded = 0;
     int winner = -1;
@@ -157,7 +157,7 @@ TEST(Ledger, IdenticalReceiptRacedByProcessesIsRecordedOnce) {
   std::vector<Bytes> receipts;
   std::string card;
   {
-    auto s = seeded(file, 1);
+    auto s = seeded_ledger(file, 1);
     card = s.cards[0].number;
     for (unsigned v = 0; v < kVouchers; ++v) {
       const auto id =
@@ -166,7 +166,7 @@ TEST(Ledger, IdenticalReceiptRacedByProcessesIsRecordedOnce) {
     }
   }
   const auto results = in_processes(kProcesses, [&](int) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     std::vector<std::int64_t> seqs;
     for (const auto& r : receipts) {
       const auto out = ledger->record_redemption(redeem_request(r, card));
@@ -196,12 +196,12 @@ TEST(Ledger, RacingIssuesNeverExceedBudget) {
   constexpr std::int64_t kFace = 10000;
   constexpr int kFits = 10;
   {
-    auto s = seeded(file, 0);
+    auto s = seeded_ledger(file, 0);
     s.ledger->set_budget(FundSource::OtherDepartment, kFits * kFace, clerk(), kNow);
   }
   constexpr int kAttempts = 8;  // 4 × 8 = 32 attempts for 10 places
   const auto results = in_processes(kProcesses, [&](int p) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     std::int64_t issued = 0, stale = 0;
     for (int a = 0; a < kAttempts; ++a) {
       const auto c = claims_for(holder(static_cast<unsigned>(p * 100 + a + 1)), FundSource::OtherDepartment,
@@ -224,11 +224,11 @@ TEST(Ledger, RacingIssuesNeverExceedBudget) {
     issued += r[0];
   }
   EXPECT_EQ(issued, kFits);
-  auto ledger = SqliteLedger::open(file);
+  auto ledger = open_ledger(file);
   const auto budget = *ledger->budget(FundSource::OtherDepartment);
   EXPECT_EQ(budget.committed_fen, kFits * kFace);
   EXPECT_LE(budget.committed_fen + budget.spent_fen, budget.allocated_fen);
-  RawDb raw(file);
+  Raw raw(file);
   EXPECT_EQ(raw.number("SELECT count(*) FROM vouchers WHERE fund = 4"), kFits);
 }
 
@@ -236,12 +236,12 @@ TEST(Ledger, RacingIssuesNeverExceedAnnualCap) {
   TempDir dir;
   const auto file = dir / "ledger.db";
   {
-    auto s = seeded(file, 1);
+    auto s = seeded_ledger(file, 1);
     issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 2000001));
     issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 2000002));
   }
   const auto results = in_processes(kProcesses, [&](int p) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     std::int64_t issued = 0;
     for (unsigned a = 0; a < 3; ++a) {
       const auto c = claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow,
@@ -258,16 +258,16 @@ TEST(Ledger, RacingIssuesNeverExceedAnnualCap) {
   std::int64_t issued = 0;
   for (const auto& r : results) issued += r.at(0);
   EXPECT_EQ(issued, 1) << "the holder had 2 of 3";
-  auto ledger = SqliteLedger::open(file);
+  auto ledger = open_ledger(file);
   EXPECT_EQ(ledger->read_issue_counts({holder(1), 2026, FundSource::SpecialAccount, 0, 0}).holder_year, 3u);
 }
 
 TEST(Ledger, RacingIssuesNeverExceedEmploymentFundLimit) {
   TempDir dir;
   const auto file = dir / "ledger.db";
-  seeded(file, 1).ledger.reset();
+  seeded_ledger(file, 1).ledger.reset();
   const auto results = in_processes(kProcesses, [&](int p) {
-    auto ledger = SqliteLedger::open(file);
+    auto ledger = open_ledger(file);
     std::int64_t issued = 0;
     for (unsigned a = 0; a < 2; ++a) {
       const auto c = claims_for(holder(1), FundSource::EmploymentSubsidyFund, 1000, kNow,
@@ -288,7 +288,7 @@ TEST(Ledger, RacingIssuesNeverExceedEmploymentFundLimit) {
 
 TEST(GroupCommit, ThreadsRecordingTheSameVouchersRedeemEachOnce) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1);
+  auto s = seeded_ledger(dir / "ledger.db", 1);
   const auto card = s.cards[0].number;
   constexpr unsigned kVouchers = 100;
   constexpr unsigned kThreads = 8;

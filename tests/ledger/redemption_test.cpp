@@ -14,7 +14,7 @@ namespace {
 // Two holders with a card each; three vouchers of holder 1 (employment fund) on its card.
 struct RedemptionSetup {
   RedemptionSetup() {
-    s = seeded(dir / "ledger.db", 2, 10'000'000);
+    s = seeded_ledger(dir / "ledger.db", 2, 10'000'000);
     card = s.cards[0].number;
     for (unsigned i = 0; i < 3; ++i) {
       vouchers.push_back(issue_ok(
@@ -27,7 +27,7 @@ struct RedemptionSetup {
         redeem_request(receipt(vouchers[v].id(), counter, nonce(kind, nonce_index)), card, rule));
   }
   TempDir dir;
-  Seeded s;
+  SeededLedger s;
   std::string card;
   std::vector<VoucherRecord> vouchers;
 };
@@ -201,7 +201,7 @@ TEST(Ledger, ReversalIsAuditedNeverDeleted) {
   EXPECT_TRUE(audited);
   // Even with SQL access, a DELETE or a change of the receipt is refused by the schema.
   s.ledger.reset();
-  RawDb raw(dir / "ledger.db");
+  Raw raw(dir / "ledger.db");
   EXPECT_THROW(raw.exec("DELETE FROM redemptions"), std::runtime_error);
   EXPECT_THROW(raw.exec("UPDATE redemptions SET receipt = x'00'"), std::runtime_error);
   EXPECT_THROW(raw.exec("DELETE FROM vouchers"), std::runtime_error);

@@ -1,7 +1,11 @@
-// Ledger benchmark (JSON lines): acknowledged, durable redemptions per second on SQLite (WAL,
-// synchronous=FULL, a file in a temporary folder on disk) with 8 concurrent writer threads
-// through the group committer, against the naive path — one transaction (one sync) per
-// redemption — with the same 8 threads, interleaved in the same run (goal ≥ 4×).
+// Ledger benchmark (JSON lines): acknowledged, durable redemptions per second with 8 concurrent
+// writer threads through the group committer, against the naive path — one transaction (one
+// sync) per redemption — with the same 8 threads, interleaved in the same run (goal ≥ 4×):
+// on SQLite (WAL, synchronous=FULL, a file in a temporary folder on disk) and, when
+// SKILLCARD_PG_CONNINFO names a PostgreSQL server (e.g. the test cluster of
+// tests/ledger/pg_fixture.sh), on PostgreSQL (synchronous_commit=on), each in a schema of its
+// own that is dropped afterwards. Without it the PostgreSQL lines are skipped (said on stderr).
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +15,7 @@
 
 #include "bench_json.hpp"
 #include "skillcard/ledger/cst.hpp"
+#include "skillcard/ledger/pg_ledger.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/schemas/card_certificate.hpp"
 #include "skillcard/schemas/receipt.hpp"
@@ -50,9 +55,9 @@ HolderRef holder_ref(unsigned h) {
   return holder;
 }
 
-Workload prepare(const fs::path& file, std::size_t n) {
+Workload prepare(SqlLedger& ledger_ref, std::size_t n) {
   Workload w;
-  auto ledger = SqliteLedger::open(file);
+  auto* ledger = &ledger_ref;
   ledger->set_budget(FundSource::SpecialAccount, 1'000'000'000'000, kClerk, kNow);
   for (unsigned h = 0; h < kHolders; ++h) {
     schemas::CardCertificateClaims cert;
@@ -112,7 +117,7 @@ Workload prepare(const fs::path& file, std::size_t n) {
 
 // 8 threads record `per_thread` redemptions each; returns acknowledged redemptions per second
 // and collects each call's latency.
-double run_round(SqliteLedger& ledger, Workload& w, std::size_t per_thread, std::vector<double>& latencies_ms) {
+double run_round(SqlLedger& ledger, Workload& w, std::size_t per_thread, std::vector<double>& latencies_ms) {
   const std::size_t start = w.next;
   w.next += per_thread * kThreads;
   if (w.next > w.receipts.size()) std::abort();
@@ -150,57 +155,119 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+// Opens the ledger called `which` ("group" or "naive"), with one transaction per operation when
+// `naive`.
+using Opener = std::function<std::unique_ptr<SqlLedger>(const std::string& which, bool naive)>;
+
+// Prepares both ledgers, then alternates group-commit and naive rounds; prints two lines.
+bool measure(const std::string& prefix, const std::string& setting, const Opener& open, bool quick) {
+  const int rounds = quick ? 3 : 7;
+  const std::size_t group_per_thread = quick ? 150 : 400;
+  const std::size_t naive_per_thread = quick ? 25 : 60;
+  Workload group_work;
+  Workload naive_work;
+  {
+    auto l = open("group", false);
+    group_work = prepare(*l, group_per_thread * kThreads * static_cast<std::size_t>(rounds + 1));
+  }
+  {
+    auto l = open("naive", false);  // prepared with group commit: faster, the same rows
+    naive_work = prepare(*l, naive_per_thread * kThreads * static_cast<std::size_t>(rounds + 1));
+  }
+  std::cerr << "ledger_bench: " << prefix << ": prepared " << group_work.receipts.size() + naive_work.receipts.size()
+            << " vouchers\n";
+  auto group = open("group", false);
+  auto naive = open("naive", true);
+
+  std::vector<double> group_rates, naive_rates, group_lat, naive_lat;
+  // Warm-up round of each, then interleaved rounds.
+  run_round(*group, group_work, group_per_thread, group_lat);
+  run_round(*naive, naive_work, naive_per_thread, naive_lat);
+  group_lat.clear();
+  naive_lat.clear();
+  const auto stats_before = group->commit_stats();
+  for (int r = 0; r < rounds; ++r) {
+    group_rates.push_back(run_round(*group, group_work, group_per_thread, group_lat));
+    naive_rates.push_back(run_round(*naive, naive_work, naive_per_thread, naive_lat));
+  }
+  const auto stats = group->commit_stats();
+  const double per_batch = static_cast<double>(stats.operations - stats_before.operations) /
+                           static_cast<double>(std::max<std::uint64_t>(1, stats.batches - stats_before.batches));
+  char note[320];
+  std::snprintf(note, sizeof note,
+                "8 writer threads, %s; baseline one transaction per redemption; "
+                "%.1f redemptions per commit; p50 %.2f ms p99 %.2f ms",
+                setting.c_str(), per_batch, percentile(group_lat, 0.5), percentile(group_lat, 0.99));
+  const bool ok =
+      bench::report(prefix + "redemptions_group_commit", median(group_rates), "ops/s", median(naive_rates), 4.0, note);
+  std::snprintf(note, sizeof note, "the baseline alone: 8 threads, one commit each, %s; p50 %.2f ms p99 %.2f ms",
+                setting.c_str(), percentile(naive_lat, 0.5), percentile(naive_lat, 0.99));
+  bench::report(prefix + "redemptions_naive", median(naive_rates), "ops/s", std::nullopt, std::nullopt, note);
+  return ok;
+}
+
+// Raw SQL on the PostgreSQL server (creating and dropping the bench's schemas).
+void pg_exec(const std::string& conninfo, const std::string& sql) {
+  std::unique_ptr<PGconn, void (*)(PGconn*)> conn(PQconnectdb(conninfo.c_str()), PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
+  std::unique_ptr<PGresult, void (*)(PGresult*)> r(PQexec(conn.get(), sql.c_str()), PQclear);
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) throw std::runtime_error(PQresultErrorMessage(r.get()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
-  const int rounds = quick ? 3 : 7;
-  const std::size_t group_per_thread = quick ? 150 : 400;
-  const std::size_t naive_per_thread = quick ? 25 : 60;
+  bool ok = true;
 
   const fs::path dir = fs::temp_directory_path() / ("skillcard-ledger-bench-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  bool ok = true;
   try {
-    auto group_work = prepare(dir / "group.db", group_per_thread * kThreads * static_cast<std::size_t>(rounds + 1));
-    auto naive_work = prepare(dir / "naive.db", naive_per_thread * kThreads * static_cast<std::size_t>(rounds + 1));
-    SqliteOptions group_options;  // group commit (the default)
-    SqliteOptions naive_options;
-    naive_options.max_batch = 1;  // one transaction, one sync, per redemption
-    std::cerr << "ledger_bench: prepared " << group_work.receipts.size() + naive_work.receipts.size() << " vouchers in "
-              << dir << "\n";
-    auto group = SqliteLedger::open(dir / "group.db", group_options);
-    auto naive = SqliteLedger::open(dir / "naive.db", naive_options);
-
-    std::vector<double> group_rates, naive_rates, group_lat, naive_lat;
-    // Warm-up round of each, then interleaved rounds.
-    run_round(*group, group_work, group_per_thread, group_lat);
-    run_round(*naive, naive_work, naive_per_thread, naive_lat);
-    group_lat.clear();
-    naive_lat.clear();
-    const auto stats_before = group->commit_stats();
-    for (int r = 0; r < rounds; ++r) {
-      group_rates.push_back(run_round(*group, group_work, group_per_thread, group_lat));
-      naive_rates.push_back(run_round(*naive, naive_work, naive_per_thread, naive_lat));
-    }
-    const auto stats = group->commit_stats();
-    const double per_batch = static_cast<double>(stats.operations - stats_before.operations) /
-                             static_cast<double>(std::max<std::uint64_t>(1, stats.batches - stats_before.batches));
-    char note[256];
-    std::snprintf(note, sizeof note,
-                  "8 writer threads, WAL + synchronous=FULL on disk; baseline one transaction per redemption; "
-                  "%.1f redemptions per commit; p50 %.2f ms p99 %.2f ms",
-                  per_batch, percentile(group_lat, 0.5), percentile(group_lat, 0.99));
-    ok &=
-        bench::report("ledger.redemptions_group_commit", median(group_rates), "ops/s", median(naive_rates), 4.0, note);
-    std::snprintf(note, sizeof note, "the baseline alone: 8 threads, one sync each; p50 %.2f ms p99 %.2f ms",
-                  percentile(naive_lat, 0.5), percentile(naive_lat, 0.99));
-    bench::report("ledger.redemptions_naive", median(naive_rates), "ops/s", std::nullopt, std::nullopt, note);
+    ok &= measure(
+        "ledger.", "SQLite WAL + synchronous=FULL on disk",
+        [&](const std::string& which, bool naive) {
+          SqliteOptions options;  // group commit (the default)
+          if (naive) options.max_batch = 1;
+          return std::unique_ptr<SqlLedger>(SqliteLedger::open(dir / (which + ".db"), options));
+        },
+        quick);
   } catch (const std::exception& e) {
     std::cerr << "ledger_bench: " << e.what() << "\n";
     ok = false;
   }
   fs::remove_all(dir);
+
+  const char* conninfo = std::getenv("SKILLCARD_PG_CONNINFO");
+  if (conninfo == nullptr || *conninfo == '\0') {
+    std::cerr << "ledger_bench: SKILLCARD_PG_CONNINFO is not set: skipping the PostgreSQL lines "
+                 "(start a server with tests/ledger/pg_fixture.sh start DIR PORT and set it to "
+                 "\"host=127.0.0.1 port=PORT dbname=skillcard user=postgres\")\n";
+    return ok ? 0 : 1;
+  }
+  const std::string base = conninfo;
+  const std::string prefix = "bench_" + std::to_string(::getpid()) + "_";
+  try {
+    for (const char* which : {"group", "naive"}) pg_exec(base, "CREATE SCHEMA " + prefix + which);
+    ok &= measure(
+        "ledger.pg_", "PostgreSQL synchronous_commit=on, one writer connection per ledger",
+        [&](const std::string& which, bool naive) {
+          PgOptions options;
+          if (naive) options.max_batch = 1;
+          return std::unique_ptr<SqlLedger>(
+              PgLedger::open(base + " options='-c search_path=" + prefix + which + "'", options));
+        },
+        quick);
+  } catch (const std::exception& e) {
+    std::cerr << "ledger_bench: PostgreSQL: " << e.what() << "\n";
+    ok = false;
+  }
+  try {
+    for (const char* which : {"group", "naive"}) pg_exec(base, "DROP SCHEMA IF EXISTS " + prefix + which + " CASCADE");
+  } catch (const std::exception& e) {
+    std::cerr << "ledger_bench: dropping the bench schemas: " << e.what() << "\n";
+  }
   return ok ? 0 : 1;
 }

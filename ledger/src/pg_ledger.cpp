@@ -1,0 +1,156 @@
+// PgLedger: the ledger on PostgreSQL (docs/ledger.md, "PostgreSQL"). Writes run on the group
+// committer's thread over the writer connection, each inside its own savepoint, in transactions
+// that lock writer_lock first; reads go to a separate reader connection (autocommit, READ
+// COMMITTED: they see only committed data; snapshots use REPEATABLE READ).
+#include "skillcard/ledger/pg_ledger.hpp"
+
+#include <chrono>
+#include <mutex>
+
+#include "group_commit.hpp"
+#include "ledger_engine.hpp"
+#include "pg_db.hpp"
+#include "pg_migrations.hpp"
+
+namespace skillcard::ledger {
+
+namespace {
+
+UtcSeconds wall_clock() {
+  return static_cast<UtcSeconds>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+void configure(pg::Db& db, const PgOptions& options) {
+  // Durable when COMMIT returns, whatever the server's default (the ledger's rule); redone by
+  // the connection after a reset.
+  db.setup("SET synchronous_commit = on");
+  db.setup("SET lock_timeout = " + std::to_string(options.lock_timeout.count()));
+  db.setup("SET client_encoding = 'UTF8'");
+  db.setup("SET default_transaction_isolation = 'read committed'");
+}
+
+}  // namespace
+
+// The engine's Store (ledger_engine.hpp) over the two connections.
+struct PgLedger::Impl final : TransactionControl {
+  using Db = pg::Db;
+  PgOptions options;
+  Db writer;  // the committer thread's (and open()'s, before the committer starts)
+  std::mutex reader_mutex;
+  Db reader;
+  LedgerId id{};
+  std::unique_ptr<GroupCommitter> committer;
+
+  ~Impl() override {
+    committer.reset();  // finish queued writes before the connections close
+    reader.close();
+    writer.close();
+  }
+
+  void begin() override {
+    writer.reset_if_broken();
+    writer.audit_tip.reset();  // another process may have appended since
+    writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
+    // The writer lock: every write transaction of every process takes it first, so they run one
+    // after the other (one lock, one order: no deadlocks) and every statement after it sees what
+    // the previous writer committed — the audit chain's head included.
+    writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+  }
+  void commit() override {
+    // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.
+    writer.exec("COMMIT");  // collects what is in flight first
+    if (writer.in_transaction()) {
+      throw StorageError(StorageErrorKind::Other, pg::sqlstate_code("25P02"), "COMMIT left the transaction open",
+                         CallSite::current());
+    }
+  }
+  void rollback() noexcept override {
+    writer.audit_tip.reset();
+    writer.sync_quietly();
+    if (!writer.in_transaction()) return;
+    try {
+      writer.exec("ROLLBACK");
+    } catch (...) {
+    }
+  }
+  // The writer is pipelined: SAVEPOINT travels with the operation's first read; RELEASE collects
+  // everything the operation sent, so that its failures are its own.
+  void savepoint() override { writer.send_simple("SAVEPOINT op"); }
+  void release() override {
+    writer.send_simple("RELEASE op");
+    writer.sync();
+  }
+  void rollback_to() override {
+    writer.audit_tip.reset();
+    writer.sync_quietly();  // a failure in flight would abort the pipeline, ROLLBACK TO with it
+    writer.exec("ROLLBACK TO op; RELEASE op");
+  }
+
+  template <class F>
+  void write(F&& f) {
+    const std::function<void()> op = [&] { f(writer); };
+    committer->run(op);
+  }
+  template <class F>
+  auto read(F&& f) {
+    std::lock_guard lock(reader_mutex);
+    reader.reset_if_broken();
+    return f(reader);
+  }
+  template <class F>
+  auto read_snapshot(F&& f) {
+    std::lock_guard lock(reader_mutex);
+    reader.reset_if_broken();
+    reader.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    try {
+      auto result = f(reader);
+      reader.exec("COMMIT");
+      return result;
+    } catch (...) {
+      try {
+        reader.exec("ROLLBACK");
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+  LedgerId ledger_id() const { return id; }
+  int schema_version() {
+    return read([](Db& db) { return pg::schema_version_of(db); });
+  }
+};
+
+PgLedger::PgLedger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PgLedger::~PgLedger() = default;
+
+std::unique_ptr<PgLedger> PgLedger::open(const std::string& conninfo, const PgOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->writer = pg::Db::connect(conninfo);
+  configure(impl->writer, options);
+  const int found = pg::schema_version_of(impl->writer);  // NotALedger before anything is written
+  if (found == 0 && !options.create) {
+    throw SchemaError(SchemaError::Reason::NotALedger, "the database schema holds no ledger (create is off)");
+  }
+  pg::migrate(impl->writer, pg::ledger_migrations(), wall_clock());  // NewerVersion, MigrationFailed
+  impl->reader = pg::Db::connect(conninfo);
+  configure(impl->reader, options);
+  impl->id = impl->read([](pg::Db& db) {
+    auto q = db.query("SELECT value FROM meta WHERE key = 'ledger_id'");
+    if (!q.step()) throw SchemaError(SchemaError::Reason::Damaged, "the ledger has no ledger_id");
+    return q.fixed<16>(0);
+  });
+  impl->writer.set_pipelined(true);
+  impl->committer =
+      std::make_unique<GroupCommitter>(*impl, options.max_batch, options.batch_window, options.adaptive_window);
+  auto engine = std::make_unique<engine::Engine<Impl>>(*impl);
+  auto ledger = std::unique_ptr<PgLedger>(new PgLedger(std::move(impl)));
+  ledger->set_engine(std::move(engine));
+  return ledger;
+}
+
+CommitStats PgLedger::commit_stats() const { return impl_->committer->stats(); }
+
+}  // namespace skillcard::ledger

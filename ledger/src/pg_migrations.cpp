@@ -1,0 +1,211 @@
+#include "pg_migrations.hpp"
+
+#include "skillcard/ledger/pg_ledger.hpp"
+
+namespace skillcard::ledger::pg {
+
+namespace {
+
+// Version 1: the tables, keys and append-only rules of SQLite's version 1 in PostgreSQL types
+// (bigint, bytea, text), plus writer_lock: the one row every write transaction locks first, so
+// that writers from every process are serialised as they are by SQLite's write lock (see
+// docs/ledger.md, "PostgreSQL"). Later tables (courses, attendance) come as migration 2.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value BYTEA NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('ledger_id', uuid_send(gen_random_uuid()));
+
+CREATE TABLE writer_lock (
+  id INTEGER PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO writer_lock (id) VALUES (1);
+
+CREATE TABLE cards (
+  number TEXT PRIMARY KEY CHECK (number ~ '^[0-9]{10}$'),
+  holder BYTEA NOT NULL CHECK (octet_length(holder) = 16),
+  region BIGINT NOT NULL,
+  certificate BYTEA NOT NULL,
+  state BIGINT NOT NULL CHECK (state IN (1, 2, 3)),
+  replaced_by TEXT REFERENCES cards (number),
+  registered_at BIGINT NOT NULL,
+  state_changed_at BIGINT NOT NULL
+);
+CREATE INDEX cards_by_holder ON cards (holder);
+
+-- Serials and seqs are max + 1, allocated under the writer lock: rows are never deleted
+-- (triggers below), so a key is never reused and there are no gaps (no sequence).
+CREATE TABLE vouchers (
+  serial BIGINT PRIMARY KEY CHECK (serial > 0),
+  signer_kid BYTEA NOT NULL CHECK (octet_length(signer_kid) = 8),
+  token BYTEA NOT NULL,
+  holder BYTEA NOT NULL CHECK (octet_length(holder) = 16),
+  card TEXT REFERENCES cards (number),
+  issuer BIGINT NOT NULL,
+  programme BIGINT NOT NULL,
+  occupation BIGINT NOT NULL,
+  level BIGINT NOT NULL CHECK (level BETWEEN 1 AND 5),
+  fund BIGINT NOT NULL CHECK (fund BETWEEN 1 AND 4),
+  face_value_fen BIGINT NOT NULL CHECK (face_value_fen >= 0),
+  planned_hours BIGINT NOT NULL,
+  planned_online_hours BIGINT NOT NULL,
+  eligible_regions TEXT NOT NULL,
+  eligible_providers TEXT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  not_before BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  cst_year BIGINT NOT NULL,
+  state BIGINT NOT NULL CHECK (state BETWEEN 1 AND 6),
+  state_changed_at BIGINT NOT NULL,
+  moved_from BIGINT REFERENCES vouchers (serial),
+  moved_to BIGINT REFERENCES vouchers (serial),
+  void_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX vouchers_by_holder_year ON vouchers (holder, cst_year);
+CREATE INDEX vouchers_by_holder_occupation ON vouchers (holder, occupation, level);
+CREATE INDEX vouchers_by_card ON vouchers (card);
+CREATE INDEX vouchers_live_by_expiry ON vouchers (expires_at) WHERE state IN (1, 2);
+
+CREATE TABLE redemptions (
+  seq BIGINT PRIMARY KEY CHECK (seq > 0),
+  voucher BIGINT NOT NULL UNIQUE REFERENCES vouchers (serial),
+  card TEXT NOT NULL REFERENCES cards (number),
+  counter BIGINT NOT NULL CHECK (counter >= 0),
+  receipt BYTEA NOT NULL,
+  site BIGINT NOT NULL,
+  nonce BYTEA NOT NULL UNIQUE CHECK (octet_length(nonce) = 17),
+  terminal_time BIGINT NOT NULL,
+  server_time BIGINT NOT NULL,
+  classroom_hours BIGINT NOT NULL,
+  online_hours BIGINT NOT NULL,
+  terminal TEXT NOT NULL,
+  clerk TEXT NOT NULL,
+  reversed_at BIGINT,
+  reversal_reason TEXT NOT NULL DEFAULT '',
+  UNIQUE (card, counter)
+);
+CREATE INDEX redemptions_by_site ON redemptions (site, server_time);
+
+CREATE TABLE nonces (
+  nonce BYTEA PRIMARY KEY CHECK (octet_length(nonce) = 17),
+  terminal TEXT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT,
+  used_by TEXT
+);
+
+CREATE TABLE budgets (
+  fund BIGINT PRIMARY KEY CHECK (fund BETWEEN 1 AND 4),
+  allocated_fen BIGINT NOT NULL CHECK (allocated_fen >= 0),
+  committed_fen BIGINT NOT NULL DEFAULT 0 CHECK (committed_fen >= 0),
+  spent_fen BIGINT NOT NULL DEFAULT 0 CHECK (spent_fen >= 0),
+  CHECK (committed_fen + spent_fen <= allocated_fen)
+);
+
+CREATE TABLE holders (
+  holder BYTEA PRIMARY KEY CHECK (octet_length(holder) = 16),
+  digest_version BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE certificates (
+  seq BIGINT PRIMARY KEY CHECK (seq > 0),
+  holder BYTEA NOT NULL REFERENCES holders (holder),
+  kind BIGINT NOT NULL,
+  occupation BIGINT NOT NULL,
+  level BIGINT NOT NULL,
+  issuer TEXT NOT NULL,
+  number TEXT NOT NULL,
+  date_days BIGINT NOT NULL,
+  salt BYTEA NOT NULL,
+  record BYTEA NOT NULL,
+  digest_version BIGINT NOT NULL,
+  recorded_at BIGINT NOT NULL,
+  terminal TEXT NOT NULL,
+  clerk TEXT NOT NULL,
+  UNIQUE (kind, issuer, number)
+);
+CREATE INDEX certificates_by_holder ON certificates (holder);
+
+CREATE TABLE audit_log (
+  seq BIGINT PRIMARY KEY,
+  at BIGINT NOT NULL,
+  terminal TEXT NOT NULL,
+  clerk TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  prev_hash BYTEA NOT NULL CHECK (octet_length(prev_hash) = 32),
+  hash BYTEA NOT NULL CHECK (octet_length(hash) = 32)
+);
+
+-- Defence in depth (the hash chain and the signed checkpoints are what detect an insider):
+CREATE FUNCTION skillcard_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '%', TG_ARGV[0];
+END
+$$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('audit_log is append-only');
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('audit_log is append-only');
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION skillcard_refuse('audit_log is append-only');
+CREATE TRIGGER redemptions_no_delete BEFORE DELETE ON redemptions
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('redemptions are reversed, never deleted');
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF voucher, card, counter, receipt, nonce ON redemptions
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('a recorded receipt never changes');
+CREATE TRIGGER vouchers_no_delete BEFORE DELETE ON vouchers
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('vouchers are voided, never deleted');
+CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('certificates are recorded for life (P14), never deleted');
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
+};
+static_assert(std::size(kMigrations) == static_cast<std::size_t>(kPgSchemaVersion));
+
+constexpr const char* kSchemaVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, "
+    "description TEXT NOT NULL)";
+
+// Serialises migrations of one database between processes ("SKLG").
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(1397442631)";
+
+void rollback_quietly(Db& db) noexcept {
+  if (!db.in_transaction()) return;
+  try {
+    db.exec("ROLLBACK");
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
+std::span<const Migration> ledger_migrations() { return kMigrations; }
+
+int schema_version_of(Db& db) {
+  const auto tables = db.scalar("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()");
+  if (tables == 0) return 0;
+  if (db.scalar("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN "
+                "('schema_version', 'meta')") != 2) {
+    throw SchemaError(SchemaError::Reason::NotALedger, "not a skillcard ledger: the schema holds " +
+                                                           std::to_string(tables) +
+                                                           " tables but no schema_version and meta");
+  }
+  return static_cast<int>(db.scalar("SELECT coalesce(max(version), 0) FROM schema_version"));
+}
+
+void migrate(Db& db, std::span<const Migration> migrations, UtcSeconds now) {
+  run_migrations(
+      db, migrations, now, kSchemaVersionTable,
+      [](Db& d) {
+        d.exec("BEGIN");
+        d.exec(kMigrationLock);
+      },
+      [](Db& d) { return schema_version_of(d); }, [](Db&) {}, [](Db& d) { rollback_quietly(d); });
+}
+
+}  // namespace skillcard::ledger::pg

@@ -1,6 +1,7 @@
 // kill -9 of skillcard-server under load: every write it acknowledged (a 201 with a server
 // nonce) is in the ledger afterwards, the ledger opens cleanly, and a restarted service serves
-// on the same file. The service acknowledges only after its batch is durable (group commit).
+// on the same ledger. The service acknowledges only after its batch is durable (group commit).
+// SQLite, or the test PostgreSQL when SKILLCARD_PG_CONNINFO is set (the ctest fixture).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +10,9 @@
 #include <thread>
 
 #include "../support/http_client.hpp"
+#include "../support/pg_schema.hpp"
 #include "../support/server_process.hpp"
+#include "skillcard/ledger/pg_ledger.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 
 namespace skillcard {
@@ -42,18 +45,28 @@ class ServiceKill : public ::testing::Test {
     fs::create_directories(dir);
     const auto cmd = std::string(SKILLCARD_KEYTOOL) + " init --out " + (dir / "keys").string() + " >/dev/null";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
+    if (!testing::pg_conninfo().empty()) pg = testing::pg_fresh_schema("kill");
   }
   ~ServiceKill() override { fs::remove_all(dir); }
 
   std::unique_ptr<testing::ServerProcess> start() {
     return std::make_unique<testing::ServerProcess>(
         SKILLCARD_SERVER,
-        std::vector<std::string>{"--keys", (dir / "keys").string(), "--ledger", (dir / "ledger.sqlite").string(),
-                                 "--insecure-loopback", "--threads", "2"},
+        std::vector<std::string>{"--keys", (dir / "keys").string(), pg.empty() ? "--ledger" : "--pg",
+                                 pg.empty() ? (dir / "ledger.sqlite").string() : pg, "--insecure-loopback", "--threads",
+                                 "2"},
         dir);
   }
 
+  std::unique_ptr<ledger::Ledger> open_ledger() const {
+    if (!pg.empty()) return ledger::PgLedger::open(pg);
+    ledger::SqliteOptions existing;
+    existing.create = false;
+    return ledger::SqliteLedger::open(dir / "ledger.sqlite", existing);
+  }
+
   fs::path dir;
+  std::string pg;  // the PostgreSQL connection string, or "" for SQLite
 };
 
 TEST_F(ServiceKill, AcknowledgedWritesSurviveKillNineUnderLoad) {
@@ -92,9 +105,7 @@ TEST_F(ServiceKill, AcknowledgedWritesSurviveKillNineUnderLoad) {
   }
   ASSERT_GT(acked.size(), 100u) << "the load did not get going";
   // Every acknowledged nonce is in the ledger, live for the terminal it was issued to.
-  ledger::SqliteOptions existing;
-  existing.create = false;
-  auto ledger = ledger::SqliteLedger::open(dir / "ledger.sqlite", existing);
+  auto ledger = open_ledger();
   std::size_t missing = 0;
   for (const auto& a : acked) {
     if (ledger->check_nonce(a.nonce, a.terminal, a.issued_at) != ledger::NonceStatus::Ok) ++missing;

@@ -2,7 +2,7 @@
 // for the same vouchers → exactly one redemption each; issues against a small budget → never
 // over it (P16); a holder near the annual cap → never over it (P1). Nothing that must be shared
 // lives in a service's memory, so the ledger alone decides. The backend is SQLite here, or the
-// PostgreSQL of SKILLCARD_TEST_PG (a connection string) when set.
+// test PostgreSQL (SKILLCARD_PG_CONNINFO, from the ctest fixture) when set.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../support/http_client.hpp"
+#include "../support/pg_schema.hpp"
 #include "../support/server_process.hpp"
 #include "service_support.hpp"
 #include "skillcard/crypto/key_files.hpp"
@@ -62,7 +63,7 @@ class ServiceRace : public ::testing::Test {
     std::ofstream(dir / "policy.toml") << "[[standards]]\nprogramme = 3\noccupation = \"*\"\nlevel = 4\n"
                                           "amount_fen = 150000\n";
     std::vector<std::string> ledger_args{"--ledger", (dir / "ledger.sqlite").string()};
-    if (const char* pg = std::getenv("SKILLCARD_TEST_PG")) ledger_args = {"--pg", pg};
+    if (!skillcard::testing::pg_conninfo().empty()) ledger_args = {"--pg", skillcard::testing::pg_fresh_schema("race")};
     for (int i = 0; i < 2; ++i) {
       std::vector<std::string> args{"--keys",
                                     keys.string(),

@@ -12,6 +12,7 @@
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/signer.hpp"
+#include "skillcard/ledger/pg_ledger.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/policy/config.hpp"
 #include "skillcard/registry/registry.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   fs::path tls_cert;
   fs::path tls_key;
   fs::path ledger_file;
+  std::string pg_conninfo;
   fs::path policy_file;
   fs::path revocations;
   fs::path people_csv;
@@ -37,7 +39,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "service certificate chain (PEM)");
   app.add_option("--tls-key", tls_key, "service private key (PEM)");
   app.add_option("--listen", listen, "address:port (port 0: any free port)");
-  app.add_option("--ledger", ledger_file, "ledger file (SQLite)")->required();
+  auto* sqlite_opt = app.add_option("--ledger", ledger_file, "ledger file (SQLite, the embedded default)");
+  auto* pg_opt =
+      app.add_option("--pg", pg_conninfo, "PostgreSQL connection string (several instances may share one ledger)");
+  sqlite_opt->excludes(pg_opt);
+  pg_opt->excludes(sqlite_opt);
   app.add_option("--policy", policy_file, "policy configuration (TOML)");
   app.add_option("--registry", people_csv, "registry of record: people CSV (docs/registry.md)");
   app.add_option("--external-subsidies", subsidies_csv, "registry of record: subsidies paid by other systems (CSV)");
@@ -108,7 +114,16 @@ int main(int argc, char** argv) {
     const auto now = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     const auto trust = service::TrustStore::from_key_folder(keys, now);
-    auto ledger = ledger::SqliteLedger::open(ledger_file);
+    if (ledger_file.empty() && pg_conninfo.empty()) {
+      std::cerr << "skillcard-server: --ledger FILE or --pg CONNINFO is required\n";
+      return 2;
+    }
+    std::unique_ptr<ledger::Ledger> ledger;
+    if (!pg_conninfo.empty()) {
+      ledger = ledger::PgLedger::open(pg_conninfo);
+    } else {
+      ledger = ledger::SqliteLedger::open(ledger_file);
+    }
     service::Metrics metrics;
     service::ServiceContext ctx;
     ctx.ledger = ledger.get();
@@ -132,7 +147,8 @@ int main(int argc, char** argv) {
     ctx.terminal_revocations = &listed;
     const service::Handler handler(ctx);
     service::Server server(handler, options);
-    options.log("started: ledger " + ledger_file.string() + (policy_config ? ", policy configured" : ", NO policy") +
+    options.log("started: ledger " + (pg_conninfo.empty() ? ledger_file.string() : std::string("PostgreSQL")) +
+                (policy_config ? ", policy configured" : ", NO policy") +
                 (people ? ", registry loaded" : ", NO registry") + ", " + std::to_string(ctx.voucher_signers.size()) +
                 " voucher signer(s)");
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")

@@ -106,6 +106,29 @@ iso7816::ResponseApdu TestChannel::transmit(const iso7816::CommandApdu& command)
   return inner_.transmit(command);
 }
 
+namespace {
+[[noreturn]] void unexpected(const char* call) { throw std::logic_error(std::string("unexpected call ") + call); }
+}  // namespace
+NonceGrant UnexpectedService::create_nonce() { unexpected("create_nonce"); }
+CardRecord UnexpectedService::register_card(ByteView, std::string_view) { unexpected("register_card"); }
+CardRecord UnexpectedService::get_card(std::string_view) { unexpected("get_card"); }
+IssuedVoucher UnexpectedService::issue_voucher(const IssueRequest&) { unexpected("issue_voucher"); }
+VoucherStateAnswer UnexpectedService::mark_written(const VoucherId&) { unexpected("mark_written"); }
+VoucherStateAnswer UnexpectedService::void_voucher(const VoucherId&, std::string_view) { unexpected("void_voucher"); }
+VerifiedToken UnexpectedService::verify_token(ByteView) { unexpected("verify_token"); }
+RedemptionAnswer UnexpectedService::submit_redemption(const ReceiptSubmission&) { unexpected("submit_redemption"); }
+std::vector<SyncItemResult> UnexpectedService::sync_redemptions(std::span<const ReceiptSubmission>) {
+  unexpected("sync_redemptions");
+}
+RecordedCertificate UnexpectedService::record_certificate(const CertificateRequest&) {
+  unexpected("record_certificate");
+}
+LostAnswer UnexpectedService::report_lost(const LostRequest&) { unexpected("report_lost"); }
+HolderVouchers UnexpectedService::holder_vouchers(const HolderRef&, const CardProof&) { unexpected("holder_vouchers"); }
+Portfolio UnexpectedService::holder_portfolio(const HolderRef&, const CardProof&) { unexpected("holder_portfolio"); }
+TrustListAnswer UnexpectedService::trust_list() { unexpected("trust_list"); }
+Revocations UnexpectedService::revocations() { unexpected("revocations"); }
+
 FakeService::FakeService() = default;
 
 void FakeService::check_up() const {

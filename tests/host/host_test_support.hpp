@@ -67,6 +67,26 @@ class TestChannel final : public iso7816::CardChannel {
   card::InProcessChannel inner_;
 };
 
+// Every call throws std::logic_error: tests override the calls they expect.
+class UnexpectedService : public ServiceClient {
+ public:
+  NonceGrant create_nonce() override;
+  CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;
+  CardRecord get_card(std::string_view number) override;
+  IssuedVoucher issue_voucher(const IssueRequest& request) override;
+  VoucherStateAnswer mark_written(const VoucherId& id) override;
+  VoucherStateAnswer void_voucher(const VoucherId& id, std::string_view reason) override;
+  VerifiedToken verify_token(ByteView token) override;
+  RedemptionAnswer submit_redemption(const ReceiptSubmission& submission) override;
+  std::vector<SyncItemResult> sync_redemptions(std::span<const ReceiptSubmission> items) override;
+  RecordedCertificate record_certificate(const CertificateRequest& request) override;
+  LostAnswer report_lost(const LostRequest& request) override;
+  HolderVouchers holder_vouchers(const HolderRef& holder, const CardProof& proof) override;
+  Portfolio holder_portfolio(const HolderRef& holder, const CardProof& proof) override;
+  TrustListAnswer trust_list() override;
+  Revocations revocations() override;
+};
+
 class FakeService final : public ServiceClient {
  public:
   FakeService();

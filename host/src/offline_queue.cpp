@@ -78,6 +78,11 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       " last_error TEXT,"
       " refused INTEGER NOT NULL DEFAULT 0,"
       " rules TEXT NOT NULL DEFAULT '')");
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS in_doubt ("
+      " card TEXT PRIMARY KEY,"
+      " voucher_id TEXT NOT NULL,"
+      " counter_before INTEGER NOT NULL)");
 }
 
 OfflineQueue::~OfflineQueue() = default;
@@ -135,6 +140,38 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 }  // namespace
+
+void OfflineQueue::remember_in_doubt(const InDoubt& pending) {
+  const auto s = db_->prepare("INSERT OR REPLACE INTO in_doubt(card, voucher_id, counter_before) VALUES (?,?,?)");
+  db_->bind_text(s.get(), 1, pending.card);
+  db_->bind_text(s.get(), 2, lower_hex(pending.voucher));
+  db_->bind_int(s.get(), 3, pending.counter_before);
+  db_->check(sqlite3_step(s.get()), "remember in doubt");
+}
+
+std::vector<InDoubt> OfflineQueue::all_in_doubt() const {
+  const auto s = db_->prepare("SELECT card, voucher_id, counter_before FROM in_doubt ORDER BY card");
+  std::vector<InDoubt> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    out.push_back({column_text(s.get(), 0), fixed_from_hex<8>(column_text(s.get(), 1), "voucher_id"),
+                   static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 2))});
+  }
+  db_->check(rc, "in doubt");
+  return out;
+}
+
+std::optional<InDoubt> OfflineQueue::in_doubt(std::string_view card) const {
+  for (auto& d : all_in_doubt())
+    if (d.card == card) return d;
+  return std::nullopt;
+}
+
+void OfflineQueue::forget_in_doubt(std::string_view card) {
+  const auto s = db_->prepare("DELETE FROM in_doubt WHERE card = ?");
+  db_->bind_text(s.get(), 1, card);
+  db_->check(sqlite3_step(s.get()), "forget in doubt");
+}
 
 void OfflineQueue::remove(ByteView receipt) {
   const auto s = db_->prepare("DELETE FROM receipts WHERE receipt = ?");

@@ -226,13 +226,12 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   card_->verify(pin);
   const auto list = card_->list_vouchers(apdu::kListStored);
 
-  if (const auto it = in_doubt_.find(card); it != in_doubt_.end()) {
-    const auto pending = it->second;
-    if (list.redemption_counter > pending.counter_before) {
+  if (const auto pending = queue_->in_doubt(card)) {
+    if (list.redemption_counter > pending->counter_before) {
       // The lost REDEEM happened: fetch its receipt by counter, byte for byte.
       RedeemOutcome out;
       out.card = card;
-      out.counter = pending.counter_before + 1;
+      out.counter = pending->counter_before + 1;
       out.receipt = card_->get_receipt(out.counter);
       const auto claims = schemas::decode_receipt(out.receipt).claims;
       out.voucher_id = claims.voucher;
@@ -240,10 +239,10 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
       out.receipt_id = receipt_id(out.receipt);
       out.recovered = true;
       queue_->enqueue(out.voucher_id, card, out.receipt, out.terminal_time);
-      in_doubt_.erase(card);
+      queue_->forget_in_doubt(card);
       return submit(std::move(out));
     }
-    in_doubt_.erase(it);  // it did not happen: this tap redeems normally
+    queue_->forget_in_doubt(card);  // it did not happen: this tap redeems normally
   }
 
   const auto candidates = usable(list);
@@ -272,8 +271,8 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   try {
     out.receipt = card_->redeem(request);
   } catch (const iso7816::UnknownOutcomeError&) {
-    InDoubt pending{card, chosen->id, list.redemption_counter};
-    in_doubt_[card] = pending;
+    const InDoubt pending{card, chosen->id, list.redemption_counter};
+    queue_->remember_in_doubt(pending);
     throw RedemptionInDoubt(pending);
   }
   out.counter = list.redemption_counter + 1;

@@ -51,17 +51,45 @@ VoucherInfo info_of(const schemas::VoucherClaims& c) {
   return v;
 }
 
-struct CardKeys {
-  crypto::EcPublicKey auth;
-  crypto::EcPublicKey receipt;
-};
+}  // namespace
 
-CardKeys keys_of_card(std::string_view card) {
-  if (card != ct::kCardNumber) refuse(404, "CARD_UNKNOWN");
-  return {ct::auth_public_key(), ct::receipt_public_key()};
+namespace {
+crypto::SecretBytes test_scalar(std::string_view label) {
+  const auto d = OpenSsl::sha256(as_bytes(label));
+  return crypto::SecretBytes(ByteView(d));
+}
+}  // namespace
+
+Bytes second_card_certificate() {
+  const auto ca = OpenSsl::PrivateKey::from_scalar(test_scalar("skillcard test card CA").view());
+  schemas::CardCertificateClaims c;
+  c.card_number = std::string(kSecondCard);
+  c.region = kRegion;
+  c.receipt_key = OpenSsl::PrivateKey::from_scalar(test_scalar("second receipt").view()).public_key().compressed();
+  c.auth_key = OpenSsl::PrivateKey::from_scalar(test_scalar("second auth").view()).public_key().compressed();
+  c.not_before = ct::kIssuedAt;
+  c.not_after = ct::kIssuedAt + 10ull * 365 * 86'400;
+  return schemas::sign_card_certificate(c, crypto::kid_of<OpenSsl>(ca.public_key()), signer(ca));
 }
 
-}  // namespace
+std::unique_ptr<card::Card> make_second_card() {
+  auto p = ct::personalisation();
+  p.card_number = std::string(kSecondCard);
+  p.certificate = second_card_certificate();
+  p.receipt_scalar = test_scalar("second receipt");
+  p.auth_scalar = test_scalar("second auth");
+  const ct::Role roles[] = {ct::Role::Counter, ct::Role::Site, ct::Role::Kiosk};
+  const crypto::scp03::KeyType types[] = {crypto::scp03::KeyType::Enc, crypto::scp03::KeyType::Mac,
+                                          crypto::scp03::KeyType::Dek};
+  for (std::size_t r = 0; r < 3; ++r)
+    for (std::size_t t = 0; t < 3; ++t) p.keys[r][t] = ct::card_key(roles[r], types[t], kSecondCard);
+  auto e = card::Eeprom::in_memory(card::training::kImagePages);
+  card::PersistentMemory::format(e);
+  card::PersistentMemory memory(std::move(e));
+  memory.mount();
+  card::training::personalise(memory, p);
+  return ct::make_training_card(nullptr, memory.eeprom().clone());
+}
 
 std::string citizen_id() {
   const std::string first17 = "42010019900307001";
@@ -129,7 +157,15 @@ Portfolio UnexpectedService::holder_portfolio(const HolderRef&, const CardProof&
 TrustListAnswer UnexpectedService::trust_list() { unexpected("trust_list"); }
 Revocations UnexpectedService::revocations() { unexpected("revocations"); }
 
-FakeService::FakeService() = default;
+FakeService::FakeService() {
+  cards.emplace(std::string(ct::kCardNumber), CardKeys{ct::auth_public_key(), ct::receipt_public_key()});
+}
+
+const FakeService::CardKeys& FakeService::keys_of_card(std::string_view card) const {
+  const auto it = cards.find(std::string(card));
+  if (it == cards.end()) refuse(404, "CARD_UNKNOWN");
+  return it->second;
+}
 
 void FakeService::check_up() const {
   if (down) throw ServiceUnavailable("connect 127.0.0.1:8443: Connection refused (test)");
@@ -148,8 +184,15 @@ NonceGrant FakeService::create_nonce() {
 
 CardRecord FakeService::register_card(ByteView certificate, std::string_view) {
   check_up();
-  const auto claims = schemas::decode_card_certificate(certificate).claims;
-  return get_card(claims.card_number);
+  const auto decoded = schemas::decode_card_certificate(certificate);
+  const auto ca = ct::card_ca_public_key();
+  if (!decoded.envelope
+           .verify([&](ByteView tbs, const crypto::EcSignature& sig) { return OpenSsl::verify(ca, tbs, sig); })
+           .ok())
+    refuse(422, "CARD_PROOF_INVALID");
+  const auto& c = decoded.claims;
+  cards.insert_or_assign(c.card_number, CardKeys{OpenSsl::decompress(c.auth_key), OpenSsl::decompress(c.receipt_key)});
+  return get_card(c.card_number);
 }
 
 CardRecord FakeService::get_card(std::string_view number) {
@@ -239,6 +282,7 @@ Redemption FakeService::record(const ReceiptSubmission& s, bool& created) {
   if (vit == vouchers.end()) refuse(404, "VOUCHER_UNKNOWN");
   const auto card = s.card.value_or(vit->second.card);
   const auto keys = keys_of_card(card);
+  if (lost_cards.count(card)) refuse(403, "CARD_REVOKED");
   const auto verdict = decoded.envelope.verify(
       [&](ByteView tbs, const crypto::EcSignature& sig) { return OpenSsl::verify(keys.receipt, tbs, sig); });
   if (!verdict.ok()) refuse(422, "RECEIPT_BAD_SIGNATURE");
@@ -351,8 +395,20 @@ RecordedCertificate FakeService::record_certificate(const CertificateRequest& r)
 LostAnswer FakeService::report_lost(const LostRequest& r) {
   check_up();
   keys_of_card(r.card);
+  if (r.replacement) keys_of_card(*r.replacement);
   lost_cards.insert(r.card);
-  return {r.card, "lost", r.replacement, {}};
+  LostAnswer a{r.card, "lost", r.replacement, {}};
+  if (!r.replacement) return a;
+  std::vector<VoucherId> to_move;
+  for (const auto& [id, v] : vouchers)
+    if (v.card == r.card && (v.state == "issued" || v.state == "written")) to_move.push_back(id);
+  for (const auto& from : to_move) {
+    auto& old = vouchers.at(from);
+    old.state = "moved";
+    const auto moved = issue_direct(old.claims.eligible_regions, old.claims.eligible_providers, *r.replacement);
+    a.moved.push_back({from, moved.voucher_id, moved.token});
+  }
+  return a;
 }
 
 HolderVouchers FakeService::holder_vouchers(const HolderRef& holder, const CardProof& proof) {

@@ -41,6 +41,12 @@ struct TestPki {
 };
 const TestPki& pki();
 
+// A second personalised card of the same holder (number 4201000002, its own keys and
+// certificate from the same test card CA): the replacement in the lost-card tests.
+inline constexpr std::string_view kSecondCard = "4201000002";
+std::unique_ptr<card::Card> make_second_card();
+Bytes second_card_certificate();
+
 // The site, counter or kiosk key source of the test card's masters.
 std::unique_ptr<CardKeySource> key_source(crypto::CardRole role);
 
@@ -127,6 +133,11 @@ class FakeService final : public ServiceClient {
   Bytes current_digest;
   std::size_t submit_calls = 0;
   std::set<std::string> lost_cards;
+  struct CardKeys {
+    crypto::EcPublicKey auth;
+    crypto::EcPublicKey receipt;
+  };
+  std::map<std::string, CardKeys> cards;  // registered: the test card from the start
   std::map<std::string, std::string> card_of_replacement;
   // Issues a voucher for the test holder directly (no card proof), for site/kiosk setups.
   IssuedVoucher issue_direct(std::vector<std::uint32_t> regions, std::vector<std::uint32_t> providers,
@@ -134,6 +145,7 @@ class FakeService final : public ServiceClient {
 
  private:
   void check_up() const;
+  const CardKeys& keys_of_card(std::string_view card) const;
   void check_proof(const CardProof& proof, bool need_pin) const;
   Redemption record(const ReceiptSubmission& s, bool& created);
   std::uint64_t next_serial_ = 1;

@@ -185,10 +185,14 @@ TEST_F(Workflows, CardPulledAfterRedeemCommittedIsRecoveredByGetReceiptNeverASec
     EXPECT_EQ(e.pending().counter_before, 0u);
   }
   EXPECT_TRUE(service.redemptions.empty());
+  ASSERT_EQ(queue->all_in_doubt().size(), 1u);
+  // The site host restarts between the two taps: the in-doubt record is in the queue's file.
+  queue = std::make_unique<OfflineQueue>(dir / "queue.db");
+  SiteWorkflow w_after_restart(s, service, *queue, site, clock);
   card->power_on();
   channel->exchanges = 0;
   channel->by_ins.clear();
-  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  const auto out = w_after_restart.redeem(w_after_restart.prepare(), Pin(ct::kPin), 84, 36);
   EXPECT_LE(channel->exchanges - channel->by_ins[0xA4], 5u);
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
   EXPECT_EQ(channel->by_ins[apdu::kInsGetReceipt], 1u);
@@ -206,7 +210,7 @@ TEST_F(Workflows, CardPulledAfterRedeemCommittedIsRecoveredByGetReceiptNeverASec
   EXPECT_EQ(out.receipt, ct::expected_receipt(claims));
   EXPECT_EQ(service.redemptions.size(), 1u);
   EXPECT_EQ(service.receipts.at(id), out.receipt);
-  EXPECT_TRUE(w.in_doubt().empty());
+  EXPECT_TRUE(queue->all_in_doubt().empty());
 }
 
 TEST_F(Workflows, CardPulledBeforeRedeemCommittedRedeemsOnceOnTheNextTap) {
@@ -322,6 +326,67 @@ TEST_F(Workflows, CounterPurgesOnlyVouchersTheServiceReportsRedeemed) {
   EXPECT_EQ(purged[0], redeemed);
   EXPECT_TRUE(on_card(cs, redeemed, SlotState::PurgedPending));
   EXPECT_TRUE(on_card(cs, stored, SlotState::Stored));
+}
+
+TEST_F(Workflows, LostCardsVouchersMoveToTheReplacementAndTheOldCardsReceiptIsRefused) {
+  CardSession s1(*channel, *counter_keys);
+  CounterWorkflow counter1(s1, service, trust, clock);
+  const auto original = counter1.issue(issue_input());
+  ASSERT_EQ(original.state, WriteState::Written);
+
+  auto replacement = make_second_card();
+  replacement->power_on();
+  TestChannel channel2(*replacement);
+  service.register_card(second_card_certificate(), citizen_id());
+  CardSession s2(channel2, *counter_keys);
+  CounterWorkflow counter2(s2, service, trust, clock);
+  const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
+  EXPECT_EQ(lost.answer.state, "lost");
+  ASSERT_EQ(lost.moved.size(), 1u);
+  const auto moved = lost.moved[0].voucher_id;
+  EXPECT_EQ(lost.moved[0].state, WriteState::Written) << lost.moved[0].problem;
+  EXPECT_EQ(service.vouchers.at(original.voucher_id).state, "moved");
+  EXPECT_EQ(service.vouchers.at(moved).state, "written");
+  EXPECT_EQ(service.vouchers.at(moved).card, kSecondCard);
+  EXPECT_TRUE(on_card(s2, moved, SlotState::Stored));
+
+  // The lost card still holds the old voucher: its receipt is refused, and kept, marked.
+  CardSession site1(*channel, *site_keys);
+  SiteWorkflow w1(site1, service, *queue, site, clock);
+  try {
+    w1.redeem(w1.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "a lost card's receipt was accepted";
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_REVOKED");
+    EXPECT_EQ(e.http_status(), 403);
+  }
+  const auto kept = queue->pending(kNow);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_TRUE(kept[0].refused);
+  EXPECT_EQ(kept[0].last_error, "CARD_REVOKED");
+
+  CardSession site2(channel2, *site_keys);
+  SiteWorkflow w2(site2, service, *queue, site, clock);
+  const auto out = w2.redeem(w2.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(out.voucher_id, moved);
+}
+
+TEST_F(Workflows, AKioskCannotReadWithoutTheCardsPin) {
+  CardSession ks(*channel, *kiosk_keys);
+  KioskWorkflow kiosk(ks, service, trust, clock);
+  EXPECT_THROW(kiosk.lookup(Pin("000000")), CardRefusal);
+  // A proof made without VERIFY says so (PIN state signed by the card): the service refuses it.
+  ks.select();
+  const auto grant = service.create_nonce();
+  const auto auth = ks.internal_authenticate(grant.nonce);
+  const CardProof proof{std::string(ct::kCardNumber), grant.nonce, auth.counter, auth.pin_verified, auth.signature};
+  try {
+    service.holder_portfolio(ct::holder_ref(), proof);
+    FAIL();
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_PROOF_REQUIRED");
+  }
 }
 
 CertificateRequest certificate(std::string number) {

@@ -33,6 +33,15 @@ struct QueuedReceipt {
   std::uint64_t seconds_left = 0;         // until the P12 window closes (0: closed)
 };
 
+// A REDEEM whose answer was lost (the card went away mid-command): what the next tap of that
+// card needs to recover its receipt by counter (docs/design.md, "Site redemption"). Kept in the
+// same file, so a host restart between the two taps loses nothing.
+struct InDoubt {
+  std::string card;
+  VoucherId voucher{};
+  std::uint32_t counter_before = 0;  // LIST's redemption counter before the REDEEM
+};
+
 struct SyncReport {
   std::size_t acknowledged = 0;  // removed from the queue
   std::size_t refused = 0;       // kept, marked
@@ -57,6 +66,11 @@ class OfflineQueue {
   // /v1/redemptions/sync. Stops at the first ServiceUnavailable (attempts and the error are
   // recorded). `now` only stamps the record of the attempt.
   SyncReport sync(ServiceClient& service);
+  // Redemptions in doubt, one per card at most (a card is redeemed one tap at a time).
+  void remember_in_doubt(const InDoubt& pending);
+  std::optional<InDoubt> in_doubt(std::string_view card) const;
+  std::vector<InDoubt> all_in_doubt() const;
+  void forget_in_doubt(std::string_view card);
   // Removes a receipt the service acknowledged outside sync (online submission).
   void remove(ByteView receipt);
   // Marks a receipt as refused outside sync (the online submission was refused).

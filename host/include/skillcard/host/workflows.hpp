@@ -108,15 +108,8 @@ struct PreparedNonce {
   std::uint64_t expires_at = 0;
 };
 
-// A REDEEM whose answer was lost: what the next tap of that card needs to recover.
-struct InDoubt {
-  std::string card;
-  VoucherId voucher{};
-  std::uint32_t counter_before = 0;
-};
-
-// Thrown when the card went away during REDEEM: the redemption may have happened. The site
-// keeps `pending` (SiteWorkflow remembers it too) and the next tap recovers it.
+// Thrown when the card went away during REDEEM: the redemption may have happened. `pending` is
+// already in the offline queue's file; the next tap of that card recovers it.
 class RedemptionInDoubt : public HostRefusal {
  public:
   explicit RedemptionInDoubt(InDoubt pending);
@@ -162,9 +155,6 @@ class SiteWorkflow {
   // Slots usable at this site now.
   std::vector<SlotSummary> usable(const VoucherList& list) const;
 
-  const std::map<std::string, InDoubt>& in_doubt() const noexcept { return in_doubt_; }
-  void remember(const InDoubt& pending) { in_doubt_[pending.card] = pending; }
-
  private:
   RedeemOutcome submit(RedeemOutcome outcome);
   CardSession* card_;
@@ -172,7 +162,6 @@ class SiteWorkflow {
   OfflineQueue* queue_;
   SiteConfig config_;
   Clock clock_;
-  std::map<std::string, InDoubt> in_doubt_;
 };
 
 // ------------------------------------------------------------------------------------ kiosk

@@ -32,6 +32,9 @@ struct BeastHttpTransport::Impl {
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   bool connected = false;
+  // The last failure was the peer closing a kept-alive connection (not a timeout): the request
+  // never reached a handler, so resending it on a fresh connection is safe.
+  bool peer_closed = false;
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
@@ -44,6 +47,9 @@ struct BeastHttpTransport::Impl {
     io.restart();
     io.run();
     if (result) {
+      peer_closed = result == http::error::end_of_stream || result == asio::error::eof ||
+                    result == asio::error::connection_reset || result == asio::error::broken_pipe ||
+                    result == ssl::error::stream_truncated;
       disconnect();
       throw ServiceUnavailable(std::string(step) + " " + options.host + ":" + std::to_string(options.port) + ": " +
                                result.message());
@@ -127,15 +133,15 @@ BeastHttpTransport::BeastHttpTransport(HttpsOptions options) : impl_(std::make_u
 BeastHttpTransport::~BeastHttpTransport() { impl_->disconnect(); }
 
 HttpResponse BeastHttpTransport::send(const HttpRequest& request) {
-  // A kept-alive connection the service has closed fails on first use: reconnect once. The
-  // request cannot have been processed then (nothing was read back), except for a close
-  // racing the request — every write of the contract is idempotent or nonce-bound for that.
+  // A kept-alive connection the service closed while idle fails on first use with EOF or a
+  // reset: reconnect once and resend. A timeout is never retried (the service may be working
+  // on the request, and POST /v1/vouchers is not idempotent).
   const bool reused = impl_->connected;
   if (!impl_->connected) impl_->connect();
   try {
     return impl_->exchange(request);
   } catch (const ServiceUnavailable&) {
-    if (!reused) throw;
+    if (!reused || !impl_->peer_closed) throw;
   }
   impl_->connect();
   return impl_->exchange(request);

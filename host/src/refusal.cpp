@@ -121,9 +121,6 @@ std::string refusal_code(CardCommand command, StatusWord sw, std::optional<crypt
       // The host knows its role: a command outside it is the terminal's fault; anything else
       // (PIN not verified, MAC failure, no session) is a card-side condition.
       if (role && !role_allows(*role, command)) return "TERMINAL_ROLE_FORBIDDEN";
-      if (!role && (command == C::StoreVoucher || command == C::Redeem || command == C::Purge ||
-                    command == C::WriteDigest || command == C::ChangeReferenceData || command == C::ResetRetryCounter))
-        return "TERMINAL_ROLE_FORBIDDEN";
       return "CARD_ERROR";
     case StatusWord::ConditionsNotSatisfied:
       return command == C::Redeem ? "P15_ALREADY_REDEEMED" : "CARD_ERROR";

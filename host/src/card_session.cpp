@@ -103,8 +103,11 @@ ResponseApdu CardSession::exchange(CardCommand command, const CommandApdu& plain
   try {
     return host_.unwrap(answer);
   } catch (const crypto::scp03::SecureChannelError& e) {
+    // The card ran the command but its answer cannot be trusted (R-MAC or padding wrong): for
+    // STORE or REDEEM that is an unknown outcome, settled from the card's state on the next tap.
     role_.reset();
-    throw CardRefusal("CARD_ERROR", command, answer.sw(), e.what());
+    throw iso7816::UnknownOutcomeError(std::string(to_string(command)) + ": answer failed the SCP03 checks (" +
+                                       e.what() + ")");
   }
 }
 

@@ -67,6 +67,9 @@ class TestChannel final : public iso7816::CardChannel {
     card::CutMode mode;
   };
   std::optional<Cut> cut;  // consumed when it fires
+  // Flips a bit in the answer to the next command with this INS (a line error after the card
+  // ran it); consumed when it fires.
+  std::optional<std::uint8_t> corrupt_answer_of;
 
  private:
   card::Card* card_;

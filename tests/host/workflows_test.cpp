@@ -85,6 +85,8 @@ TEST_F(Workflows, CounterIssueWritesTheVoucherAndConfirmsIt) {
   CounterWorkflow counter(s, service, trust, clock);
   const auto out = counter.issue(issue_input());
   EXPECT_EQ(out.state, WriteState::Written) << out.problem;
+  // GET DATA, INTERNAL AUTHENTICATE, IU, EA, STORE (design.md, "Counter issue").
+  EXPECT_EQ(channel->exchanges - channel->by_ins[0xA4], 5u);
   EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "written");
   EXPECT_TRUE(on_card(s, out.voucher_id, SlotState::Stored));
   EXPECT_EQ(channel->by_ins[apdu::kInsStoreVoucher], 1u);
@@ -226,6 +228,19 @@ TEST_F(Workflows, CardPulledBeforeRedeemCommittedRedeemsOnceOnTheNextTap) {
   EXPECT_EQ(out.status, RedeemStatus::Recorded);
   EXPECT_EQ(service.redemptions.size(), 1u);
   EXPECT_EQ(service.redemptions.at(id).counter, 1u);
+}
+
+TEST_F(Workflows, ARedeemAnswerFailingItsRmacIsInDoubtAndRecoveredByGetReceipt) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  channel->corrupt_answer_of = apdu::kInsRedeem;
+  EXPECT_THROW(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36), RedemptionInDoubt);
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_TRUE(out.recovered);
+  EXPECT_EQ(out.voucher_id, id);
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
 }
 
 TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
@@ -416,7 +431,10 @@ TEST_F(Workflows, KioskChecksEveryRecordAgainstTheCardsSignedDigest) {
   CardSession ks(*channel, *kiosk_keys);
   KioskWorkflow kiosk(ks, service, trust, clock);
   channel->by_ins.clear();
+  channel->exchanges = 0;
   const auto view = kiosk.lookup(Pin(ct::kPin));
+  // IU, EA, VERIFY, INTERNAL AUTHENTICATE, LIST, READ DIGEST (design.md, "Kiosk lookup").
+  EXPECT_EQ(channel->exchanges - channel->by_ins[0xA4], 6u);
   EXPECT_EQ(view.holder, ct::holder_ref());
   ASSERT_TRUE(view.card_digest);
   EXPECT_EQ(view.card_digest->digest_version, 2u);

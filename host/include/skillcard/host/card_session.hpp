@@ -2,8 +2,9 @@
 // the simulator): SELECT, the role's SCP03 session at level 33, wrapping and GET RESPONSE, and
 // every applet command as a typed call. A status word other than 9000 throws CardRefusal with
 // the catalogue code for that command (docs/design.md, "Card status words"); a lost card throws
-// iso7816::CardRemovedError / UnknownOutcomeError unchanged (the workflows decide what an
-// unknown outcome means). PINs travel only inside the encrypted channel and are never logged.
+// iso7816::CardRemovedError / UnknownOutcomeError unchanged, and an answer that fails the
+// host's R-MAC check is an UnknownOutcomeError too (the workflows decide what an unknown
+// outcome means). PINs travel only inside the encrypted channel and are never logged.
 #pragma once
 
 #include <cstdint>

@@ -83,6 +83,11 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       " card TEXT PRIMARY KEY,"
       " voucher_id TEXT NOT NULL,"
       " counter_before INTEGER NOT NULL)");
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS contact ("
+      " id INTEGER PRIMARY KEY CHECK (id = 1),"
+      " local_time INTEGER NOT NULL,"
+      " service_time INTEGER NOT NULL)");
 }
 
 OfflineQueue::~OfflineQueue() = default;
@@ -171,6 +176,22 @@ void OfflineQueue::forget_in_doubt(std::string_view card) {
   const auto s = db_->prepare("DELETE FROM in_doubt WHERE card = ?");
   db_->bind_text(s.get(), 1, card);
   db_->check(sqlite3_step(s.get()), "forget in doubt");
+}
+
+void OfflineQueue::record_contact(const Contact& contact) {
+  const auto s = db_->prepare("INSERT OR REPLACE INTO contact(id, local_time, service_time) VALUES (1,?,?)");
+  db_->bind_int(s.get(), 1, static_cast<std::int64_t>(contact.local_time));
+  db_->bind_int(s.get(), 2, static_cast<std::int64_t>(contact.service_time));
+  db_->check(sqlite3_step(s.get()), "record contact");
+}
+
+std::optional<OfflineQueue::Contact> OfflineQueue::last_contact() const {
+  const auto s = db_->prepare("SELECT local_time, service_time FROM contact WHERE id = 1");
+  const int rc = sqlite3_step(s.get());
+  db_->check(rc, "last contact");
+  if (rc != SQLITE_ROW) return std::nullopt;
+  return Contact{static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)),
+                 static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1))};
 }
 
 void OfflineQueue::remove(ByteView receipt) {

@@ -197,11 +197,27 @@ SiteWorkflow::SiteWorkflow(CardSession& card, ServiceClient& service, OfflineQue
                            Clock clock)
     : card_(&card), service_(&service), queue_(&queue), config_(config), clock_(std::move(clock)) {}
 
+namespace {
+constexpr std::uint64_t kMaxOfflineAge = 72 * 3600;
+constexpr std::uint64_t kMaxClockSkew = 5 * 60;
+constexpr std::uint32_t kCardTimeTolerance = 10 * 60;
+}  // namespace
+
 PreparedNonce SiteWorkflow::prepare() {
+  const auto now = clock_();
   try {
     const auto grant = service_->create_nonce();
+    queue_->record_contact({now, grant.issued_at});
     return {grant.nonce, false, grant.expires_at};
   } catch (const ServiceUnavailable&) {
+    const auto contact = queue_->last_contact();
+    if (!contact) throw HostRefusal("OFFLINE_NOT_ALLOWED", "no online contact recorded yet");
+    const auto skew = contact->local_time > contact->service_time ? contact->local_time - contact->service_time
+                                                                  : contact->service_time - contact->local_time;
+    if (now < contact->local_time) throw HostRefusal("OFFLINE_NOT_ALLOWED", "clock earlier than at the last contact");
+    if (now - contact->local_time > kMaxOfflineAge)
+      throw HostRefusal("OFFLINE_NOT_ALLOWED", "last online contact more than 72 h ago");
+    if (skew > kMaxClockSkew) throw HostRefusal("OFFLINE_NOT_ALLOWED", "clock more than 5 min off the service's");
     PreparedNonce offline;
     offline.offline = true;
     offline.nonce[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
@@ -256,11 +272,15 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
     throw HostRefusal(voucher ? "VOUCHER_NOT_ON_CARD" : "REGION_NOT_ELIGIBLE",
                       "no stored voucher usable at this site now");
 
+  const auto terminal_time = clock_();
+  if (terminal_time + kCardTimeTolerance < list.time_mark)
+    throw HostRefusal("CARD_TIME_REGRESSION", "terminal time before the card's time mark");
+
   RedeemRequest request;
   request.voucher = chosen->id;
   request.site = config_.site_id;
   request.nonce = nonce.nonce;
-  request.terminal_time = static_cast<std::uint32_t>(clock_());
+  request.terminal_time = static_cast<std::uint32_t>(terminal_time);
   request.classroom_hours = classroom_hours;
   request.online_hours = online_hours;
 

@@ -245,9 +245,10 @@ TEST_F(Workflows, ARedeemAnswerFailingItsRmacIsInDoubtAndRecoveredByGetReceipt) 
 
 TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   const auto id = stored_voucher({}, {kSite});
-  service.down = true;
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, clock);
+  w.prepare();  // an online contact first: the offline bounds start from it
+  service.down = true;
   const auto nonce = w.prepare();
   EXPECT_TRUE(nonce.offline);
   EXPECT_EQ(nonce.nonce[0], 0x02);
@@ -268,6 +269,51 @@ TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   EXPECT_EQ(report.acknowledged, 1u);
   EXPECT_EQ(report.remaining, 0u);
   EXPECT_EQ(service.receipts.at(id), out.receipt);
+}
+
+TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
+  stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  std::uint64_t now = kNow;
+  SiteWorkflow w(s, service, *queue, site, [&] { return now; });
+  service.down = true;
+  const auto refused = [&](const char* why) {
+    try {
+      w.prepare();
+      ADD_FAILURE() << "offline allowed: " << why;
+    } catch (const HostRefusal& e) {
+      EXPECT_EQ(e.code(), "OFFLINE_NOT_ALLOWED") << why;
+    }
+  };
+  refused("no contact yet");
+  service.down = false;
+  w.prepare();
+  service.down = true;
+  now = kNow + 72 * 3600;
+  EXPECT_TRUE(w.prepare().offline);
+  now = kNow + 72 * 3600 + 1;
+  refused("last contact over 72 h ago");
+  now = kNow - 1;
+  refused("clock earlier than at the contact");
+  // A terminal clock 6 minutes off the service's at the contact.
+  service.down = false;
+  now = kNow + 360;
+  w.prepare();
+  service.down = true;
+  refused("clock off by more than 5 min");
+}
+
+TEST_F(Workflows, ATerminalClockBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
+  stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, [] { return kNow - 601; });
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "redeemed with a clock before the card's time mark";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_TIME_REGRESSION");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 
 TEST_F(Workflows, ExpiredNonceQueuesTheReceipt) {

@@ -71,6 +71,14 @@ class OfflineQueue {
   std::optional<InDoubt> in_doubt(std::string_view card) const;
   std::vector<InDoubt> all_in_doubt() const;
   void forget_in_doubt(std::string_view card);
+  // The last online contact: the terminal's clock and the service's then (docs/design.md,
+  // "Time": the offline bounds are judged against it).
+  struct Contact {
+    std::uint64_t local_time = 0;
+    std::uint64_t service_time = 0;
+  };
+  void record_contact(const Contact& contact);
+  std::optional<Contact> last_contact() const;
   // Removes a receipt the service acknowledged outside sync (online submission).
   void remove(ByteView receipt);
   // Marks a receipt as refused outside sync (the online submission was refused).

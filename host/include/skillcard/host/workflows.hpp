@@ -143,11 +143,16 @@ class SiteWorkflow {
  public:
   SiteWorkflow(CardSession& card, ServiceClient& service, OfflineQueue& queue, SiteConfig config, Clock clock);
 
-  // POST /v1/nonces; unreachable service → an offline nonce.
+  // POST /v1/nonces (recording the contact: terminal and service time); unreachable service →
+  // an offline nonce, only within the offline bounds of docs/design.md "Time": a last contact
+  // ≤ 72 h ago, the clock then within 5 min of the service's, and not earlier now than then —
+  // else HostRefusal OFFLINE_NOT_ALLOWED.
   PreparedNonce prepare();
   // One tap: IU, EA, VERIFY, LIST (stored), then REDEEM — or, for a card with a REDEEM in
   // doubt whose counter moved, GET RECEIPT instead (never a second REDEEM): ≤ 5 exchanges
-  // after SELECT. `voucher`: the holder's choice, else the first usable here. Then
+  // after SELECT. `voucher`: the holder's choice, else the first usable here; a terminal time
+  // more than 10 min before the card's time mark is refused before REDEEM
+  // (CARD_TIME_REGRESSION). Then
   // POST /v1/redemptions; unreachable or NONCE_EXPIRED → offline queue. A refusal by the
   // service is kept in the queue marked refused and rethrown as ServiceRefusal.
   RedeemOutcome redeem(const PreparedNonce& nonce, const Pin& pin, std::uint16_t classroom_hours,

@@ -1,0 +1,224 @@
+// The terminal workflows of issue #10 as pure host logic over CardSession and ServiceClient
+// (docs/design.md, "APDU flows"): the counter (genuineness, issue and write, settle an unknown
+// write, certificates, PINs, lost card, purge), the training site (redeem within 5 exchanges
+// after SELECT, recovery by GET RECEIPT, offline queue) and the kiosk (read-only lookup with the
+// card-signed digest checked against every record the service returns).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "skillcard/host/card_session.hpp"
+#include "skillcard/host/offline_queue.hpp"
+#include "skillcard/host/service_client.hpp"
+#include "skillcard/host/trust.hpp"
+#include "skillcard/schemas/portfolio.hpp"
+
+namespace skillcard::host {
+
+// UTC seconds now (injected, so tests and offline checks do not read the wall clock).
+using Clock = std::function<std::uint64_t()>;
+
+// ---------------------------------------------------------------------------------- counter
+
+struct GenuineCard {
+  VerifiedCard card;
+  CardProof proof;  // over a fresh server nonce, pin_verified = false
+};
+
+struct IssueInput {
+  std::string citizen_id;
+  std::uint32_t programme = 0;
+  std::string occupation;  // d-dd-dd-dd
+  std::uint32_t level = 0;
+  std::uint32_t fund = 0;
+  std::uint32_t planned_hours = 0;
+  std::uint32_t planned_online_hours = 0;
+  std::optional<std::vector<std::uint32_t>> eligible_regions;
+  std::optional<std::vector<std::uint32_t>> eligible_providers;
+};
+
+enum class WriteState {
+  Written,  // on the card and confirmed at the service
+  Voided,   // the write failed definitively; voided at the service
+  Unknown,  // outcome unknown (card pulled mid-STORE, service gone): settle() on the next tap
+};
+std::string_view to_string(WriteState state) noexcept;
+
+struct IssueOutcome {
+  VoucherId voucher_id{};
+  Bytes token;
+  VoucherInfo voucher;
+  WriteState state = WriteState::Unknown;
+  std::string problem;  // why not Written (code or text)
+};
+
+struct LostOutcome {
+  LostAnswer answer;
+  std::vector<IssueOutcome> moved;  // one per moved voucher, written onto the replacement
+};
+
+class CounterWorkflow {
+ public:
+  CounterWorkflow(CardSession& card, ServiceClient& service, const TrustAnchors& trust, Clock clock);
+
+  // SELECT, GET DATA 01 03 (certificate checked against the trust list), a server nonce, plain
+  // INTERNAL AUTHENTICATE checked with the certificate's auth key. HostRefusal if not genuine.
+  GenuineCard prove_genuine();
+  // Genuineness, POST /v1/vouchers, counter session, STORE VOUCHER, then …/written; a definitive
+  // write failure voids the voucher; an unknown one returns WriteState::Unknown.
+  IssueOutcome issue(const IssueInput& input);
+  // The next tap after WriteState::Unknown: a counter session's LIST says whether the voucher is
+  // on the card; then …/written or …/void.
+  WriteState settle(const VoucherId& voucher_id);
+  // POST /v1/certificates, then WRITE DIGEST of the new signed digest (card number from the card).
+  RecordedCertificate record_certificate(CertificateRequest request);
+  void change_pin(const Pin& old_pin, const Pin& new_pin);
+  // After the clerk has checked the holder's identity document: RESET RETRY COUNTER.
+  void reset_pin(const Pin& new_pin);
+  // The card in the reader is the replacement (registered before): the service moves the lost
+  // card's unredeemed vouchers; each is STOREd here and confirmed written.
+  LostOutcome replace_lost_card(const std::string& lost_card, const std::string& citizen_id);
+  // Purges (PURGE) the card's redeemed slots whose vouchers the service reports redeemed.
+  std::vector<VoucherId> purge_redeemed();
+
+ private:
+  IssueOutcome write_voucher(const VoucherId& id, Bytes token, VoucherInfo info);
+  CardSession* card_;
+  ServiceClient* service_;
+  const TrustAnchors* trust_;
+  Clock clock_;
+};
+
+// ------------------------------------------------------------------------------------- site
+
+struct SiteConfig {
+  std::uint32_t site_id = 0;  // = provider id and the receipt's site
+  std::uint32_t region = 0;   // the terminal's GB/T 2260 region
+};
+
+// The nonce fetched before the tap (valid 5 min), or an offline one 02 ‖ 16 random bytes.
+struct PreparedNonce {
+  Nonce nonce{};
+  bool offline = false;
+  std::uint64_t expires_at = 0;
+};
+
+// Thrown when the card went away during REDEEM: the redemption may have happened. `pending` is
+// already in the offline queue's file; the next tap of that card recovers it.
+class RedemptionInDoubt : public HostRefusal {
+ public:
+  explicit RedemptionInDoubt(InDoubt pending);
+  const InDoubt& pending() const noexcept { return pending_; }
+
+ private:
+  InDoubt pending_;
+};
+
+enum class RedeemStatus {
+  Recorded,         // 201: the service recorded it
+  AlreadyRecorded,  // 200: the same receipt was recorded before
+  Queued,           // service unreachable or nonce expired: in the offline queue
+};
+std::string_view to_string(RedeemStatus status) noexcept;
+
+struct RedeemOutcome {
+  RedeemStatus status = RedeemStatus::Queued;
+  std::string card;
+  VoucherId voucher_id{};
+  Bytes receipt;           // the card-signed receipt, byte for byte
+  std::string receipt_id;  // first 16 hex of SHA-256(receipt): printable offline too
+  std::uint32_t counter = 0;
+  std::uint64_t terminal_time = 0;
+  std::optional<Redemption> redemption;  // when the service answered
+  bool recovered = false;                // from GET RECEIPT after an unknown outcome
+  std::string queued_because;
+};
+
+class SiteWorkflow {
+ public:
+  SiteWorkflow(CardSession& card, ServiceClient& service, OfflineQueue& queue, SiteConfig config, Clock clock);
+
+  // POST /v1/nonces (recording the contact: terminal and service time); unreachable service →
+  // an offline nonce, only within the offline bounds of docs/design.md "Time": a last contact
+  // ≤ 72 h ago, the clock then within 5 min of the service's, and not earlier now than then —
+  // else HostRefusal OFFLINE_NOT_ALLOWED.
+  PreparedNonce prepare();
+  // One tap: IU, EA, VERIFY, LIST (stored), then REDEEM — or, for a card with a REDEEM in
+  // doubt whose counter moved, GET RECEIPT instead (never a second REDEEM): ≤ 5 exchanges
+  // after SELECT. `voucher`: the holder's choice, else the first usable here; a terminal time
+  // more than 10 min before the card's time mark is refused before REDEEM
+  // (CARD_TIME_REGRESSION). Then
+  // POST /v1/redemptions; unreachable or NONCE_EXPIRED → offline queue. A refusal by the
+  // service is kept in the queue marked refused and rethrown as ServiceRefusal.
+  RedeemOutcome redeem(const PreparedNonce& nonce, const Pin& pin, std::uint16_t classroom_hours,
+                       std::uint16_t online_hours, std::optional<VoucherId> voucher = std::nullopt);
+  // Slots usable at this site now.
+  std::vector<SlotSummary> usable(const VoucherList& list) const;
+
+ private:
+  RedeemOutcome submit(RedeemOutcome outcome);
+  CardSession* card_;
+  ServiceClient* service_;
+  OfflineQueue* queue_;
+  SiteConfig config_;
+  Clock clock_;
+};
+
+// ------------------------------------------------------------------------------------ kiosk
+
+// How a record the service returned relates to the card's signed digest (design.md N-3).
+enum class RecordCheck {
+  OnCard,         // its SHA-256 is in the card's digest
+  NewerThanCard,  // recorded after the card's digest was written: "card digest out of date"
+  OlderThanCard,  // among the records beyond the 11 the digest holds: "not on the card's digest"
+  Mismatch,       // should be on the digest and is not: altered or not this holder's
+  NoCardDigest,   // the card holds no digest
+};
+std::string_view to_string(RecordCheck check) noexcept;
+
+struct KioskRecord {
+  PortfolioRecord raw;
+  std::optional<schemas::CertificateRecord> record;  // nullopt: did not decode
+  RecordCheck check = RecordCheck::Mismatch;
+};
+
+struct KioskVoucher {
+  HolderVoucher service;
+  std::optional<SlotState> on_card;  // the card's slot state, if on this card
+  bool token_verified = false;       // signed by its bureau's voucher key, for this holder
+  std::string problem;
+};
+
+struct KioskView {
+  std::string card;
+  HolderRef holder{};
+  std::optional<schemas::PortfolioDigestClaims> card_digest;
+  bool card_digest_out_of_date = false;  // the service has a newer digest version
+  std::vector<KioskVoucher> vouchers;
+  std::vector<KioskRecord> records;
+};
+
+class KioskWorkflow {
+ public:
+  KioskWorkflow(CardSession& card, ServiceClient& service, const TrustAnchors& trust, Clock clock);
+  // Nonce, then the tap: IU, EA, VERIFY, INTERNAL AUTHENTICATE, LIST, READ DIGEST (6 after
+  // SELECT); then the GETs with the card proof. Only what the holder asked for is fetched.
+  KioskView lookup(const Pin& pin, bool vouchers = true, bool portfolio = true);
+
+ private:
+  CardSession* card_;
+  ServiceClient* service_;
+  const TrustAnchors* trust_;
+  Clock clock_;
+};
+
+// Classifies the service's records against a verified card digest (nullopt: none on the card).
+std::vector<KioskRecord> check_records(const std::vector<PortfolioRecord>& records,
+                                       const std::optional<schemas::PortfolioDigestClaims>& card_digest);
+
+}  // namespace skillcard::host

@@ -1,0 +1,284 @@
+// OfflineQueue on SQLite: WAL + synchronous=FULL, every change in one transaction.
+#include "skillcard/host/offline_queue.hpp"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+#include "skillcard/iso7816/call_site.hpp"
+
+#include "skillcard/host/encoding.hpp"
+
+namespace skillcard::host {
+
+namespace {
+
+struct StmtFree {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFree>;
+
+}  // namespace
+
+struct OfflineQueue::Db {
+  sqlite3* handle = nullptr;
+  ~Db() { sqlite3_close(handle); }
+
+  // The one checked wrapper: any result other than the expected ones throws with the call site.
+  void check(int rc, const char* what, CallSite where = CallSite::current()) const {
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
+    throw std::runtime_error(std::string("offline queue: ") + what + ": " + sqlite3_errstr(rc) + " (" +
+                             (handle ? sqlite3_errmsg(handle) : "") + ") at " + where.file + ":" +
+                             std::to_string(where.line));
+  }
+  void exec(const char* sql) { check(sqlite3_exec(handle, sql, nullptr, nullptr, nullptr), sql); }
+  Stmt prepare(const char* sql) const {
+    sqlite3_stmt* s = nullptr;
+    check(sqlite3_prepare_v2(handle, sql, -1, &s, nullptr), sql);
+    return Stmt(s);
+  }
+  void bind_blob(sqlite3_stmt* s, int i, ByteView b) const {
+    check(sqlite3_bind_blob(s, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT), "bind");
+  }
+  void bind_text(sqlite3_stmt* s, int i, std::string_view t) const {
+    check(sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT), "bind");
+  }
+  void bind_int(sqlite3_stmt* s, int i, std::int64_t v) const { check(sqlite3_bind_int64(s, i, v), "bind"); }
+};
+
+namespace {
+
+Bytes column_blob(sqlite3_stmt* s, int i) {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+  return Bytes(p, p + sqlite3_column_bytes(s, i));
+}
+std::string column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+}  // namespace
+
+OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t window_seconds)
+    : db_(std::make_unique<Db>()), window_(window_seconds) {
+  db_->check(sqlite3_open_v2(path.c_str(), &db_->handle,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr),
+             "open");
+  db_->check(sqlite3_busy_timeout(db_->handle, 5000), "busy timeout");
+  db_->exec("PRAGMA journal_mode=WAL");
+  db_->exec("PRAGMA synchronous=FULL");
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS receipts ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " voucher_id TEXT NOT NULL,"
+      " card TEXT NOT NULL,"
+      " receipt BLOB NOT NULL UNIQUE,"
+      " made_at INTEGER NOT NULL,"
+      " attempts INTEGER NOT NULL DEFAULT 0,"
+      " last_error TEXT,"
+      " refused INTEGER NOT NULL DEFAULT 0,"
+      " rules TEXT NOT NULL DEFAULT '')");
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS in_doubt ("
+      " card TEXT PRIMARY KEY,"
+      " voucher_id TEXT NOT NULL,"
+      " counter_before INTEGER NOT NULL)");
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS contact ("
+      " id INTEGER PRIMARY KEY CHECK (id = 1),"
+      " local_time INTEGER NOT NULL,"
+      " service_time INTEGER NOT NULL)");
+}
+
+OfflineQueue::~OfflineQueue() = default;
+
+bool OfflineQueue::enqueue(const VoucherId& voucher_id, std::string_view card, ByteView receipt,
+                           std::uint64_t made_at) {
+  const auto s = db_->prepare("INSERT OR IGNORE INTO receipts(voucher_id, card, receipt, made_at) VALUES (?,?,?,?)");
+  db_->bind_text(s.get(), 1, lower_hex(voucher_id));
+  db_->bind_text(s.get(), 2, card);
+  db_->bind_blob(s.get(), 3, receipt);
+  db_->bind_int(s.get(), 4, static_cast<std::int64_t>(made_at));
+  db_->check(sqlite3_step(s.get()), "enqueue");
+  return sqlite3_changes(db_->handle) == 1;
+}
+
+std::vector<QueuedReceipt> OfflineQueue::pending(std::uint64_t now) const {
+  const auto s = db_->prepare(
+      "SELECT id, voucher_id, card, receipt, made_at, attempts, last_error, refused, rules FROM receipts ORDER BY id");
+  std::vector<QueuedReceipt> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    QueuedReceipt q;
+    q.id = sqlite3_column_int64(s.get(), 0);
+    q.voucher_id = fixed_from_hex<8>(column_text(s.get(), 1), "voucher_id");
+    q.card = column_text(s.get(), 2);
+    q.receipt = column_blob(s.get(), 3);
+    q.made_at = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 4));
+    q.attempts = static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 5));
+    if (sqlite3_column_type(s.get(), 6) != SQLITE_NULL) q.last_error = column_text(s.get(), 6);
+    q.refused = sqlite3_column_int64(s.get(), 7) != 0;
+    const auto rules = column_text(s.get(), 8);
+    for (std::size_t at = 0; at < rules.size();) {
+      const auto comma = rules.find(',', at);
+      q.rules.push_back(rules.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      at = comma == std::string::npos ? rules.size() : comma + 1;
+    }
+    const auto deadline = q.made_at + window_;
+    q.seconds_left = now < deadline ? deadline - now : 0;
+    out.push_back(std::move(q));
+  }
+  db_->check(rc, "pending");
+  return out;
+}
+
+std::size_t OfflineQueue::size() const {
+  const auto s = db_->prepare("SELECT count(*) FROM receipts");
+  db_->check(sqlite3_step(s.get()), "size");
+  return static_cast<std::size_t>(sqlite3_column_int64(s.get(), 0));
+}
+
+namespace {
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& r : v) out += (out.empty() ? "" : ",") + r;
+  return out;
+}
+}  // namespace
+
+void OfflineQueue::remember_in_doubt(const InDoubt& pending) {
+  const auto s = db_->prepare("INSERT OR REPLACE INTO in_doubt(card, voucher_id, counter_before) VALUES (?,?,?)");
+  db_->bind_text(s.get(), 1, pending.card);
+  db_->bind_text(s.get(), 2, lower_hex(pending.voucher));
+  db_->bind_int(s.get(), 3, pending.counter_before);
+  db_->check(sqlite3_step(s.get()), "remember in doubt");
+}
+
+std::vector<InDoubt> OfflineQueue::all_in_doubt() const {
+  const auto s = db_->prepare("SELECT card, voucher_id, counter_before FROM in_doubt ORDER BY card");
+  std::vector<InDoubt> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    out.push_back({column_text(s.get(), 0), fixed_from_hex<8>(column_text(s.get(), 1), "voucher_id"),
+                   static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 2))});
+  }
+  db_->check(rc, "in doubt");
+  return out;
+}
+
+std::optional<InDoubt> OfflineQueue::in_doubt(std::string_view card) const {
+  for (auto& d : all_in_doubt())
+    if (d.card == card) return d;
+  return std::nullopt;
+}
+
+void OfflineQueue::forget_in_doubt(std::string_view card) {
+  const auto s = db_->prepare("DELETE FROM in_doubt WHERE card = ?");
+  db_->bind_text(s.get(), 1, card);
+  db_->check(sqlite3_step(s.get()), "forget in doubt");
+}
+
+void OfflineQueue::record_contact(const Contact& contact) {
+  const auto s = db_->prepare("INSERT OR REPLACE INTO contact(id, local_time, service_time) VALUES (1,?,?)");
+  db_->bind_int(s.get(), 1, static_cast<std::int64_t>(contact.local_time));
+  db_->bind_int(s.get(), 2, static_cast<std::int64_t>(contact.service_time));
+  db_->check(sqlite3_step(s.get()), "record contact");
+}
+
+std::optional<OfflineQueue::Contact> OfflineQueue::last_contact() const {
+  const auto s = db_->prepare("SELECT local_time, service_time FROM contact WHERE id = 1");
+  const int rc = sqlite3_step(s.get());
+  db_->check(rc, "last contact");
+  if (rc != SQLITE_ROW) return std::nullopt;
+  return Contact{static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)),
+                 static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1))};
+}
+
+void OfflineQueue::remove(ByteView receipt) {
+  const auto s = db_->prepare("DELETE FROM receipts WHERE receipt = ?");
+  db_->bind_blob(s.get(), 1, receipt);
+  db_->check(sqlite3_step(s.get()), "remove");
+}
+
+void OfflineQueue::mark_refused(ByteView receipt, const std::string& code, const std::vector<std::string>& rules) {
+  const auto s = db_->prepare("UPDATE receipts SET refused = 1, last_error = ?, rules = ? WHERE receipt = ?");
+  db_->bind_text(s.get(), 1, code);
+  db_->bind_text(s.get(), 2, join(rules));
+  db_->bind_blob(s.get(), 3, receipt);
+  db_->check(sqlite3_step(s.get()), "mark refused");
+}
+
+SyncReport OfflineQueue::sync(ServiceClient& service) {
+  SyncReport report;
+  std::vector<QueuedReceipt> waiting;
+  for (auto& q : pending(0))
+    if (!q.refused) waiting.push_back(std::move(q));
+  for (std::size_t at = 0; at < waiting.size(); at += 100) {
+    const auto n = std::min<std::size_t>(100, waiting.size() - at);
+    std::vector<ReceiptSubmission> batch;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& q = waiting[at + i];
+      batch.push_back({q.voucher_id, q.receipt, q.card});
+    }
+    std::vector<SyncItemResult> results;
+    try {
+      results = service.sync_redemptions(batch);
+    } catch (const ServiceUnavailable& e) {
+      report.service_unavailable = true;
+      db_->exec("BEGIN IMMEDIATE");
+      const auto s = db_->prepare("UPDATE receipts SET attempts = attempts + 1, last_error = ? WHERE id = ?");
+      for (std::size_t i = at; i < waiting.size(); ++i) {
+        sqlite3_reset(s.get());
+        db_->bind_text(s.get(), 1, e.what());
+        db_->bind_int(s.get(), 2, waiting[i].id);
+        db_->check(sqlite3_step(s.get()), "record attempt");
+      }
+      db_->exec("COMMIT");
+      break;
+    }
+    // Results name their voucher; match each to the batch item (one receipt per voucher).
+    db_->exec("BEGIN IMMEDIATE");
+    try {
+      const auto del = db_->prepare("DELETE FROM receipts WHERE id = ?");
+      const auto mark = db_->prepare(
+          "UPDATE receipts SET attempts = attempts + 1, refused = 1, last_error = ?, rules = ? WHERE id = ?");
+      const auto tried = db_->prepare("UPDATE receipts SET attempts = attempts + 1 WHERE id = ?");
+      std::vector<bool> answered(n, false);
+      for (const auto& r : results) {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (answered[i] || batch[i].voucher_id != r.voucher_id) continue;
+          answered[i] = true;
+          const auto id = waiting[at + i].id;
+          if (r.accepted()) {
+            sqlite3_reset(del.get());
+            db_->bind_int(del.get(), 1, id);
+            db_->check(sqlite3_step(del.get()), "remove acknowledged");
+            ++report.acknowledged;
+          } else {
+            sqlite3_reset(mark.get());
+            db_->bind_text(mark.get(), 1, r.error);
+            db_->bind_text(mark.get(), 2, join(r.rules));
+            db_->bind_int(mark.get(), 3, id);
+            db_->check(sqlite3_step(mark.get()), "mark refused");
+            ++report.refused;
+          }
+          break;
+        }
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (answered[i]) continue;  // no answer for it: stays waiting
+        sqlite3_reset(tried.get());
+        db_->bind_int(tried.get(), 1, waiting[at + i].id);
+        db_->check(sqlite3_step(tried.get()), "record attempt");
+      }
+      db_->exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_->handle, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+  report.remaining = size();
+  return report;
+}
+
+}  // namespace skillcard::host

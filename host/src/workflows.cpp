@@ -1,0 +1,413 @@
+// Counter, site and kiosk workflows (docs/design.md, "APDU flows").
+#include "skillcard/host/workflows.hpp"
+
+#include <algorithm>
+
+#include "skillcard/crypto/openssl.hpp"
+#include "skillcard/host/encoding.hpp"
+#include "skillcard/schemas/receipt.hpp"
+
+namespace skillcard::host {
+
+using crypto::CardRole;
+
+std::string_view to_string(WriteState state) noexcept {
+  switch (state) {
+    case WriteState::Written:
+      return "written";
+    case WriteState::Voided:
+      return "voided";
+    case WriteState::Unknown:
+      return "unknown";
+  }
+  return "?";
+}
+
+std::string_view to_string(RedeemStatus status) noexcept {
+  switch (status) {
+    case RedeemStatus::Recorded:
+      return "recorded";
+    case RedeemStatus::AlreadyRecorded:
+      return "already-recorded";
+    case RedeemStatus::Queued:
+      return "queued";
+  }
+  return "?";
+}
+
+std::string_view to_string(RecordCheck check) noexcept {
+  switch (check) {
+    case RecordCheck::OnCard:
+      return "on-card";
+    case RecordCheck::NewerThanCard:
+      return "card-digest-out-of-date";
+    case RecordCheck::OlderThanCard:
+      return "not-on-card-digest";
+    case RecordCheck::Mismatch:
+      return "mismatch";
+    case RecordCheck::NoCardDigest:
+      return "no-card-digest";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------- counter
+
+CounterWorkflow::CounterWorkflow(CardSession& card, ServiceClient& service, const TrustAnchors& trust, Clock clock)
+    : card_(&card), service_(&service), trust_(&trust), clock_(std::move(clock)) {}
+
+GenuineCard CounterWorkflow::prove_genuine() {
+  const auto now = clock_();
+  trust_->require_fresh(now);
+  card_->select();
+  auto verified = verify_card_certificate(card_->read_certificate(), *trust_, now);
+  const auto grant = service_->create_nonce();
+  const auto answer = card_->internal_authenticate(grant.nonce);
+  auto proof = verify_internal_authenticate(verified, answer, grant.nonce);
+  return {std::move(verified), std::move(proof)};
+}
+
+IssueOutcome CounterWorkflow::issue(const IssueInput& in) {
+  const auto genuine = prove_genuine();
+  IssueRequest request{genuine.card.claims.card_number,
+                       in.citizen_id,
+                       in.programme,
+                       in.occupation,
+                       in.level,
+                       in.fund,
+                       in.planned_hours,
+                       in.planned_online_hours,
+                       in.eligible_regions,
+                       in.eligible_providers,
+                       genuine.proof};
+  auto issued = service_->issue_voucher(request);
+  return write_voucher(issued.voucher_id, std::move(issued.token), std::move(issued.voucher));
+}
+
+IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, VoucherInfo info) {
+  IssueOutcome out{id, std::move(token), std::move(info), WriteState::Unknown, {}};
+  bool definitive_failure = false;
+  try {
+    if (card_->role() != CardRole::Counter) card_->open(CardRole::Counter);
+    card_->store_voucher(out.token);
+  } catch (const iso7816::UnknownOutcomeError& e) {
+    out.problem = std::string("UNKNOWN_OUTCOME: ") + e.what();
+    return out;  // the next tap's LIST decides
+  } catch (const iso7816::CardRemovedError& e) {
+    definitive_failure = true;  // the command never reached the card
+    out.problem = std::string("CARD_REMOVED: ") + e.what();
+  } catch (const CardRefusal& e) {
+    if (e.code() == "VOUCHER_ALREADY_ON_CARD") {
+      // Already there (a retried write): it is on the card, so it is written.
+    } else {
+      definitive_failure = true;
+      out.problem = e.code();
+    }
+  }
+  try {
+    if (definitive_failure) {
+      service_->void_voucher(id, "card write failed: " + out.problem);
+      out.state = WriteState::Voided;
+    } else {
+      service_->mark_written(id);
+      out.state = WriteState::Written;
+    }
+  } catch (const ServiceUnavailable& e) {
+    // The card is settled but the service did not hear it: settle() repeats the call.
+    out.state = WriteState::Unknown;
+    out.problem += (out.problem.empty() ? "" : "; ") + std::string("service: ") + e.what();
+  }
+  return out;
+}
+
+WriteState CounterWorkflow::settle(const VoucherId& voucher_id) {
+  card_->select();
+  card_->open(CardRole::Counter);
+  const auto list = card_->list_vouchers(apdu::kListAll);
+  const bool on_card =
+      std::any_of(list.slots.begin(), list.slots.end(), [&](const SlotSummary& s) { return s.id == voucher_id; });
+  if (on_card) {
+    service_->mark_written(voucher_id);
+    return WriteState::Written;
+  }
+  service_->void_voucher(voucher_id, "not on the card after an unknown write outcome");
+  return WriteState::Voided;
+}
+
+RecordedCertificate CounterWorkflow::record_certificate(CertificateRequest request) {
+  const auto genuine = prove_genuine();
+  request.card = genuine.card.claims.card_number;
+  auto recorded = service_->record_certificate(request);
+  verify_portfolio_digest(recorded.digest, *trust_, clock_());
+  card_->open(CardRole::Counter);
+  card_->write_digest(recorded.digest);
+  return recorded;
+}
+
+void CounterWorkflow::change_pin(const Pin& old_pin, const Pin& new_pin) {
+  card_->select();
+  card_->open(CardRole::Counter);
+  card_->change_pin(old_pin, new_pin);
+}
+
+void CounterWorkflow::reset_pin(const Pin& new_pin) {
+  card_->select();
+  card_->open(CardRole::Counter);
+  card_->reset_retry_counter(new_pin);
+}
+
+LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, const std::string& citizen_id) {
+  const auto genuine = prove_genuine();
+  LostOutcome out;
+  out.answer = service_->report_lost({lost_card, citizen_id, genuine.card.claims.card_number});
+  for (const auto& m : out.answer.moved) {
+    VoucherInfo info;
+    info.id = m.voucher_id;
+    out.moved.push_back(write_voucher(m.voucher_id, m.token, info));
+  }
+  return out;
+}
+
+std::vector<VoucherId> CounterWorkflow::purge_redeemed() {
+  const auto genuine = prove_genuine();
+  card_->open(CardRole::Counter);
+  const auto list = card_->list_vouchers(apdu::kListAll);
+  const auto at_service = service_->holder_vouchers(list.holder, genuine.proof);
+  std::vector<VoucherId> purged;
+  for (const auto& slot : list.slots) {
+    if (slot.state != SlotState::Redeemed) continue;
+    const auto it = std::find_if(at_service.vouchers.begin(), at_service.vouchers.end(),
+                                 [&](const HolderVoucher& v) { return v.voucher_id == slot.id; });
+    // Only what the service confirms redeemed: the receipt on the card is the last copy otherwise.
+    if (it == at_service.vouchers.end() || it->state != "redeemed") continue;
+    card_->purge(slot.id);
+    purged.push_back(slot.id);
+  }
+  return purged;
+}
+
+// ------------------------------------------------------------------------------------- site
+
+RedemptionInDoubt::RedemptionInDoubt(InDoubt pending)
+    : HostRefusal("UNKNOWN_OUTCOME",
+                  "REDEEM of voucher " + lower_hex(pending.voucher) + " on card " + pending.card + " lost its answer"),
+      pending_(std::move(pending)) {}
+
+SiteWorkflow::SiteWorkflow(CardSession& card, ServiceClient& service, OfflineQueue& queue, SiteConfig config,
+                           Clock clock)
+    : card_(&card), service_(&service), queue_(&queue), config_(config), clock_(std::move(clock)) {}
+
+namespace {
+constexpr std::uint64_t kMaxOfflineAge = 72 * 3600;
+constexpr std::uint64_t kMaxClockSkew = 5 * 60;
+constexpr std::uint32_t kCardTimeTolerance = 10 * 60;
+}  // namespace
+
+PreparedNonce SiteWorkflow::prepare() {
+  const auto now = clock_();
+  try {
+    const auto grant = service_->create_nonce();
+    queue_->record_contact({now, grant.issued_at});
+    return {grant.nonce, false, grant.expires_at};
+  } catch (const ServiceUnavailable&) {
+    const auto contact = queue_->last_contact();
+    if (!contact) throw HostRefusal("OFFLINE_NOT_ALLOWED", "no online contact recorded yet");
+    const auto skew = contact->local_time > contact->service_time ? contact->local_time - contact->service_time
+                                                                  : contact->service_time - contact->local_time;
+    if (now < contact->local_time) throw HostRefusal("OFFLINE_NOT_ALLOWED", "clock earlier than at the last contact");
+    if (now - contact->local_time > kMaxOfflineAge)
+      throw HostRefusal("OFFLINE_NOT_ALLOWED", "last online contact more than 72 h ago");
+    if (skew > kMaxClockSkew) throw HostRefusal("OFFLINE_NOT_ALLOWED", "clock more than 5 min off the service's");
+    PreparedNonce offline;
+    offline.offline = true;
+    offline.nonce[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
+    crypto::OpenSsl::random_bytes(std::span<std::uint8_t>(offline.nonce).subspan(1));
+    return offline;
+  }
+}
+
+std::vector<SlotSummary> SiteWorkflow::usable(const VoucherList& list) const {
+  std::vector<SlotSummary> out;
+  const auto now = clock_();
+  for (const auto& s : list.slots)
+    if (s.usable_at(config_.region, config_.site_id, now)) out.push_back(s);
+  return out;
+}
+
+RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, std::uint16_t classroom_hours,
+                                   std::uint16_t online_hours, std::optional<VoucherId> voucher) {
+  card_->select();
+  card_->open(CardRole::Site);
+  const auto card = card_->card_number();
+  card_->verify(pin);
+  const auto list = card_->list_vouchers(apdu::kListStored);
+
+  if (const auto pending = queue_->in_doubt(card)) {
+    if (list.redemption_counter > pending->counter_before) {
+      // The lost REDEEM happened: fetch its receipt by counter, byte for byte.
+      RedeemOutcome out;
+      out.card = card;
+      out.counter = pending->counter_before + 1;
+      out.receipt = card_->get_receipt(out.counter);
+      const auto claims = schemas::decode_receipt(out.receipt).claims;
+      out.voucher_id = claims.voucher;
+      out.terminal_time = claims.terminal_time;
+      out.receipt_id = receipt_id(out.receipt);
+      out.recovered = true;
+      queue_->enqueue(out.voucher_id, card, out.receipt, out.terminal_time);
+      queue_->forget_in_doubt(card);
+      return submit(std::move(out));
+    }
+    queue_->forget_in_doubt(card);  // it did not happen: this tap redeems normally
+  }
+
+  const auto candidates = usable(list);
+  const SlotSummary* chosen = nullptr;
+  for (const auto& s : candidates)
+    if (!voucher || s.id == *voucher) {
+      chosen = &s;
+      break;
+    }
+  if (!chosen)
+    throw HostRefusal(voucher ? "VOUCHER_NOT_ON_CARD" : "REGION_NOT_ELIGIBLE",
+                      "no stored voucher usable at this site now");
+
+  const auto terminal_time = clock_();
+  if (terminal_time + kCardTimeTolerance < list.time_mark)
+    throw HostRefusal("CARD_TIME_REGRESSION", "terminal time before the card's time mark");
+
+  RedeemRequest request;
+  request.voucher = chosen->id;
+  request.site = config_.site_id;
+  request.nonce = nonce.nonce;
+  request.terminal_time = static_cast<std::uint32_t>(terminal_time);
+  request.classroom_hours = classroom_hours;
+  request.online_hours = online_hours;
+
+  RedeemOutcome out;
+  out.card = card;
+  out.voucher_id = chosen->id;
+  out.terminal_time = request.terminal_time;
+  try {
+    out.receipt = card_->redeem(request);
+  } catch (const iso7816::UnknownOutcomeError&) {
+    const InDoubt pending{card, chosen->id, list.redemption_counter};
+    queue_->remember_in_doubt(pending);
+    throw RedemptionInDoubt(pending);
+  }
+  out.counter = list.redemption_counter + 1;
+  out.receipt_id = receipt_id(out.receipt);
+  // On disk before anything else: a crash from here on loses nothing.
+  queue_->enqueue(out.voucher_id, card, out.receipt, out.terminal_time);
+  return submit(std::move(out));
+}
+
+RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
+  try {
+    const auto answer = service_->submit_redemption({out.voucher_id, out.receipt, out.card});
+    out.status = answer.created ? RedeemStatus::Recorded : RedeemStatus::AlreadyRecorded;
+    out.redemption = answer.redemption;
+  } catch (const ServiceUnavailable& e) {
+    out.status = RedeemStatus::Queued;
+    out.queued_because = e.what();
+    return out;
+  } catch (const ServiceRefusal& e) {
+    if (e.code() == "NONCE_EXPIRED" || e.http_status() >= 500) {
+      out.status = RedeemStatus::Queued;
+      out.queued_because = e.code();
+      return out;
+    }
+    queue_->mark_refused(out.receipt, e.code(), e.rules());
+    throw;
+  }
+  // Acknowledged: it leaves the queue (a sync of it would be answered 200 anyway).
+  queue_->remove(out.receipt);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ kiosk
+
+std::vector<KioskRecord> check_records(const std::vector<PortfolioRecord>& records,
+                                       const std::optional<schemas::PortfolioDigestClaims>& card_digest) {
+  std::vector<KioskRecord> out;
+  for (const auto& r : records) {
+    KioskRecord k{r, std::nullopt, RecordCheck::Mismatch};
+    try {
+      k.record = schemas::decode_certificate_record(r.record);
+    } catch (const schemas::DecodeError&) {
+      k.record.reset();
+    }
+    if (!card_digest) {
+      k.check = RecordCheck::NoCardDigest;
+    } else {
+      const auto d = crypto::OpenSsl::sha256(r.record);
+      const bool listed =
+          std::find(card_digest->digests.begin(), card_digest->digests.end(), d) != card_digest->digests.end();
+      if (listed) {
+        k.check = RecordCheck::OnCard;
+      } else if (r.digest_version > card_digest->digest_version) {
+        k.check = RecordCheck::NewerThanCard;
+      } else {
+        // Left off the digest legitimately only if at least 11 records came after it up to the
+        // card's version (the digest holds the 11 most recent, N-3).
+        const auto later = std::count_if(records.begin(), records.end(), [&](const PortfolioRecord& o) {
+          return o.digest_version > r.digest_version && o.digest_version <= card_digest->digest_version;
+        });
+        k.check = static_cast<std::size_t>(later) >= schemas::kMaxPortfolioDigests ? RecordCheck::OlderThanCard
+                                                                                   : RecordCheck::Mismatch;
+      }
+    }
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+KioskWorkflow::KioskWorkflow(CardSession& card, ServiceClient& service, const TrustAnchors& trust, Clock clock)
+    : card_(&card), service_(&service), trust_(&trust), clock_(std::move(clock)) {}
+
+KioskView KioskWorkflow::lookup(const Pin& pin, bool vouchers, bool portfolio) {
+  const auto now = clock_();
+  trust_->require_fresh(now);
+  const auto grant = service_->create_nonce();
+  card_->select();
+  card_->open(CardRole::Kiosk);
+  KioskView view;
+  view.card = card_->card_number();
+  card_->verify(pin);
+  const auto auth = card_->internal_authenticate(grant.nonce);
+  const CardProof proof{view.card, grant.nonce, auth.counter, auth.pin_verified, auth.signature};
+  const auto list = card_->list_vouchers(apdu::kListAll);
+  view.holder = list.holder;
+  const auto digest = card_->read_digest();
+  if (digest) {
+    auto claims = verify_portfolio_digest(*digest, *trust_, now);
+    if (claims.holder != view.holder)
+      throw HostRefusal("TOKEN_BAD_SIGNATURE", "the card's portfolio digest names another holder");
+    view.card_digest = std::move(claims);
+  }
+  if (vouchers) {
+    for (auto& v : service_->holder_vouchers(view.holder, proof).vouchers) {
+      KioskVoucher k{std::move(v), std::nullopt, false, {}};
+      for (const auto& s : list.slots)
+        if (s.id == k.service.voucher_id) k.on_card = s.state;
+      try {
+        const auto claims = verify_voucher_token(k.service.token, *trust_, now);
+        if (claims.id != k.service.voucher_id || claims.holder != view.holder)
+          k.problem = "token is for another voucher or holder";
+        else
+          k.token_verified = true;
+      } catch (const HostRefusal& e) {
+        k.problem = e.code();
+      }
+      view.vouchers.push_back(std::move(k));
+    }
+  }
+  if (portfolio) {
+    const auto p = service_->holder_portfolio(view.holder, proof);
+    view.card_digest_out_of_date = view.card_digest && p.digest_version > view.card_digest->digest_version;
+    view.records = check_records(p.records, view.card_digest);
+  }
+  return view;
+}
+
+}  // namespace skillcard::host

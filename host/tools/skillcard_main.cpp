@@ -1,0 +1,475 @@
+// skillcard: the terminal CLI for the service counter, the training site and the kiosk
+// (docs/cli.md). A thin shell over the host library: it reads options and the PIN, opens the
+// reader and the service, runs one workflow and turns its result or refusal into text (zh-CN or
+// English), JSON (--json) and a stable exit code.
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/x509.hpp"
+#include "skillcard/host/encoding.hpp"
+#include "skillcard/host/json_service_client.hpp"
+#include "skillcard/host/workflows.hpp"
+#include "skillcard/reader/pcsc.hpp"
+#include "skillcard/schemas/common.hpp"
+
+namespace {
+
+using namespace skillcard;
+using namespace skillcard::host;
+using nlohmann::json;
+
+// Exit codes (docs/cli.md): stable, scripts depend on them.
+enum Exit : int {
+  kOk = 0,
+  kUsage = 1,
+  kCardRefused = 2,
+  kServiceRefused = 3,
+  kServiceUnavailable = 4,
+  kCardLink = 5,
+  kInDoubt = 6,
+  kHostRefused = 7,
+  kQueued = 10,
+  kInternal = 70,
+};
+
+struct Options {
+  std::string lang_text;
+  bool json_out = false;
+  std::string service = "127.0.0.1:8443";
+  bool plain_http = false;
+  std::string ca, cert, key, clerk;
+  std::string root, trust_list_file;
+  std::string master_keys;
+  std::string reader;
+  int pin_fd = -1;
+  bool chain = false;
+};
+
+Lang lang_of(const Options& o) {
+  if (!o.lang_text.empty()) return parse_lang(o.lang_text);
+  const char* env = std::getenv("LANG");
+  return env && std::string_view(env).starts_with("zh") ? Lang::ZhCn : Lang::En;
+}
+
+std::uint64_t now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// One line from the fd, or from the terminal without echo. The buffer is wiped after use.
+Pin read_pin(const Options& o, const char* prompt) {
+  std::string text;
+  if (o.pin_fd >= 0) {
+    char c;
+    while (::read(o.pin_fd, &c, 1) == 1 && c != '\n') text.push_back(c);
+  } else {
+    std::FILE* tty = std::fopen("/dev/tty", "r+");
+    if (!tty) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
+    std::fputs(prompt, tty);
+    std::fflush(tty);
+    termios old{};
+    const int fd = ::fileno(tty);
+    ::tcgetattr(fd, &old);
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd, TCSANOW, &quiet);
+    int c;
+    while ((c = std::fgetc(tty)) != EOF && c != '\n') text.push_back(static_cast<char>(c));
+    ::tcsetattr(fd, TCSANOW, &old);
+    std::fputs("\n", tty);
+    std::fclose(tty);
+  }
+  try {
+    Pin pin(text);
+    crypto::secure_wipe(text.data(), text.size());
+    return pin;
+  } catch (...) {
+    crypto::secure_wipe(text.data(), text.size());
+    throw;
+  }
+}
+
+// Everything a workflow needs, opened lazily in dependency order.
+struct Terminal {
+  const Options& o;
+  std::unique_ptr<ServiceClient> service;
+  std::optional<TrustAnchors> trust;
+  std::unique_ptr<CardKeySource> keys;
+  std::unique_ptr<reader::Context> context;
+  std::unique_ptr<reader::Connection> connection;
+  std::unique_ptr<reader::PcscChannel> channel;
+  std::unique_ptr<CardSession> card;
+
+  explicit Terminal(const Options& options) : o(options) {}
+
+  // Opened on first use: listing the queue needs no service.
+  ServiceClient& svc() {
+    if (service) return *service;
+    HttpsOptions h;
+    const auto colon = o.service.rfind(':');
+    if (colon == std::string::npos) throw std::invalid_argument("--service must be HOST:PORT");
+    h.host = o.service.substr(0, colon);
+    h.port = static_cast<std::uint16_t>(std::stoul(o.service.substr(colon + 1)));
+    h.plain_http_loopback = o.plain_http;
+    h.ca_file = o.ca;
+    h.certificate_file = o.cert;
+    h.key_file = o.key;
+    service = make_https_service_client(h, o.clerk);
+    return *service;
+  }
+
+  const TrustAnchors& anchors() {
+    if (!trust) {
+      if (o.root.empty()) throw std::invalid_argument("--root (the province root certificate) is required");
+      const auto root = crypto::Certificate::load(o.root).public_key();
+      Bytes list;
+      if (!o.trust_list_file.empty()) {
+        std::ifstream in(o.trust_list_file, std::ios::binary);
+        if (!in) throw std::invalid_argument("cannot read " + o.trust_list_file);
+        list.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      } else {
+        list = svc().trust_list().trust_list;
+      }
+      trust = TrustAnchors::from_trust_list(list, root);
+    }
+    return *trust;
+  }
+
+  CardSession& session() {
+    if (!card) {
+      if (o.master_keys.empty()) throw std::invalid_argument("--master-keys is required to talk to the card");
+      keys = std::make_unique<MasterKeyStoreKeySource>(crypto::FileMasterKeyStore::load(o.master_keys));
+      context = std::make_unique<reader::Context>();
+      auto name = o.reader;
+      if (name.empty()) {
+        const auto readers = context->readers();
+        if (readers.empty()) throw iso7816::CardRemovedError("no PC/SC reader attached");
+        name = readers.front();
+      }
+      connection = context->connect(name);
+      channel = std::make_unique<reader::PcscChannel>(
+          *connection, o.chain ? reader::LengthMode::ShortWithChaining : reader::LengthMode::Extended);
+      card = std::make_unique<CardSession>(*channel, *keys);
+    }
+    return *card;
+  }
+};
+
+struct Output {
+  Lang lang;
+  bool as_json;
+  json result = json::object();
+  void line(const std::string& zh, const std::string& en, const std::string& value) {
+    if (!as_json) std::cout << (lang == Lang::ZhCn ? zh : en) << ": " << value << "\n";
+  }
+};
+
+std::string yuan(std::uint64_t fen) {
+  return "¥" + std::to_string(fen / 100) + "." + (fen % 100 < 10 ? "0" : "") + std::to_string(fen % 100);
+}
+
+int report_refusal(const Output& out, const Refusal& r, int code, const json& extra = json::object()) {
+  json j = {{"error", r.code()}, {"message", {{"zh-CN", r.message(Lang::ZhCn)}, {"en", r.message(Lang::En)}}}};
+  if (const auto* s = dynamic_cast<const ServiceRefusal*>(&r)) {
+    j["http_status"] = s->http_status();
+    j["rules"] = s->rules();
+    json v = json::array();
+    for (const auto& x : s->violations())
+      v.push_back(
+          {{"error", x.code}, {"rules", x.rules}, {"message", {{"zh-CN", x.message.zh_cn}, {"en", x.message.en}}}});
+    j["violations"] = v;
+  }
+  if (const auto* c = dynamic_cast<const CardRefusal*>(&r)) j["sw"] = iso7816::to_string(c->sw());
+  j.update(extra);
+  if (out.as_json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cerr << r.code();
+    if (j.contains("rules") && !j["rules"].empty()) {
+      std::cerr << " [";
+      for (std::size_t i = 0; i < j["rules"].size(); ++i)
+        std::cerr << (i ? "," : "") << j["rules"][i].get<std::string>();
+      std::cerr << "]";
+    }
+    std::cerr << ": " << r.message(out.lang) << "\n";
+    if (const auto* s = dynamic_cast<const ServiceRefusal*>(&r))
+      for (const auto& x : s->violations()) std::cerr << "  - " << x.code << ": " << x.message.in(out.lang) << "\n";
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"skillcard: counter, training site and kiosk terminal"};
+  app.require_subcommand(1);
+  Options o;
+  app.add_option("--lang", o.lang_text, "zh-CN or en (default: from LANG)");
+  app.add_flag("--json", o.json_out, "machine-readable output on stdout");
+  app.add_option("--service", o.service, "service HOST:PORT");
+  app.add_flag("--plain-http", o.plain_http, "no TLS (only to 127.0.0.1; tests and demos)");
+  app.add_option("--ca", o.ca, "terminal CA certificate (PEM) that issued the service's certificate");
+  app.add_option("--cert", o.cert, "this terminal's certificate (PEM)");
+  app.add_option("--key", o.key, "this terminal's key (PEM, 0600)");
+  app.add_option("--clerk", o.clerk, "operator id sent with every write");
+  app.add_option("--root", o.root, "province root certificate (PEM), pinned");
+  app.add_option("--trust-list", o.trust_list_file, "trust list file (default: fetched from the service)");
+  app.add_option("--master-keys", o.master_keys, "master key file of this terminal's role");
+  app.add_option("--reader", o.reader, "PC/SC reader name (default: the first)");
+  app.add_option("--pin-fd", o.pin_fd, "read PINs, one per line, from this file descriptor");
+  app.add_flag("--chain", o.chain, "short APDUs with command chaining (readers without extended length)");
+
+  auto* counter = app.add_subcommand("counter", "service counter");
+  counter->require_subcommand(1);
+  IssueInput issue;
+  std::vector<std::uint32_t> regions, providers;
+  auto* c_issue = counter->add_subcommand("issue", "issue a voucher and write it to the card");
+  c_issue->add_option("--citizen-id", issue.citizen_id)->required();
+  c_issue->add_option("--programme", issue.programme)->required();
+  c_issue->add_option("--occupation", issue.occupation)->required();
+  c_issue->add_option("--level", issue.level)->required();
+  c_issue->add_option("--fund", issue.fund)->required();
+  c_issue->add_option("--hours", issue.planned_hours)->required();
+  c_issue->add_option("--online-hours", issue.planned_online_hours)->required();
+  c_issue->add_option("--region", regions, "eligible regions (default: the terminal's)");
+  c_issue->add_option("--provider", providers, "eligible training providers");
+  std::string voucher_hex;
+  auto* c_settle = counter->add_subcommand("settle", "after an unknown write: written or void by the card's list");
+  c_settle->add_option("--voucher", voucher_hex)->required();
+  CertificateRequest cert;
+  auto* c_cert = counter->add_subcommand("certificate", "record a certificate and write the new digest");
+  c_cert->add_option("--citizen-id", cert.citizen_id)->required();
+  c_cert->add_option("--kind", cert.kind)->required();
+  c_cert->add_option("--occupation", cert.occupation)->required();
+  c_cert->add_option("--level", cert.level)->required();
+  c_cert->add_option("--issuer", cert.issuer)->required();
+  c_cert->add_option("--number", cert.number)->required();
+  c_cert->add_option("--date", cert.date, "YYYY-MM-DD")->required();
+  auto* c_change = counter->add_subcommand("change-pin", "holder changes the PIN (old, then new)");
+  auto* c_reset = counter->add_subcommand("reset-pin", "set a new PIN after checking the identity document");
+  std::string lost_card, lost_citizen;
+  auto* c_lost = counter->add_subcommand("lost", "report a card lost; the card in the reader replaces it");
+  c_lost->add_option("--card", lost_card, "the lost card's number")->required();
+  c_lost->add_option("--citizen-id", lost_citizen)->required();
+  auto* c_purge = counter->add_subcommand("purge", "purge redeemed vouchers the service confirms");
+
+  auto* site = app.add_subcommand("site", "training site");
+  site->require_subcommand(1);
+  SiteConfig site_config;
+  std::string queue_file = "skillcard-queue.db";
+  std::uint16_t classroom = 0, online = 0;
+  site->add_option("--queue", queue_file, "offline queue file");
+  auto* s_redeem = site->add_subcommand("redeem", "redeem a voucher with the holder's PIN");
+  s_redeem->add_option("--site", site_config.site_id)->required();
+  s_redeem->add_option("--region", site_config.region)->required();
+  s_redeem->add_option("--classroom-hours", classroom)->required();
+  s_redeem->add_option("--online-hours", online)->required();
+  s_redeem->add_option("--voucher", voucher_hex, "voucher id (default: the first usable here)");
+  auto* s_sync = site->add_subcommand("sync", "deliver queued receipts");
+  auto* s_queue = site->add_subcommand("queue", "show queued receipts and the time left (P12)");
+
+  auto* kiosk = app.add_subcommand("kiosk", "read-only lookup");
+  bool want_vouchers = false, want_portfolio = false;
+  auto* k_show = kiosk->add_subcommand("show", "show vouchers and certificates after the PIN");
+  k_show->add_flag("--vouchers", want_vouchers);
+  k_show->add_flag("--portfolio", want_portfolio);
+  kiosk->require_subcommand(1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is a usage error, code 1 (docs/cli.md).
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
+
+  Output out{Lang::En, o.json_out};
+  try {
+    out.lang = lang_of(o);
+    Terminal t(o);
+    const Clock clock = now;
+    if (c_issue->parsed()) {
+      if (!regions.empty()) issue.eligible_regions = regions;
+      if (!providers.empty()) issue.eligible_providers = providers;
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto r = w.issue(issue);
+      out.result = {{"voucher_id", lower_hex(r.voucher_id)},
+                    {"state", to_string(r.state)},
+                    {"face_value_fen", r.voucher.face_value_fen},
+                    {"expires_at", r.voucher.expires_at},
+                    {"problem", r.problem}};
+      out.line("培训券", "voucher", lower_hex(r.voucher_id));
+      out.line("面值", "value", yuan(r.voucher.face_value_fen));
+      out.line("状态", "state", std::string(to_string(r.state)));
+      if (out.as_json) std::cout << out.result.dump() << "\n";
+      return r.state == WriteState::Written ? kOk : r.state == WriteState::Voided ? kCardRefused : kInDoubt;
+    }
+    if (c_settle->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto state = w.settle(fixed_from_hex<8>(voucher_hex, "--voucher"));
+      out.result = {{"voucher_id", voucher_hex}, {"state", to_string(state)}};
+      out.line("状态", "state", std::string(to_string(state)));
+    } else if (c_cert->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto r = w.record_certificate(cert);
+      out.result = {{"digest_version", r.digest_version}, {"record", base64url_encode(r.record)}};
+      out.line("电子档案版本", "portfolio digest version", std::to_string(r.digest_version));
+    } else if (c_change->parsed()) {
+      const auto old_pin = read_pin(o, "PIN: ");
+      const auto new_pin = read_pin(o, "New PIN: ");
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      w.change_pin(old_pin, new_pin);
+      out.result = {{"pin", "changed"}};
+      out.line("密码", "PIN", "changed");
+    } else if (c_reset->parsed()) {
+      const auto new_pin = read_pin(o, "New PIN: ");
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      w.reset_pin(new_pin);
+      out.result = {{"pin", "reset"}};
+      out.line("密码", "PIN", "reset");
+    } else if (c_lost->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto r = w.replace_lost_card(lost_card, lost_citizen);
+      json moved = json::array();
+      for (const auto& m : r.moved) {
+        moved.push_back({{"voucher_id", lower_hex(m.voucher_id)}, {"state", to_string(m.state)}});
+        out.line("转移培训券", "moved voucher", lower_hex(m.voucher_id) + " " + std::string(to_string(m.state)));
+      }
+      out.result = {{"card", r.answer.card}, {"state", r.answer.state}, {"moved", moved}};
+    } else if (c_purge->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      json purged = json::array();
+      for (const auto& id : w.purge_redeemed()) {
+        purged.push_back(lower_hex(id));
+        out.line("已清理", "purged", lower_hex(id));
+      }
+      out.result = {{"purged", purged}};
+    } else if (s_redeem->parsed()) {
+      OfflineQueue queue(queue_file);
+      SiteWorkflow w(t.session(), t.svc(), queue, site_config, clock);
+      const auto nonce = w.prepare();
+      const auto pin = read_pin(o, "PIN: ");
+      std::optional<VoucherId> chosen;
+      if (!voucher_hex.empty()) chosen = fixed_from_hex<8>(voucher_hex, "--voucher");
+      try {
+        const auto r = w.redeem(nonce, pin, classroom, online, chosen);
+        out.result = {{"voucher_id", lower_hex(r.voucher_id)},
+                      {"status", to_string(r.status)},
+                      {"receipt_id", r.receipt_id},
+                      {"counter", r.counter},
+                      {"terminal_time", r.terminal_time},
+                      {"recovered", r.recovered}};
+        if (r.redemption) out.result["face_value_fen"] = r.redemption->face_value_fen;
+        out.line("培训券", "voucher", lower_hex(r.voucher_id));
+        if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));
+        out.line("核销凭据号", "receipt id", r.receipt_id);
+        out.line("状态", "status", std::string(to_string(r.status)));
+        if (out.as_json) std::cout << out.result.dump() << "\n";
+        return r.status == RedeemStatus::Queued ? kQueued : kOk;
+      } catch (const RedemptionInDoubt& e) {
+        return report_refusal(out, e, kInDoubt,
+                              {{"card", e.pending().card}, {"voucher_id", lower_hex(e.pending().voucher)}});
+      }
+    } else if (s_sync->parsed()) {
+      OfflineQueue queue(queue_file);
+      const auto r = queue.sync(t.svc());
+      out.result = {{"acknowledged", r.acknowledged},
+                    {"refused", r.refused},
+                    {"remaining", r.remaining},
+                    {"service_unavailable", r.service_unavailable}};
+      out.line("已上传", "acknowledged", std::to_string(r.acknowledged));
+      out.line("被拒绝", "refused", std::to_string(r.refused));
+      out.line("待上传", "remaining", std::to_string(r.remaining));
+      if (out.as_json) std::cout << out.result.dump() << "\n";
+      return r.service_unavailable ? kServiceUnavailable : kOk;
+    } else if (s_queue->parsed()) {
+      OfflineQueue queue(queue_file);
+      json items = json::array();
+      for (const auto& q : queue.pending(now())) {
+        items.push_back({{"voucher_id", lower_hex(q.voucher_id)},
+                         {"card", q.card},
+                         {"receipt_id", receipt_id(q.receipt)},
+                         {"made_at", q.made_at},
+                         {"attempts", q.attempts},
+                         {"refused", q.refused},
+                         {"last_error", q.last_error.value_or("")},
+                         {"seconds_left", q.seconds_left}});
+        out.line(
+            q.refused ? "被拒绝" : "待上传", q.refused ? "refused" : "waiting",
+            lower_hex(q.voucher_id) + " " + receipt_id(q.receipt) + " " + std::to_string(q.seconds_left / 3600) + " h");
+      }
+      out.result = {{"receipts", items}};
+    } else if (k_show->parsed()) {
+      const bool both = !want_vouchers && !want_portfolio;
+      KioskWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto pin = read_pin(o, "PIN: ");
+      const auto v = w.lookup(pin, both || want_vouchers, both || want_portfolio);
+      json vouchers = json::array(), records = json::array();
+      for (const auto& k : v.vouchers) {
+        vouchers.push_back({{"voucher_id", lower_hex(k.service.voucher_id)},
+                            {"state", k.service.state},
+                            {"face_value_fen", k.service.voucher.face_value_fen},
+                            {"expires_at", k.service.voucher.expires_at},
+                            {"eligible_regions", k.service.voucher.eligible_regions},
+                            {"eligible_providers", k.service.voucher.eligible_providers},
+                            {"on_card", k.on_card ? std::string(to_string(*k.on_card)) : std::string()},
+                            {"verified", k.token_verified}});
+        out.line("培训券", "voucher",
+                 lower_hex(k.service.voucher_id) + " " + k.service.state + " " +
+                     yuan(k.service.voucher.face_value_fen) + (k.token_verified ? "" : " !" + k.problem));
+      }
+      for (const auto& r : v.records) {
+        json rec = {{"check", to_string(r.check)}, {"digest_version", r.raw.digest_version}};
+        if (r.record) {
+          rec["kind"] = static_cast<int>(r.record->kind);
+          rec["occupation"] = schemas::format_occupation(r.record->occupation);
+          rec["level"] = r.record->level;
+          rec["issuer"] = r.record->issuer;
+          rec["number"] = r.record->number;
+        }
+        records.push_back(rec);
+        out.line("证书", "certificate",
+                 (r.record ? r.record->number + " " + r.record->issuer : std::string("?")) + " [" +
+                     std::string(to_string(r.check)) + "]");
+      }
+      out.result = {{"card", v.card},
+                    {"holder", lower_hex(v.holder)},
+                    {"card_digest_out_of_date", v.card_digest_out_of_date},
+                    {"vouchers", vouchers},
+                    {"records", records}};
+    }
+    if (out.as_json) std::cout << out.result.dump() << "\n";
+    return kOk;
+  } catch (const CardRefusal& e) {
+    return report_refusal(out, e, kCardRefused);
+  } catch (const ServiceRefusal& e) {
+    return report_refusal(out, e, kServiceRefused);
+  } catch (const HostRefusal& e) {
+    return report_refusal(out, e, kHostRefused);
+  } catch (const ServiceUnavailable& e) {
+    std::cerr << "SERVICE_UNAVAILABLE: " << e.what() << "\n";
+    return kServiceUnavailable;
+  } catch (const iso7816::UnknownOutcomeError& e) {
+    std::cerr << "UNKNOWN_OUTCOME: " << e.what() << "\n";
+    return kInDoubt;
+  } catch (const iso7816::CardError& e) {
+    std::cerr << "CARD_REMOVED: " << e.what() << "\n";
+    return kCardLink;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "usage: " << e.what() << "\n";
+    return kUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kInternal;
+  }
+}

@@ -1,0 +1,258 @@
+// The offline queue: idempotent enqueue, time left in the P12 window, sync removing only what
+// the service acknowledged, refusals kept and marked, batches of 100, and survival of SIGKILL
+// in the middle of enqueue and of sync (a fork()ed child killed while it works).
+#include "skillcard/host/offline_queue.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "host_test_support.hpp"
+
+namespace skillcard::host {
+namespace {
+
+using testing::UnexpectedService;
+
+VoucherId vid(std::uint32_t i) {
+  VoucherId id{};
+  for (std::size_t k = 0; k < 4; ++k) id[7 - k] = static_cast<std::uint8_t>(i >> (8 * k));
+  return id;
+}
+
+Bytes receipt_bytes(std::uint32_t i) {
+  Bytes r(140, 0xD2);
+  for (std::size_t k = 0; k < 4; ++k) r[k] = static_cast<std::uint8_t>(i >> (8 * k));
+  return r;
+}
+
+std::uint32_t index_of(const VoucherId& id) {
+  std::uint32_t i = 0;
+  for (std::size_t k = 4; k < 8; ++k) i = (i << 8) | id[k];
+  return i;
+}
+
+// Answers sync from a callback per item; counts the calls.
+class SyncService final : public UnexpectedService {
+ public:
+  std::function<SyncItemResult(const ReceiptSubmission&)> answer;
+  std::function<void(std::span<const ReceiptSubmission>)> after;
+  std::vector<std::size_t> batch_sizes;
+  std::vector<SyncItemResult> sync_redemptions(std::span<const ReceiptSubmission> items) override {
+    batch_sizes.push_back(items.size());
+    std::vector<SyncItemResult> out;
+    for (const auto& s : items) out.push_back(answer(s));
+    if (after) after(items);
+    return out;
+  }
+};
+
+SyncItemResult accept(const ReceiptSubmission& s) {
+  SyncItemResult r;
+  r.voucher_id = s.voucher_id;
+  r.status = 201;
+  r.redemption = Redemption{};
+  return r;
+}
+
+class OfflineQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("skillcard_host_queue_" + std::to_string(::getpid()) + "_" +
+                                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    path = dir / "queue.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::filesystem::path dir;
+  std::filesystem::path path;
+};
+
+TEST_F(OfflineQueueTest, P12EnqueueIsDurableIdempotentAndShowsTimeLeftInTheWindow) {
+  {
+    OfflineQueue q(path);
+    EXPECT_TRUE(q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000));
+    EXPECT_FALSE(q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000));
+    EXPECT_TRUE(q.enqueue(vid(2), "4201000001", receipt_bytes(2), 2000));
+  }
+  OfflineQueue reopened(path);
+  const auto p = reopened.pending(1000 + 3600);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].voucher_id, vid(1));
+  EXPECT_EQ(p[0].receipt, receipt_bytes(1));
+  EXPECT_EQ(p[0].card, "4201000001");
+  EXPECT_EQ(p[0].seconds_left, kSyncWindowSeconds - 3600);
+  EXPECT_EQ(p[1].seconds_left, kSyncWindowSeconds - 3600 + 1000);
+  EXPECT_EQ(reopened.pending(1000 + kSyncWindowSeconds + 1)[0].seconds_left, 0u);
+  // A shorter configured window.
+  OfflineQueue short_window(path, 3600);
+  EXPECT_EQ(short_window.pending(1000)[0].seconds_left, 3600u);
+}
+
+TEST_F(OfflineQueueTest, SyncRemovesOnlyAcknowledgedAndKeepsRefusalsMarked) {
+  OfflineQueue q(path);
+  for (std::uint32_t i = 1; i <= 3; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);
+  SyncService service;
+  service.answer = [](const ReceiptSubmission& s) {
+    if (index_of(s.voucher_id) != 2) return accept(s);
+    SyncItemResult r;
+    r.voucher_id = s.voucher_id;
+    r.status = 422;
+    r.error = "P12_SYNC_WINDOW";
+    r.rules = {"P12"};
+    return r;
+  };
+  const auto report = q.sync(service);
+  EXPECT_EQ(report.acknowledged, 2u);
+  EXPECT_EQ(report.refused, 1u);
+  EXPECT_EQ(report.remaining, 1u);
+  const auto left = q.pending(1000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].voucher_id, vid(2));
+  EXPECT_TRUE(left[0].refused);
+  EXPECT_EQ(left[0].last_error, "P12_SYNC_WINDOW");
+  EXPECT_EQ(left[0].rules, std::vector<std::string>{"P12"});
+  // A refused receipt is not resent by later syncs, and never dropped.
+  const auto again = q.sync(service);
+  EXPECT_EQ(again.acknowledged, 0u);
+  EXPECT_EQ(service.batch_sizes.size(), 1u);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST_F(OfflineQueueTest, AnItemWithoutAnswerStaysWaiting) {
+  OfflineQueue q(path);
+  q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
+  q.enqueue(vid(2), "4201000001", receipt_bytes(2), 1000);
+  class Partial final : public UnexpectedService {
+   public:
+    std::vector<SyncItemResult> sync_redemptions(std::span<const ReceiptSubmission> items) override {
+      return {accept(items[0])};
+    }
+  } service;
+  const auto report = q.sync(service);
+  EXPECT_EQ(report.acknowledged, 1u);
+  const auto left = q.pending(1000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].voucher_id, vid(2));
+  EXPECT_EQ(left[0].attempts, 1u);
+  EXPECT_FALSE(left[0].refused);
+}
+
+TEST_F(OfflineQueueTest, SyncSendsBatchesOfAtMostOneHundred) {
+  OfflineQueue q(path);
+  for (std::uint32_t i = 1; i <= 250; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);
+  SyncService service;
+  service.answer = accept;
+  const auto report = q.sync(service);
+  EXPECT_EQ(service.batch_sizes, (std::vector<std::size_t>{100, 100, 50}));
+  EXPECT_EQ(report.acknowledged, 250u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+// Reads uint32 indices written by the child until `want` arrived (or the pipe closed).
+std::vector<std::uint32_t> read_indices(int fd, std::size_t want) {
+  std::vector<std::uint32_t> out;
+  std::uint32_t v = 0;
+  while (out.size() < want && ::read(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) out.push_back(v);
+  return out;
+}
+
+void drain(int fd, std::vector<std::uint32_t>& out) {
+  std::uint32_t v = 0;
+  while (::read(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) out.push_back(v);
+}
+
+TEST_F(OfflineQueueTest, SurvivesSigkillInTheMiddleOfEnqueue) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    OfflineQueue q(path);
+    for (std::uint32_t i = 0;; ++i) {
+      q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);
+      // Reported only after enqueue returned: these must survive.
+      if (::write(fds[1], &i, sizeof i) != static_cast<ssize_t>(sizeof i)) ::_exit(2);
+    }
+  }
+  ::close(fds[1]);
+  auto reported = read_indices(fds[0], 40);
+  ASSERT_EQ(reported.size(), 40u);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  drain(fds[0], reported);
+  ::close(fds[0]);
+
+  OfflineQueue q(path);
+  std::set<std::uint32_t> present;
+  for (const auto& r : q.pending(1000)) {
+    EXPECT_EQ(r.receipt, receipt_bytes(index_of(r.voucher_id)));  // no torn rows
+    present.insert(index_of(r.voucher_id));
+  }
+  for (const auto i : reported) EXPECT_TRUE(present.count(i)) << "receipt " << i << " lost";
+  EXPECT_GE(present.size(), reported.size());
+  EXPECT_LE(present.size(), reported.size() + 1);  // at most the one in flight
+  EXPECT_TRUE(q.enqueue(vid(100000), "4201000001", receipt_bytes(100000), 1000));
+}
+
+TEST_F(OfflineQueueTest, SurvivesSigkillInTheMiddleOfSync) {
+  constexpr std::uint32_t kCount = 400;
+  {
+    OfflineQueue q(path);
+    for (std::uint32_t i = 0; i < kCount; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);
+  }
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    OfflineQueue q(path);
+    SyncService service;
+    service.answer = accept;
+    // The service has recorded these when it answers: report them before the queue hears back.
+    service.after = [&](std::span<const ReceiptSubmission> items) {
+      for (const auto& s : items) {
+        const auto i = index_of(s.voucher_id);
+        if (::write(fds[1], &i, sizeof i) != static_cast<ssize_t>(sizeof i)) ::_exit(2);
+      }
+    };
+    for (;;) q.sync(service);
+  }
+  ::close(fds[1]);
+  auto acknowledged = read_indices(fds[0], 150);
+  ASSERT_EQ(acknowledged.size(), 150u);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  drain(fds[0], acknowledged);
+  ::close(fds[0]);
+
+  OfflineQueue q(path);
+  std::set<std::uint32_t> kept;
+  for (const auto& r : q.pending(1000)) kept.insert(index_of(r.voucher_id));
+  const std::set<std::uint32_t> acked(acknowledged.begin(), acknowledged.end());
+  // Nothing lost: every receipt is still queued or was acknowledged by the service.
+  for (std::uint32_t i = 0; i < kCount; ++i)
+    EXPECT_TRUE(kept.count(i) || acked.count(i)) << "receipt " << i << " neither queued nor acknowledged";
+  // Only acknowledged receipts ever left.
+  EXPECT_GE(kept.size(), kCount - acked.size());
+  // The survivor syncs the rest.
+  SyncService service;
+  service.answer = accept;
+  q.sync(service);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+}  // namespace
+}  // namespace skillcard::host

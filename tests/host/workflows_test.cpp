@@ -1,0 +1,537 @@
+// The workflows against the training applet in-process and a contract-following fake service:
+// issue and write, write failures, site redemption within 5 exchanges, a card pulled mid-REDEEM,
+// service down and the offline queue, a blocked PIN reset at the counter, kiosk digest checks.
+#include "skillcard/host/workflows.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "../card_applet_sim/training_support.hpp"
+#include "host_test_support.hpp"
+#include "skillcard/host/encoding.hpp"
+#include "skillcard/schemas/receipt.hpp"
+
+namespace skillcard::host {
+namespace {
+
+using crypto::CardRole;
+using namespace host::testing;
+namespace ct = card::testing;
+
+class Workflows : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    card = ct::make_training_card();
+    card->power_on();
+    channel = std::make_unique<TestChannel>(*card);
+    dir = std::filesystem::temp_directory_path() / ("skillcard_host_wf_" + std::to_string(::getpid()) + "_" +
+                                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    queue = std::make_unique<OfflineQueue>(dir / "queue.db");
+  }
+  void TearDown() override {
+    queue.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  // Puts a service-issued voucher on the card through a counter session, confirmed written.
+  VoucherId stored_voucher(std::vector<std::uint32_t> regions, std::vector<std::uint32_t> providers) {
+    const auto issued = service.issue_direct(std::move(regions), std::move(providers));
+    CardSession s(*channel, *counter_keys);
+    s.select();
+    s.open(CardRole::Counter);
+    s.store_voucher(issued.token);
+    service.mark_written(issued.voucher_id);
+    return issued.voucher_id;
+  }
+
+  std::unique_ptr<card::Card> card;
+  std::unique_ptr<TestChannel> channel;
+  FakeService service;
+  TrustAnchors trust = pki().anchors();
+  Clock clock = [] { return kNow; };
+  std::unique_ptr<CardKeySource> counter_keys = key_source(CardRole::Counter);
+  std::unique_ptr<CardKeySource> site_keys = key_source(CardRole::Site);
+  std::unique_ptr<CardKeySource> kiosk_keys = key_source(CardRole::Kiosk);
+  std::filesystem::path dir;
+  std::unique_ptr<OfflineQueue> queue;
+  SiteConfig site{kSite, kRegion};
+};
+
+IssueInput issue_input() {
+  IssueInput in;
+  in.citizen_id = citizen_id();
+  in.programme = 3;
+  in.occupation = "4-04-05-05";
+  in.level = 4;
+  in.fund = 2;
+  in.planned_hours = 120;
+  in.planned_online_hours = 36;
+  return in;
+}
+
+bool on_card(CardSession& s, const VoucherId& id, SlotState state) {
+  s.select();
+  s.open(CardRole::Counter);
+  for (const auto& slot : s.list_vouchers(apdu::kListAll).slots)
+    if (slot.id == id) return slot.state == state;
+  return false;
+}
+
+TEST_F(Workflows, CounterIssueWritesTheVoucherAndConfirmsIt) {
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  const auto out = counter.issue(issue_input());
+  EXPECT_EQ(out.state, WriteState::Written) << out.problem;
+  // GET DATA, INTERNAL AUTHENTICATE, IU, EA, STORE (design.md, "Counter issue").
+  EXPECT_EQ(channel->exchanges - channel->by_ins[0xA4], 5u);
+  EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "written");
+  EXPECT_TRUE(on_card(s, out.voucher_id, SlotState::Stored));
+  EXPECT_EQ(channel->by_ins[apdu::kInsStoreVoucher], 1u);
+}
+
+TEST_F(Workflows, CounterIssueVoidsWhenTheCardRefusesTheWrite) {
+  for (int i = 0; i < 32; ++i) stored_voucher({kRegion}, {});
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  const auto out = counter.issue(issue_input());
+  EXPECT_EQ(out.state, WriteState::Voided);
+  EXPECT_EQ(out.problem, "CARD_SLOTS_FULL");
+  EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "voided");
+  EXPECT_FALSE(on_card(s, out.voucher_id, SlotState::Stored));
+}
+
+TEST_F(Workflows, CounterIssueWithUnknownWriteOutcomeIsSettledByTheNextTapsList) {
+  // Cut after the STORE's last page write (committed, answer lost) and at its first (nothing).
+  for (const auto& [mode, written] : {std::pair{card::CutMode::After, true}, std::pair{card::CutMode::Before, false}}) {
+    SCOPED_TRACE(written ? "committed" : "not committed");
+    CardSession s(*channel, *counter_keys);
+    CounterWorkflow counter(s, service, trust, clock);
+    channel->cut = TestChannel::Cut{0x30, written ? 11u : 0u, mode};
+    const auto out = counter.issue(issue_input());
+    ASSERT_EQ(out.state, WriteState::Unknown);
+    EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "issued");
+    card->power_on();
+    EXPECT_EQ(counter.settle(out.voucher_id), written ? WriteState::Written : WriteState::Voided);
+    EXPECT_EQ(service.vouchers.at(out.voucher_id).state, written ? "written" : "voided");
+    EXPECT_EQ(on_card(s, out.voucher_id, SlotState::Stored), written);
+  }
+}
+
+TEST_F(Workflows, CounterRefusesACardWhoseCaIsNotOnTheTrustList) {
+  schemas::TrustListClaims claims = schemas::decode_trust_list(pki().trust_list).claims;
+  std::erase_if(claims.entries, [](const auto& e) { return e.second.role == schemas::TrustRole::CardCa; });
+  claims.sequence = 2;
+  const auto list = schemas::sign_trust_list(claims, crypto::kid_of<crypto::OpenSsl>(pki().root.public_key()),
+                                             [](ByteView m) { return pki().root.sign(m); });
+  const auto other = TrustAnchors::from_trust_list(list, pki().root.public_key(), 1);
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, other, clock);
+  try {
+    counter.prove_genuine();
+    FAIL() << "a card of an unlisted CA passed";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "TOKEN_UNKNOWN_KID");
+  }
+  EXPECT_TRUE(service.vouchers.empty());
+}
+
+TEST_F(Workflows, SiteRedeemsWithinFiveExchangesAfterSelect) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  const auto nonce = w.prepare();
+  ASSERT_FALSE(nonce.offline);
+  channel->exchanges = 0;
+  channel->by_ins.clear();
+  const auto out = w.redeem(nonce, Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(channel->by_ins[0xA4], 1u);
+  EXPECT_LE(channel->exchanges - channel->by_ins[0xA4], 5u);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(out.voucher_id, id);
+  EXPECT_EQ(out.counter, 1u);
+  EXPECT_EQ(out.receipt_id, out.redemption->receipt_id);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
+  EXPECT_EQ(service.vouchers.at(id).state, "redeemed");
+  EXPECT_EQ(queue->size(), 0u);
+}
+
+TEST_F(Workflows, SiteRefusesWhenNoVoucherIsUsableHere) {
+  stored_voucher({110000}, {});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "redeemed a voucher of another region";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "REGION_NOT_ELIGIBLE");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+}
+
+TEST_F(Workflows, CardPulledAfterRedeemCommittedIsRecoveredByGetReceiptNeverASecondRedeem) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  const auto first_nonce = w.prepare();
+  // REDEEM commits 6 pages in 14 page writes; cut after the last: done on the card, answer lost.
+  channel->cut = TestChannel::Cut{apdu::kInsRedeem, 13, card::CutMode::After};
+  try {
+    w.redeem(first_nonce, Pin(ct::kPin), 84, 36);
+    FAIL() << "the lost answer went unnoticed";
+  } catch (const RedemptionInDoubt& e) {
+    EXPECT_EQ(e.code(), "UNKNOWN_OUTCOME");
+    EXPECT_EQ(e.pending().voucher, id);
+    EXPECT_EQ(e.pending().counter_before, 0u);
+  }
+  EXPECT_TRUE(service.redemptions.empty());
+  ASSERT_EQ(queue->all_in_doubt().size(), 1u);
+  // The site host restarts between the two taps: the in-doubt record is in the queue's file.
+  queue = std::make_unique<OfflineQueue>(dir / "queue.db");
+  SiteWorkflow w_after_restart(s, service, *queue, site, clock);
+  card->power_on();
+  channel->exchanges = 0;
+  channel->by_ins.clear();
+  const auto out = w_after_restart.redeem(w_after_restart.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_LE(channel->exchanges - channel->by_ins[0xA4], 5u);
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+  EXPECT_EQ(channel->by_ins[apdu::kInsGetReceipt], 1u);
+  EXPECT_TRUE(out.recovered);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  // Byte-identical to what the card signed at the lost REDEEM (deterministic ECDSA).
+  schemas::ReceiptClaims claims;
+  claims.voucher = id;
+  claims.site = kSite;
+  claims.nonce = first_nonce.nonce;
+  claims.counter = 1;
+  claims.terminal_time = kNow;
+  claims.classroom_hours = 84;
+  claims.online_hours = 36;
+  EXPECT_EQ(out.receipt, ct::expected_receipt(claims));
+  EXPECT_EQ(service.redemptions.size(), 1u);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
+  EXPECT_TRUE(queue->all_in_doubt().empty());
+}
+
+TEST_F(Workflows, CardPulledBeforeRedeemCommittedRedeemsOnceOnTheNextTap) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  channel->cut = TestChannel::Cut{apdu::kInsRedeem, 2, card::CutMode::During};
+  EXPECT_THROW(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36), RedemptionInDoubt);
+  card->power_on();
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_FALSE(out.recovered);
+  EXPECT_EQ(out.counter, 1u);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(service.redemptions.size(), 1u);
+  EXPECT_EQ(service.redemptions.at(id).counter, 1u);
+}
+
+TEST_F(Workflows, ARedeemAnswerFailingItsRmacIsInDoubtAndRecoveredByGetReceipt) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  channel->corrupt_answer_of = apdu::kInsRedeem;
+  EXPECT_THROW(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36), RedemptionInDoubt);
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_TRUE(out.recovered);
+  EXPECT_EQ(out.voucher_id, id);
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
+}
+
+TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  w.prepare();  // an online contact first: the offline bounds start from it
+  service.down = true;
+  const auto nonce = w.prepare();
+  EXPECT_TRUE(nonce.offline);
+  EXPECT_EQ(nonce.nonce[0], 0x02);
+  const auto out = w.redeem(nonce, Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Queued);
+  EXPECT_EQ(out.receipt_id, receipt_id(out.receipt));
+  const auto waiting = queue->pending(kNow + 3600);
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_EQ(waiting[0].receipt, out.receipt);
+  EXPECT_EQ(waiting[0].seconds_left, kSyncWindowSeconds - 3600);
+  // Still down: nothing is lost, the attempt is recorded.
+  auto report = queue->sync(service);
+  EXPECT_TRUE(report.service_unavailable);
+  EXPECT_EQ(queue->pending(kNow)[0].attempts, 1u);
+  service.down = false;
+  service.now = kNow + 3600;
+  report = queue->sync(service);
+  EXPECT_EQ(report.acknowledged, 1u);
+  EXPECT_EQ(report.remaining, 0u);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
+}
+
+TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
+  stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  std::uint64_t now = kNow;
+  SiteWorkflow w(s, service, *queue, site, [&] { return now; });
+  service.down = true;
+  const auto refused = [&](const char* why) {
+    try {
+      w.prepare();
+      ADD_FAILURE() << "offline allowed: " << why;
+    } catch (const HostRefusal& e) {
+      EXPECT_EQ(e.code(), "OFFLINE_NOT_ALLOWED") << why;
+    }
+  };
+  refused("no contact yet");
+  service.down = false;
+  w.prepare();
+  service.down = true;
+  now = kNow + 72 * 3600;
+  EXPECT_TRUE(w.prepare().offline);
+  now = kNow + 72 * 3600 + 1;
+  refused("last contact over 72 h ago");
+  now = kNow - 1;
+  refused("clock earlier than at the contact");
+  // A terminal clock 6 minutes off the service's at the contact.
+  service.down = false;
+  now = kNow + 360;
+  w.prepare();
+  service.down = true;
+  refused("clock off by more than 5 min");
+}
+
+TEST_F(Workflows, ATerminalClockBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
+  stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, [] { return kNow - 601; });
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "redeemed with a clock before the card's time mark";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_TIME_REGRESSION");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+}
+
+TEST_F(Workflows, ExpiredNonceQueuesTheReceipt) {
+  stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  service.expire_nonces = true;
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Queued);
+  EXPECT_EQ(out.queued_because, "NONCE_EXPIRED");
+  EXPECT_EQ(queue->size(), 1u);
+  EXPECT_EQ(queue->sync(service).acknowledged, 1u);
+  EXPECT_EQ(service.redemptions.size(), 1u);
+}
+
+TEST_F(Workflows, WrongPinThreeTimesBlocksAndTheCounterResetsIt) {
+  stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  const Pin wrong("999999");
+  for (int tries_left = 2; tries_left >= 0; --tries_left) {
+    try {
+      w.redeem(w.prepare(), wrong, 84, 36);
+      FAIL() << "a wrong PIN redeemed";
+    } catch (const CardRefusal& e) {
+      EXPECT_EQ(e.code(), "PIN_WRONG");
+      EXPECT_EQ(e.tries_left(), tries_left);
+      EXPECT_NE(e.message(Lang::En).find(std::to_string(tries_left)), std::string::npos);
+    }
+  }
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "a blocked PIN redeemed";
+  } catch (const CardRefusal& e) {
+    EXPECT_EQ(e.code(), "PIN_BLOCKED");
+    EXPECT_EQ(e.sw(), iso7816::StatusWord::AuthenticationMethodBlocked);
+  }
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  counter.reset_pin(Pin("246810"));
+  const auto out = w.redeem(w.prepare(), Pin("246810"), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);
+}
+
+TEST_F(Workflows, CounterChangesThePinWithTheOldOne) {
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  try {
+    counter.change_pin(Pin("000000"), Pin("135790"));
+    FAIL();
+  } catch (const CardRefusal& e) {
+    EXPECT_EQ(e.code(), "PIN_WRONG");
+  }
+  counter.change_pin(Pin(ct::kPin), Pin("135790"));
+  cs.select();
+  cs.open(CardRole::Counter);
+  EXPECT_NO_THROW(cs.verify(Pin("135790")));
+}
+
+TEST_F(Workflows, CounterPurgesOnlyVouchersTheServiceReportsRedeemed) {
+  const auto redeemed = stored_voucher({}, {kSite});
+  CardSession ss(*channel, *site_keys);
+  SiteWorkflow w(ss, service, *queue, site, clock);
+  ASSERT_EQ(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36).status, RedeemStatus::Recorded);
+  const auto stored = stored_voucher({}, {kSite});
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  const auto purged = counter.purge_redeemed();
+  ASSERT_EQ(purged.size(), 1u);
+  EXPECT_EQ(purged[0], redeemed);
+  EXPECT_TRUE(on_card(cs, redeemed, SlotState::PurgedPending));
+  EXPECT_TRUE(on_card(cs, stored, SlotState::Stored));
+}
+
+TEST_F(Workflows, LostCardsVouchersMoveToTheReplacementAndTheOldCardsReceiptIsRefused) {
+  CardSession s1(*channel, *counter_keys);
+  CounterWorkflow counter1(s1, service, trust, clock);
+  const auto original = counter1.issue(issue_input());
+  ASSERT_EQ(original.state, WriteState::Written);
+
+  auto replacement = make_second_card();
+  replacement->power_on();
+  TestChannel channel2(*replacement);
+  service.register_card(second_card_certificate(), citizen_id());
+  CardSession s2(channel2, *counter_keys);
+  CounterWorkflow counter2(s2, service, trust, clock);
+  const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
+  EXPECT_EQ(lost.answer.state, "lost");
+  ASSERT_EQ(lost.moved.size(), 1u);
+  const auto moved = lost.moved[0].voucher_id;
+  EXPECT_EQ(lost.moved[0].state, WriteState::Written) << lost.moved[0].problem;
+  EXPECT_EQ(service.vouchers.at(original.voucher_id).state, "moved");
+  EXPECT_EQ(service.vouchers.at(moved).state, "written");
+  EXPECT_EQ(service.vouchers.at(moved).card, kSecondCard);
+  EXPECT_TRUE(on_card(s2, moved, SlotState::Stored));
+
+  // The lost card still holds the old voucher: its receipt is refused, and kept, marked.
+  CardSession site1(*channel, *site_keys);
+  SiteWorkflow w1(site1, service, *queue, site, clock);
+  try {
+    w1.redeem(w1.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "a lost card's receipt was accepted";
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_REVOKED");
+    EXPECT_EQ(e.http_status(), 403);
+  }
+  const auto kept = queue->pending(kNow);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_TRUE(kept[0].refused);
+  EXPECT_EQ(kept[0].last_error, "CARD_REVOKED");
+
+  CardSession site2(channel2, *site_keys);
+  SiteWorkflow w2(site2, service, *queue, site, clock);
+  const auto out = w2.redeem(w2.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(out.voucher_id, moved);
+}
+
+TEST_F(Workflows, AKioskCannotReadWithoutTheCardsPin) {
+  CardSession ks(*channel, *kiosk_keys);
+  KioskWorkflow kiosk(ks, service, trust, clock);
+  EXPECT_THROW(kiosk.lookup(Pin("000000")), CardRefusal);
+  // A proof made without VERIFY says so (PIN state signed by the card): the service refuses it.
+  ks.select();
+  const auto grant = service.create_nonce();
+  const auto auth = ks.internal_authenticate(grant.nonce);
+  const CardProof proof{std::string(ct::kCardNumber), grant.nonce, auth.counter, auth.pin_verified, auth.signature};
+  try {
+    service.holder_portfolio(ct::holder_ref(), proof);
+    FAIL();
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_PROOF_REQUIRED");
+  }
+}
+
+CertificateRequest certificate(std::string number) {
+  CertificateRequest r;
+  r.citizen_id = citizen_id();
+  r.kind = 3;
+  r.occupation = "4-04-05-05";
+  r.level = 4;
+  r.issuer = "湖北省职业技能鉴定指导中心";
+  r.number = std::move(number);
+  r.date = "2026-01-02";
+  return r;
+}
+
+TEST_F(Workflows, KioskChecksEveryRecordAgainstTheCardsSignedDigest) {
+  stored_voucher({kRegion}, {});
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  counter.record_certificate(certificate("S-0001"));
+  counter.record_certificate(certificate("S-0002"));
+  // Recorded at the service but not yet written to the card.
+  service.record_certificate([] {
+    auto r = certificate("S-0003");
+    r.card = std::string(ct::kCardNumber);
+    return r;
+  }());
+  CardSession ks(*channel, *kiosk_keys);
+  KioskWorkflow kiosk(ks, service, trust, clock);
+  channel->by_ins.clear();
+  channel->exchanges = 0;
+  const auto view = kiosk.lookup(Pin(ct::kPin));
+  // IU, EA, VERIFY, INTERNAL AUTHENTICATE, LIST, READ DIGEST (design.md, "Kiosk lookup").
+  EXPECT_EQ(channel->exchanges - channel->by_ins[0xA4], 6u);
+  EXPECT_EQ(view.holder, ct::holder_ref());
+  ASSERT_TRUE(view.card_digest);
+  EXPECT_EQ(view.card_digest->digest_version, 2u);
+  EXPECT_TRUE(view.card_digest_out_of_date);
+  ASSERT_EQ(view.records.size(), 3u);
+  EXPECT_EQ(view.records[0].check, RecordCheck::OnCard);
+  EXPECT_EQ(view.records[1].check, RecordCheck::OnCard);
+  EXPECT_EQ(view.records[2].check, RecordCheck::NewerThanCard);
+  EXPECT_EQ(view.records[0].record->number, "S-0001");
+  ASSERT_EQ(view.vouchers.size(), 1u);
+  EXPECT_TRUE(view.vouchers[0].token_verified) << view.vouchers[0].problem;
+  EXPECT_EQ(view.vouchers[0].on_card, SlotState::Stored);
+  EXPECT_EQ(channel->by_ins[apdu::kInsInternalAuthenticate], 1u);
+  EXPECT_EQ(channel->by_ins[apdu::kInsReadDigest], 1u);
+}
+
+TEST_F(Workflows, KioskDetectsATamperedRecord) {
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  counter.record_certificate(certificate("S-0001"));
+  counter.record_certificate(certificate("S-0002"));
+  // The service (or the network) alters the first record: a higher level.
+  auto altered = schemas::decode_certificate_record(service.record_bytes[0]);
+  altered.level = 1;
+  service.record_bytes[0] = schemas::encode(altered);
+  CardSession ks(*channel, *kiosk_keys);
+  KioskWorkflow kiosk(ks, service, trust, clock);
+  const auto view = kiosk.lookup(Pin(ct::kPin), false, true);
+  ASSERT_EQ(view.records.size(), 2u);
+  EXPECT_EQ(view.records[0].check, RecordCheck::Mismatch);
+  EXPECT_EQ(view.records[1].check, RecordCheck::OnCard);
+  EXPECT_FALSE(view.card_digest_out_of_date);
+  EXPECT_TRUE(view.vouchers.empty());
+}
+
+TEST(KioskRecords, OlderRecordsBeyondElevenAreNotOnTheDigestOthersMismatch) {
+  std::vector<PortfolioRecord> records;
+  schemas::PortfolioDigestClaims digest;
+  for (std::uint32_t v = 1; v <= 13; ++v) {
+    records.push_back({Bytes{static_cast<std::uint8_t>(v)}, v, 0});
+    if (v > 2) digest.digests.push_back(crypto::OpenSsl::sha256(records.back().record));
+  }
+  digest.digest_version = 13;
+  const auto checked = check_records(records, digest);
+  EXPECT_EQ(checked[0].check, RecordCheck::OlderThanCard);
+  EXPECT_EQ(checked[1].check, RecordCheck::OlderThanCard);
+  EXPECT_EQ(checked[2].check, RecordCheck::OnCard);
+  records[5].record = Bytes{0xFF};
+  EXPECT_EQ(check_records(records, digest)[5].check, RecordCheck::Mismatch);
+  EXPECT_EQ(check_records(records, std::nullopt)[0].check, RecordCheck::NoCardDigest);
+}
+
+}  // namespace
+}  // namespace skillcard::host

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -129,19 +130,36 @@ struct Terminal {
     return *service;
   }
 
+  // The held copy (--trust-list FILE) is replaced by the service's list at every online
+  // contact — never by an older one (TRUST_LIST_ROLLBACK); offline the held copy is used until
+  // next-update + 7 days (the workflows check).
   const TrustAnchors& anchors() {
-    if (!trust) {
-      if (o.root.empty()) throw std::invalid_argument("--root (the province root certificate) is required");
-      const auto root = crypto::Certificate::load(o.root).public_key();
-      Bytes list;
-      if (!o.trust_list_file.empty()) {
-        std::ifstream in(o.trust_list_file, std::ios::binary);
-        if (!in) throw std::invalid_argument("cannot read " + o.trust_list_file);
-        list.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      } else {
-        list = svc().trust_list().trust_list;
+    if (trust) return *trust;
+    if (o.root.empty()) throw std::invalid_argument("--root (the province root certificate) is required");
+    const auto root = crypto::Certificate::load(o.root).public_key();
+    std::optional<TrustAnchors> held;
+    if (!o.trust_list_file.empty() && std::filesystem::exists(o.trust_list_file)) {
+      std::ifstream in(o.trust_list_file, std::ios::binary);
+      if (!in) throw std::invalid_argument("cannot read " + o.trust_list_file);
+      const Bytes bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+      held = TrustAnchors::from_trust_list(bytes, root);
+    }
+    try {
+      const auto fetched = svc().trust_list().trust_list;
+      trust = TrustAnchors::from_trust_list(
+          fetched, root, held ? std::optional<std::uint64_t>(held->claims().sequence) : std::nullopt);
+      if (!o.trust_list_file.empty() && (!held || trust->claims().sequence > held->claims().sequence)) {
+        const auto tmp = o.trust_list_file + ".new";
+        {
+          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+          out.write(reinterpret_cast<const char*>(fetched.data()), static_cast<std::streamsize>(fetched.size()));
+          if (!out) throw std::invalid_argument("cannot write " + tmp);
+        }
+        std::filesystem::rename(tmp, o.trust_list_file);
       }
-      trust = TrustAnchors::from_trust_list(list, root);
+    } catch (const ServiceUnavailable&) {
+      if (!held) throw;
+      trust = std::move(held);
     }
     return *trust;
   }
@@ -224,7 +242,7 @@ int main(int argc, char** argv) {
   app.add_option("--key", o.key, "this terminal's key (PEM, 0600)");
   app.add_option("--clerk", o.clerk, "operator id sent with every write");
   app.add_option("--root", o.root, "province root certificate (PEM), pinned");
-  app.add_option("--trust-list", o.trust_list_file, "trust list file (default: fetched from the service)");
+  app.add_option("--trust-list", o.trust_list_file, "held trust list (COSE), refreshed from the service when online");
   app.add_option("--master-keys", o.master_keys, "master key file of this terminal's role");
   app.add_option("--reader", o.reader, "PC/SC reader name (default: the first)");
   app.add_option("--pin-fd", o.pin_fd, "read PINs, one per line, from this file descriptor");

@@ -14,6 +14,8 @@
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/x509.hpp"
+#include "skillcard/schemas/base64url.hpp"
+#include "skillcard/schemas/cose.hpp"
 
 namespace fs = std::filesystem;
 using namespace skillcard;
@@ -191,6 +193,30 @@ int run_kid(const fs::path& file) {
   return 0;
 }
 
+// Verifies a COSE_Sign1 (a voucher token, receipt, certificate, digest or trust list, in
+// base64url) with a published public key: the signature, and that the protected kid is the
+// key's. Exit 0 when it verifies, 4 when it does not.
+int run_verify(const fs::path& key_file, const std::string& cose_text) {
+  const auto key = load_public_key(key_file);
+  const auto bytes = schemas::base64url_decode(cose_text);
+  if (!bytes) throw UsageError("--cose: not base64url without padding");
+  const auto cose = schemas::CoseSign1::decode(*bytes);
+  const auto verdict =
+      cose.verify([&](ByteView tbs, const EcSignature& sig) { return OpenSsl::verify(key, tbs, sig); });
+  if (!verdict.ok()) {
+    std::cout << "not verified: " << verdict.reason << "\n";
+    return 4;
+  }
+  const auto kid = kid_hex(key.public_key());
+  const auto named_hex = to_hex(cose.kid().value_or(Bytes{}));
+  if (named_hex != kid) {
+    std::cout << "not verified: the structure names kid " << named_hex << ", the key is " << kid << "\n";
+    return 4;
+  }
+  std::cout << "verified: kid " << kid << ", payload " << cose.payload().size() << " bytes\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -229,15 +255,25 @@ int main(int argc, char** argv) {
   auto* kid = app.add_subcommand("kid", "print the kid of a public key, private key or certificate file");
   kid->add_option("file", kid_file, "PEM or DER file")->required();
 
+  fs::path verify_key;
+  std::string verify_cose;
+  auto* verify = app.add_subcommand("verify", "verify a COSE_Sign1 (base64url) with a published public key");
+  verify->add_option("--key", verify_key, "public key (PEM), e.g. voucher-signer-420100.pub.pem")->required();
+  verify->add_option("--cose", verify_cose, "the signed structure, base64url without padding")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*init) return run_init(init_out, bureaus, province);
     if (*terminal) return run_issue(term, false);
     if (*server) return run_issue(srv, true);
     if (*kid) return run_kid(kid_file);
+    if (*verify) return run_verify(verify_key, verify_cose);
   } catch (const UsageError& e) {
     std::cerr << "skillcard-keytool: " << e.what() << "\n";
     return 2;
+  } catch (const schemas::DecodeError& e) {
+    std::cout << "not verified: not a COSE_Sign1: " << e.what() << "\n";
+    return 4;
   } catch (const KeyFileError& e) {
     std::cerr << "skillcard-keytool: " << e.what() << "\n";
     return 3;

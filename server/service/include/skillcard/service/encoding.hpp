@@ -1,17 +1,11 @@
-// Encodings of the HTTP conventions (docs/design.md): base64url without padding for binary
-// structures, lower-case hex for ids.
+// The service's text encodings: base64url from schemas (one implementation for every part).
 #pragma once
 
-#include <optional>
-#include <string>
-#include <string_view>
-
-#include "skillcard/iso7816/bytes.hpp"
+#include "skillcard/schemas/base64url.hpp"
 
 namespace skillcard::service {
 
-std::string base64url_encode(ByteView bytes);
-// Strict: alphabet A-Z a-z 0-9 - _, no padding, no whitespace, no non-zero trailing bits.
-std::optional<Bytes> base64url_decode(std::string_view text);
+using schemas::base64url_decode;
+using schemas::base64url_encode;
 
 }  // namespace skillcard::service

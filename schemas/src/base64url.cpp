@@ -1,8 +1,10 @@
-#include "skillcard/service/encoding.hpp"
+// base64url without padding (RFC 4648 §5), strict: the one text encoding of binary structures
+// in the service API and the tools (docs/design.md, "HTTP conventions").
+#include "skillcard/schemas/base64url.hpp"
 
 #include <array>
 
-namespace skillcard::service {
+namespace skillcard::schemas {
 
 namespace {
 constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -64,4 +66,4 @@ std::optional<Bytes> base64url_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace skillcard::service
+}  // namespace skillcard::schemas

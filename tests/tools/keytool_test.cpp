@@ -9,9 +9,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "skillcard/crypto/backend.hpp"
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/x509.hpp"
+#include "skillcard/schemas/base64url.hpp"
+#include "skillcard/schemas/cose.hpp"
 
 using namespace skillcard;
 using namespace skillcard::crypto;
@@ -154,4 +157,29 @@ TEST_F(Keytool, KidMatchesForKeyAndCertificate) {
   const auto missing = keytool("kid " + (k / "nope.pem").string());
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.output.find("missing"), std::string::npos);
+}
+
+// `verify`: a structure signed by a province key verifies with its published .pub.pem, and not
+// with another key, nor when altered, nor when it is not COSE at all.
+TEST_F(Keytool, VerifyChecksACoseSign1WithAPublishedKey) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const fs::path k = keys();
+  const auto signer = skillcard::crypto::load_private_key(k / "voucher-signer-420100.key.pem");
+  const auto kid = skillcard::crypto::kid_of<skillcard::crypto::OpenSsl>(signer.public_key());
+  const skillcard::Bytes payload{0xA1, 0x20, 0x01};  // {-1: 1}
+  auto cose = skillcard::schemas::CoseSign1::sign(kid, std::nullopt, payload,
+                                                  [&](skillcard::ByteView tbs) { return signer.sign(tbs); });
+  const auto text = skillcard::schemas::base64url_encode(cose);
+  const auto ok = keytool("verify --key " + (k / "voucher-signer-420100.pub.pem").string() + " --cose " + text);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("verified: kid"), std::string::npos);
+  const auto other = keytool("verify --key " + (k / "card-ca.pub.pem").string() + " --cose " + text);
+  EXPECT_EQ(other.exit_code, 4) << other.output;
+  cose.back() ^= 0x01;
+  const auto altered = keytool("verify --key " + (k / "voucher-signer-420100.pub.pem").string() + " --cose " +
+                               skillcard::schemas::base64url_encode(cose));
+  EXPECT_EQ(altered.exit_code, 4) << altered.output;
+  const auto junk = keytool("verify --key " + (k / "voucher-signer-420100.pub.pem").string() + " --cose AAAA");
+  EXPECT_EQ(junk.exit_code, 4) << junk.output;
+  EXPECT_NE(junk.output.find("not a COSE_Sign1"), std::string::npos);
 }

@@ -1177,6 +1177,35 @@ std::uint32_t SqliteLedger::digest_version(const HolderRef& holder) {
 }
 
 // -----------------------------------------------------------------------------------------------
+// Listings (#9).
+
+void SqliteLedger::for_each_voucher(const VoucherFilter& filter,
+                                    const std::function<void(const VoucherRecord&)>& visit) {
+  impl_->read_snapshot([&](Db& db) {
+    auto q = db.query("SELECT " SKILLCARD_VOUCHER_COLUMNS
+                      " FROM vouchers WHERE issued_at >= ?1 AND issued_at < ?2 AND (?3 IS NULL OR state = ?3) "
+                      "AND (?4 IS NULL OR fund = ?4) ORDER BY serial");
+    std::optional<int> state, fund;
+    if (filter.state) state = static_cast<int>(*filter.state);
+    if (filter.fund) fund = static_cast<int>(*filter.fund);
+    q.args(filter.issued_from, filter.issued_to, state, fund);
+    while (q.step()) visit(voucher_from(q));
+    return 0;
+  });
+}
+
+void SqliteLedger::for_each_certificate(const CertificateFilter& filter,
+                                        const std::function<void(const CertificateEntry&)>& visit) {
+  impl_->read_snapshot([&](Db& db) {
+    auto q = db.query("SELECT " SKILLCARD_CERTIFICATE_COLUMNS
+                      " FROM certificates WHERE date_days >= ?1 AND date_days < ?2 ORDER BY seq");
+    q.args(filter.from_days, filter.to_days);
+    while (q.step()) visit(certificate_from(q));
+    return 0;
+  });
+}
+
+// -----------------------------------------------------------------------------------------------
 // Audit.
 
 AuditHead SqliteLedger::audit_head() {

@@ -100,6 +100,9 @@ class SqliteLedger final : public Ledger {
                                         UtcSeconds now) override;
   std::vector<CertificateEntry> certificates(const HolderRef& holder) override;
   std::uint32_t digest_version(const HolderRef& holder) override;
+  void for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) override;
+  void for_each_certificate(const CertificateFilter& filter,
+                            const std::function<void(const CertificateEntry&)>& visit) override;
   AuditHead audit_head() override;
   std::vector<AuditEntry> audit_entries(std::uint64_t from_seq, std::size_t limit) override;
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "skillcard/ledger/cst.hpp"
 #include "skillcard/schemas/card_certificate.hpp"
@@ -104,8 +105,10 @@ GeneratedData generate_province_year(ledger::Ledger& ledger, const ProvinceYearO
   std::exception_ptr failure;
   std::mutex failure_mutex;
 
+  std::vector<ExternalSubsidy> all_double_reports;
   const auto work = [&] {
     ProvinceYearStats local;
+    std::vector<ExternalSubsidy> double_reports;
     try {
       for (std::size_t i = next++; i < data.people.size(); i = next++) {
         const auto& person = data.people[i];
@@ -184,7 +187,9 @@ GeneratedData generate_province_year(ledger::Ledger& ledger, const ProvinceYearO
           c.face_value_fen = uplift ? policy::with_uplift(standard_fen(p.level), 20) : standard_fen(p.level);
           c.planned_hours = 120;
           c.planned_online_hours = 36;
-          const auto provider = generated_provider(city_index, static_cast<std::uint32_t>(rng() % 30));
+          // One in ten trainings at the city's high-skill base (P19's floor), the rest at 29 others.
+          const auto provider =
+              generated_provider(city_index, rng() % 10 == 0 ? 0 : 1 + static_cast<std::uint32_t>(rng() % 29));
           c.eligible_regions = {city};
           c.eligible_providers = {provider};
           c.issued_at = issued_at[k];
@@ -243,6 +248,17 @@ GeneratedData generate_province_year(ledger::Ledger& ledger, const ProvinceYearO
             ++local.reversed;
             continue;
           }
+          if (fate % 100 == 7) {
+            // The other business system reports the same training again (P18 counts it once).
+            ExternalSubsidy twice;
+            twice.citizen_id = person.citizen_id;
+            twice.record.source = policy::SubsidyRecord::Source::OtherBusinessSystem;
+            twice.record.issued_at = schemas::cst_start_of(schemas::cst_date(at + 86400 * (1 + rng() % 10)));
+            twice.record.fund = p.fund;
+            twice.record.occupation = p.occupation;
+            twice.record.level = p.level;
+            double_reports.push_back(std::move(twice));
+          }
           if (p.level <= 3 && fate % 5 < 2) {  // a skill-level certificate after the training
             schemas::CertificateRecord cert;
             cert.kind = schemas::CertificateKind::SkillLevel;
@@ -271,11 +287,21 @@ GeneratedData generate_province_year(ledger::Ledger& ledger, const ProvinceYearO
     stats.reversed += local.reversed;
     stats.voided += local.voided;
     stats.certificates += local.certificates;
+    stats.double_reports += double_reports.size();
+    all_double_reports.insert(all_double_reports.end(), double_reports.begin(), double_reports.end());
   };
   std::vector<std::thread> pool;
   for (std::size_t t = 0; t < std::max<std::size_t>(1, options.threads); ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   if (failure) std::rethrow_exception(failure);
+  // In the registry's order (by citizen ID), whatever order the writers finished in.
+  std::sort(all_double_reports.begin(), all_double_reports.end(),
+            [](const ExternalSubsidy& a, const ExternalSubsidy& b) {
+              return std::tie(a.citizen_id, a.record.issued_at, a.record.occupation, a.record.level) <
+                     std::tie(b.citizen_id, b.record.issued_at, b.record.occupation, b.record.level);
+            });
+  data.subsidies.insert(data.subsidies.end(), all_double_reports.begin(), all_double_reports.end());
+  stats.outside_subsidies = data.subsidies.size();
   if (stats_out != nullptr) *stats_out = stats;
   return data;
 }

@@ -2,7 +2,8 @@
 // outside subsidies (generator.hpp) and, written through the Ledger API into a ledger, one card
 // per person, their vouchers (P1 ≤ 3 a CST year counting outside subsidies, P2 ≤ 1 from the
 // employment subsidy fund, P3/P4 each occupation and level once), the cards' redemptions with
-// counters 1, 2, 3 …, some reversals, voids and unwritten vouchers, and skill certificates.
+// counters 1, 2, 3 …, some reversals, voids and unwritten vouchers, skill certificates, and
+// about 1 % of redeemed trainings reported a second time by the other business system.
 // At scale 1: 300 000 people and about 600 000 vouchers over Hubei's 17 cities.
 //
 // Tokens, card certificates and receipts carry a placeholder signature: the data is for reports
@@ -34,6 +35,9 @@ struct ProvinceYearStats {
   std::size_t reversed = 0;
   std::size_t voided = 0;
   std::size_t certificates = 0;
+  // Redeemed trainings the other business system reports again (outside subsidies with the
+  // same holder, occupation and level, dated 1-10 days after the redemption): P18 counts each once.
+  std::size_t double_reports = 0;
 };
 
 // Training providers of the generated year: 30 per city, ids 10000 + 100 × city index + n;

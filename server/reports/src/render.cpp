@@ -50,7 +50,7 @@ class Table {
       for (std::size_t i = 0; i < rows_[n].size(); ++i) {
         const auto& cell = rows_[n][i];
         const auto pad = std::string(width[i] - cell.size(), ' ');
-        out << (i == 0 ? "" : "  ") << (i == 0 ? cell + pad : pad + cell);  // numbers right-aligned
+        out << (i == 0 ? "" : "  ") << (numeric(cell) ? pad + cell : cell + pad);
       }
       out << "\n";
       if (n == 0) {
@@ -64,6 +64,10 @@ class Table {
 
  private:
   std::vector<std::vector<std::string>> rows_;
+  // Numbers (counts, yuan, percentages) are right-aligned, text left-aligned.
+  static bool numeric(const std::string& cell) {
+    return !cell.empty() && cell.find_first_not_of("0123456789.-%") == std::string::npos;
+  }
 };
 
 std::string indent(const RegionLine& l) {

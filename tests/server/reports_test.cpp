@@ -238,6 +238,18 @@ TEST(Reports, P18_RegionsRollUpCountyCityProvince) {
   EXPECT_EQ(province_of(420102), 420000u);
 }
 
+TEST(Reports, P18_UnknownRegionIsListedLastNotDropped) {
+  Builder b;
+  b.person_time(1, cst(kYear, 8, 3));                                       // issuer 420102
+  b.external(2, Source::OtherDepartment, cst(kYear, 8, 4), 4040505, 4, 0);  // nobody knows where
+  const auto r = monthly_report(b.in, kYear, 8);
+  ASSERT_FALSE(r.lines.empty());
+  EXPECT_EQ(r.lines.back().region, 0u);
+  EXPECT_EQ(r.lines.back().month.total_person_times(), 1u);
+  EXPECT_EQ(r.line(420000)->month.total_person_times(), 1u);
+  EXPECT_NE(to_table(r).find("unknown"), std::string::npos);
+}
+
 TEST(Reports, P18_NewTechnicianAndSeniorTechnicianCertificates) {
   Builder b;
   b.lives_in(1, 420102);

@@ -5,7 +5,8 @@
 // the same run, so the ratio is (time per row at 1×) / (time per row at N×): goal ≥ 0.83 (at
 // most 1.2 times the 1× time per row).
 //
-// SKILLCARD_REPORTS_BENCH_SCALE (default 0.05; 1 = 300 000 people, about 600 000 vouchers).
+// SKILLCARD_REPORTS_BENCH_SCALE (default 0.05; 1 = 300 000 people, about 600 000 vouchers), or
+// SKILLCARD_REPORTS_BENCH_DATA = a folder skillcard-datagen province wrote (ledger.db, registry.db).
 #include <unistd.h>
 
 #include <algorithm>
@@ -104,15 +105,26 @@ int main() {
   std::filesystem::create_directories(dir);
   registry::ProvinceYearOptions options;
   options.scale = scale;
-  const auto gen_start = Clock::now();
-  registry::ProvinceYearStats stats;
-  auto ledger = ledger::SqliteLedger::open(dir / "ledger.db");
-  const auto data = registry::generate_province_year(*ledger, options, bench_ref, &stats);
-  const auto gen_seconds = std::chrono::duration<double>(Clock::now() - gen_start).count();
-  auto registry = registry::SqliteRegistry::open(dir / "registry.db");
-  registry->import_rows(data.people, data.subsidies, bench_ref);
-  std::cerr << "scale " << scale << ": " << stats.people << " people, " << stats.vouchers << " vouchers, "
-            << stats.redeemed << " redemptions generated in " << gen_seconds << " s\n";
+  std::unique_ptr<ledger::SqliteLedger> ledger;
+  std::unique_ptr<registry::SqliteRegistry> registry;
+  if (const char* existing = std::getenv("SKILLCARD_REPORTS_BENCH_DATA")) {
+    // A year skillcard-datagen province wrote before (ledger.db, registry.db): no generation.
+    ledger::SqliteOptions open_options;
+    open_options.create = false;
+    ledger = ledger::SqliteLedger::open(std::filesystem::path(existing) / "ledger.db", open_options);
+    registry = registry::SqliteRegistry::open(std::filesystem::path(existing) / "registry.db");
+    std::cerr << "data from " << existing << "\n";
+  } else {
+    const auto gen_start = Clock::now();
+    registry::ProvinceYearStats stats;
+    ledger = ledger::SqliteLedger::open(dir / "ledger.db");
+    const auto data = registry::generate_province_year(*ledger, options, bench_ref, &stats);
+    const auto gen_seconds = std::chrono::duration<double>(Clock::now() - gen_start).count();
+    registry = registry::SqliteRegistry::open(dir / "registry.db");
+    registry->import_rows(data.people, data.subsidies, bench_ref);
+    std::cerr << "scale " << scale << ": " << stats.people << " people, " << stats.vouchers << " vouchers, "
+              << stats.redeemed << " redemptions generated in " << gen_seconds << " s\n";
+  }
 
   ReportInput base;
   const auto load_seconds = median_seconds([&] { base = load_input(*ledger, registry.get()); }, 1);

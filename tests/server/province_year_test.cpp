@@ -150,6 +150,24 @@ TEST_F(ProvinceYear, SettlementOfTheYearEqualsTheBudgetsSpent) {
   EXPECT_EQ(st.reversed_excluded, stats_->reversed);
 }
 
+TEST_F(ProvinceYear, SettlementAgreesWithTheLedgersOwnPerMonth) {
+  for (unsigned m = 1; m <= 12; ++m) {
+    const auto period = reports::cst_month_period(kYear, m);
+    const auto ours = reports::settlement(input_->redemptions, period);
+    ledger::RedemptionFilter filter;
+    filter.from = period.from;
+    filter.to = period.to;
+    const auto theirs = ledger_->settlement(filter);
+    ASSERT_EQ(ours.lines.size(), theirs.size()) << m;
+    for (std::size_t i = 0; i < theirs.size(); ++i) {
+      EXPECT_EQ(ours.lines[i].provider, theirs[i].provider);
+      EXPECT_EQ(ours.lines[i].fund, theirs[i].fund);
+      EXPECT_EQ(ours.lines[i].count, theirs[i].count);
+      EXPECT_EQ(ours.lines[i].total_fen, theirs[i].total_fen);
+    }
+  }
+}
+
 TEST_F(ProvinceYear, P18_MonthsAddUpToTheYearAndCitiesToTheProvince) {
   std::uint64_t months = 0;
   for (unsigned m = 1; m <= 12; ++m) {

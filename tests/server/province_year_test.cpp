@@ -187,7 +187,11 @@ TEST_F(ProvinceYear, P18_MonthsAddUpToTheYearAndCitiesToTheProvince) {
   }
   EXPECT_EQ(cities, province->year_to_date.total_person_times());
   EXPECT_EQ(technicians, province->year_to_date.technician + province->year_to_date.senior_technician);
-  EXPECT_GT(province->year_to_date.of(reports::Category::Apprenticeship), 0u);
+  for (const auto c :
+       {reports::Category::EnterpriseStaff, reports::Category::Apprenticeship, reports::Category::KeyGroup,
+        reports::Category::OtherDepartment, reports::Category::JobStabilisation}) {
+    EXPECT_GT(province->year_to_date.of(c), 0u) << reports::to_string(c);  // every category occurs
+  }
   // Redemptions in the year not reversed, and outside training, are all there: the ones not
   // counted are exactly the duplicates.
   std::uint64_t reports_in_year = 0;

@@ -581,7 +581,8 @@ TEST(Reports, RenderingsCarryTheSameNumbers) {
   const auto csv = to_csv(r);
   EXPECT_NE(csv.find("2026,5,420000,province,month,0,1,1,0,0,2,0,0\r\n"), std::string::npos) << csv;
   const auto table = to_table(r);
-  EXPECT_NE(table.find("420102"), std::string::npos);
+  EXPECT_NE(table.find("\n420000 "), std::string::npos) << table;      // the province flush left
+  EXPECT_NE(table.find("\n    420102 "), std::string::npos) << table;  // a county indented under its city
   b.balance_budgets();
   b.in.budgets[0].spent_fen += 7;
   const auto rec = reconcile(b.in, cst(kYear, 6, 1), kGrace);

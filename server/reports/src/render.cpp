@@ -50,7 +50,8 @@ class Table {
       for (std::size_t i = 0; i < rows_[n].size(); ++i) {
         const auto& cell = rows_[n][i];
         const auto pad = std::string(width[i] - cell.size(), ' ');
-        out << (i == 0 ? "" : "  ") << (numeric(cell) ? pad + cell : cell + pad);
+        // The first column is a label (an indented region code, a provider): always left.
+        out << (i == 0 ? "" : "  ") << (i > 0 && numeric(cell) ? pad + cell : cell + pad);
       }
       out << "\n";
       if (n == 0) {

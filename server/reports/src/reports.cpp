@@ -12,12 +12,83 @@ namespace skillcard::reports {
 
 namespace {
 
-struct RefHash {
-  std::size_t operator()(const HolderRef& r) const noexcept {
-    std::size_t h = 0;  // holder refs are HMAC outputs: any 8 bytes are uniformly distributed
-    std::memcpy(&h, r.data(), sizeof h);
-    return h;
+// The report functions scan millions of rows: their look-ups are flat arrays (one cache miss
+// each) rather than node-based maps, so that time per row stays flat as the year grows.
+
+// A holder reference as two integers: cheap to compare and to hash.
+struct Key128 {
+  std::uint64_t hi = 0, lo = 0;
+  explicit Key128(const HolderRef& r) {
+    std::memcpy(&hi, r.data(), 8);
+    std::memcpy(&lo, r.data() + 8, 8);
   }
+  Key128() = default;
+  bool operator==(const Key128&) const = default;
+  auto operator<=>(const Key128&) const = default;
+  std::uint64_t hash() const noexcept { return (hi ^ (lo * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull; }
+};
+
+// Holder → region, open addressing with linear probing.
+class RegionMap {
+ public:
+  explicit RegionMap(const std::vector<HolderRow>& holders) {
+    std::size_t capacity = 16;
+    while (capacity < holders.size() * 2) capacity *= 2;
+    mask_ = capacity - 1;
+    slots_.resize(capacity);
+    for (const auto& h : holders) {
+      const Key128 k(h.holder);
+      auto i = k.hash() & mask_;
+      while (slots_[i].used && !(slots_[i].key == k)) i = (i + 1) & mask_;
+      if (!slots_[i].used) slots_[i] = {k, h.region, true};  // the first row for a holder wins
+    }
+  }
+  std::uint32_t find(const HolderRef& holder) const {  // 0 when unknown
+    const Key128 k(holder);
+    for (auto i = k.hash() & mask_; slots_[i].used; i = (i + 1) & mask_) {
+      if (slots_[i].key == k) return slots_[i].region;
+    }
+    return 0;
+  }
+
+ private:
+  struct Slot {
+    Key128 key;
+    std::uint32_t region = 0;
+    bool used = false;
+  };
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+};
+
+// Voucher serial → index in input.vouchers. Ledger serials are dense (max + 1), so a vector
+// indexed by serial; a sparse set of serials falls back to a hash map.
+class SerialIndex {
+ public:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFF;
+  explicit SerialIndex(const std::vector<VoucherRow>& vouchers) {
+    std::uint64_t top = 0;
+    for (const auto& v : vouchers) top = std::max(top, v.serial);
+    dense_ = top <= 4 * vouchers.size() + 1024;
+    if (dense_) {
+      index_.assign(static_cast<std::size_t>(top) + 1, kNone);
+      for (std::size_t i = 0; i < vouchers.size(); ++i) index_[vouchers[i].serial] = static_cast<std::uint32_t>(i);
+    } else {
+      sparse_.reserve(vouchers.size());
+      for (std::size_t i = 0; i < vouchers.size(); ++i)
+        sparse_.emplace(vouchers[i].serial, static_cast<std::uint32_t>(i));
+    }
+  }
+  std::uint32_t find(std::uint64_t serial) const {
+    if (dense_) return serial < index_.size() ? index_[static_cast<std::size_t>(serial)] : kNone;
+    const auto it = sparse_.find(serial);
+    return it == sparse_.end() ? kNone : it->second;
+  }
+
+ private:
+  bool dense_ = true;
+  std::vector<std::uint32_t> index_;
+  std::unordered_map<std::uint64_t, std::uint32_t> sparse_;
 };
 
 constexpr FundSource kFunds[] = {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
@@ -25,13 +96,13 @@ constexpr FundSource kFunds[] = {FundSource::SpecialAccount, FundSource::Employm
 
 // One subsidised person-time before counting it once.
 struct Event {
-  HolderRef holder{};
+  Key128 holder;
   std::uint32_t occupation = 0;
   std::uint8_t level = 0;
-  UtcSeconds at = 0;
   bool ours = false;
-  std::uint32_t region = 0;
   Category category = Category::EnterpriseStaff;
+  UtcSeconds at = 0;
+  std::uint32_t region = 0;
   std::uint32_t site = 0;  // ours only
 };
 
@@ -43,52 +114,72 @@ struct Counted {
 };
 
 Counted count_once(const ReportInput& input, Period year) {
-  std::unordered_map<HolderRef, std::uint32_t, RefHash> region_of;
-  region_of.reserve(input.holders.size());
-  for (const auto& h : input.holders) region_of.emplace(h.holder, h.region);
-  std::unordered_map<std::uint64_t, const VoucherRow*> voucher_of;
-  voucher_of.reserve(input.vouchers.size());
-  for (const auto& v : input.vouchers) voucher_of.emplace(v.serial, &v);
+  const RegionMap region_of(input.holders);
+  const SerialIndex voucher_of(input.vouchers);
   const auto region = [&](const HolderRef& holder, std::uint32_t fallback) {
-    const auto it = region_of.find(holder);
-    return it != region_of.end() && it->second != 0 ? it->second : fallback;
+    const auto r = region_of.find(holder);
+    return r != 0 ? r : fallback;
   };
 
   std::vector<Event> all;
+  all.reserve(input.redemptions.size() + input.external.size());
   for (const auto& r : input.redemptions) {
     if (r.reversed || r.server_time < year.from || r.server_time >= year.to) continue;
-    const auto it = voucher_of.find(r.voucher);
-    if (it == voucher_of.end()) continue;  // reconciliation lists it (RedemptionOfUnknownVoucher)
-    const auto& v = *it->second;
+    const auto i = voucher_of.find(r.voucher);
+    if (i == SerialIndex::kNone) continue;  // reconciliation lists it (RedemptionOfUnknownVoucher)
+    const auto& v = input.vouchers[i];
     const auto category = category_of(v.programme);
     if (!category) continue;
     all.push_back(
-        {v.holder, v.occupation, v.level, r.server_time, true, region(v.holder, v.issuer), *category, r.site});
+        {Key128(v.holder), v.occupation, v.level, true, *category, r.server_time, region(v.holder, v.issuer), r.site});
   }
   for (const auto& e : input.external) {
     if (e.record.issued_at < year.from || e.record.issued_at >= year.to) continue;
     if (e.record.voided_or_expired_unredeemed) continue;
     const auto category = category_of(e.record.source);
     if (!category) continue;
-    all.push_back({e.holder, e.record.occupation, e.record.level, e.record.issued_at, false,
-                   e.region != 0 ? e.region : region(e.holder, 0), *category, 0});
+    all.push_back({Key128(e.holder), e.record.occupation, e.record.level, false, *category, e.record.issued_at,
+                   e.region != 0 ? e.region : region(e.holder, 0), 0});
   }
-  // Earliest report first, ours before an outside report at the same instant.
-  std::sort(all.begin(), all.end(), [](const Event& a, const Event& b) {
-    return std::tie(a.holder, a.occupation, a.level, a.at) < std::tie(b.holder, b.occupation, b.level, b.at) ||
-           (std::tie(a.holder, a.occupation, a.level, a.at) == std::tie(b.holder, b.occupation, b.level, b.at) &&
-            a.ours && !b.ours);
-  });
+  // One slot per person-time key (open addressing): the earliest report stays, ours before an
+  // outside report at the same instant; every other report of the key is a duplicate. Linear in
+  // the reports (a sort would add a log factor).
+  constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
+  struct Slot {  // the key beside the index: one cache miss per probe, not two
+    Key128 holder;
+    std::uint32_t occupation = 0;
+    std::uint32_t level = 0;
+    std::uint32_t event = kEmpty;
+  };
+  std::size_t capacity = 16;
+  while (capacity < all.size() * 2) capacity *= 2;
+  const auto mask = capacity - 1;
+  std::vector<Slot> slot(capacity);
+  const auto earlier = [](const Event& a, const Event& b) {
+    return a.at < b.at || (a.at == b.at && a.ours && !b.ours);
+  };
   Counted out;
-  out.events.reserve(all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
-    const bool same_as_previous = i > 0 && all[i].holder == all[i - 1].holder &&
-                                  all[i].occupation == all[i - 1].occupation && all[i].level == all[i - 1].level;
-    if (same_as_previous) {
-      out.duplicate_times.push_back(all[i].at);
-    } else {
-      out.events.push_back(all[i]);
+    const auto& e = all[i];
+    const auto h = (e.holder.hash() ^ (std::uint64_t{e.occupation} << 8 | e.level)) * 0x9E3779B97F4A7C15ull;
+    auto k = static_cast<std::size_t>(h >> 20) & mask;
+    while (slot[k].event != kEmpty &&
+           !(slot[k].holder == e.holder && slot[k].occupation == e.occupation && slot[k].level == e.level)) {
+      k = (k + 1) & mask;
     }
+    auto& s = slot[k];
+    if (s.event == kEmpty) {
+      s = {e.holder, e.occupation, e.level, static_cast<std::uint32_t>(i)};
+    } else if (earlier(e, all[s.event])) {
+      out.duplicate_times.push_back(all[s.event].at);
+      s.event = static_cast<std::uint32_t>(i);
+    } else {
+      out.duplicate_times.push_back(e.at);
+    }
+  }
+  out.events.reserve(all.size() - out.duplicate_times.size());
+  for (const auto& k : slot) {
+    if (k.event != kEmpty) out.events.push_back(all[k.event]);
   }
   return out;
 }
@@ -249,6 +340,13 @@ std::optional<Category> category_of(policy::SubsidyRecord::Source source) noexce
   return std::nullopt;
 }
 
+Tally& Tally::operator+=(const Tally& other) noexcept {
+  for (std::size_t i = 0; i < kCategories; ++i) person_times[i] += other.person_times[i];
+  technician += other.technician;
+  senior_technician += other.senior_technician;
+  return *this;
+}
+
 std::uint64_t Tally::total_person_times() const noexcept {
   std::uint64_t n = 0;
   for (const auto v : person_times) n += v;
@@ -270,15 +368,12 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
   const auto period = cst_month_period(year, month);
   const auto whole_year = cst_year_period(year);
   const auto counted = count_once(input, whole_year);
-  std::map<std::uint32_t, RegionLine> lines;
+  // Tallied per region as reported (a few hundred), rolled up to cities and the province once.
+  std::unordered_map<std::uint32_t, RegionLine> raw;
   const auto add = [&](std::uint32_t region, bool in_month, auto&& bump) {
-    for (const auto code : rollup(region)) {
-      auto& line = lines[code];
-      line.region = code;
-      line.level = code == 0 ? RegionLevel::County : level_of(code);
-      bump(line.year_to_date);
-      if (in_month) bump(line.month);
-    }
+    auto& line = raw[region];
+    bump(line.year_to_date);
+    if (in_month) bump(line.month);
   };
   for (const auto& e : counted.events) {
     if (e.at >= period.to) continue;
@@ -294,8 +389,7 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
   }
 
   // Certificates: levels 2 and 1 of a qualification or skill-level certificate, once per key.
-  std::unordered_map<HolderRef, std::uint32_t, RefHash> region_of;
-  for (const auto& h : input.holders) region_of.emplace(h.holder, h.region);
+  const RegionMap region_of(input.holders);
   const auto first_day = days_of(whole_year.from);
   const auto month_first = days_of(period.from);
   const auto month_end = days_of(period.to);  // the first day of the next month
@@ -306,8 +400,8 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
     certs.push_back(&c);
   }
   std::sort(certs.begin(), certs.end(), [](const CertificateRow* a, const CertificateRow* b) {
-    return std::tie(a->holder, a->occupation, a->level, a->date_days) <
-           std::tie(b->holder, b->occupation, b->level, b->date_days);
+    return std::tuple(Key128(a->holder), a->occupation, a->level, a->date_days) <
+           std::tuple(Key128(b->holder), b->occupation, b->level, b->date_days);
   });
   for (std::size_t i = 0; i < certs.size(); ++i) {
     const auto& c = *certs[i];
@@ -315,11 +409,20 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
         certs[i - 1]->level == c.level) {
       continue;  // the same achievement as a qualification and as a skill-level certificate
     }
-    const auto it = region_of.find(c.holder);
-    add(it == region_of.end() ? 0 : it->second, c.date_days >= month_first, [&](Tally& t) {
+    add(region_of.find(c.holder), c.date_days >= month_first, [&](Tally& t) {
       if (c.level == 2) ++t.technician;
       if (c.level == 1) ++t.senior_technician;
     });
+  }
+  std::map<std::uint32_t, RegionLine> lines;
+  for (const auto& [region, tally] : raw) {
+    for (const auto code : rollup(region)) {
+      auto& line = lines[code];
+      line.region = code;
+      line.level = code == 0 ? RegionLevel::County : level_of(code);
+      line.month += tally.month;
+      line.year_to_date += tally.year_to_date;
+    }
   }
   for (auto& [code, line] : lines) report.lines.push_back(line);
   std::sort(report.lines.begin(), report.lines.end(), [](const RegionLine& a, const RegionLine& b) {
@@ -459,33 +562,31 @@ Reconciliation reconcile(const ReportInput& input, UtcSeconds now, UtcSeconds gr
     f.budget_spent_fen = b.spent_fen;
   }
 
-  // What the redemptions say per voucher: a live one, a reversed one.
+  // What the redemptions say per voucher (by its index): a live one, a reversed one.
+  const SerialIndex index(input.vouchers);
   struct Seen {
     const RedemptionRow* live = nullptr;
     const RedemptionRow* reversed = nullptr;
   };
-  std::unordered_map<std::uint64_t, Seen> seen;
-  seen.reserve(input.redemptions.size());
+  std::vector<Seen> seen(input.vouchers.size());
+  std::vector<Difference> per_voucher;
   for (const auto& r : input.redemptions) {
-    auto& s = seen[r.voucher];
-    (r.reversed ? s.reversed : s.live) = &r;
     if (!r.reversed) {
       funds[r.fund].redemptions_fen += r.face_value_fen;
       ++funds[r.fund].redemptions;
     }
+    const auto i = index.find(r.voucher);
+    if (i == SerialIndex::kNone) continue;  // listed below, in the order of the redemptions
+    (r.reversed ? seen[i].reversed : seen[i].live) = &r;
   }
 
-  std::unordered_map<std::uint64_t, const VoucherRow*> known;
-  known.reserve(input.vouchers.size());
-  std::vector<Difference> per_voucher;
-  for (const auto& v : input.vouchers) {
-    known.emplace(v.serial, &v);
+  for (std::size_t i = 0; i < input.vouchers.size(); ++i) {
+    const auto& v = input.vouchers[i];
     auto& f = funds[v.fund];
     using S = ledger::VoucherState;
     if (v.state == S::Issued || v.state == S::Written) f.vouchers_committed_fen += v.face_value_fen;
     if (v.state == S::Redeemed) f.vouchers_spent_fen += v.face_value_fen;
-    const auto it = seen.find(v.serial);
-    const Seen s = it == seen.end() ? Seen{} : it->second;
+    const Seen s = seen[i];
     if (v.state == S::Redeemed && s.live == nullptr) {
       per_voucher.push_back({DifferenceKind::RedeemedWithoutRedemption, v.serial, v.card, v.fund, 1, 0,
                              "the voucher is redeemed but no redemption (not reversed) is recorded for it"});
@@ -514,7 +615,7 @@ Reconciliation reconcile(const ReportInput& input, UtcSeconds now, UtcSeconds gr
     }
   }
   for (const auto& r : input.redemptions) {
-    if (!known.count(r.voucher)) {
+    if (index.find(r.voucher) == SerialIndex::kNone) {
       per_voucher.push_back({DifferenceKind::RedemptionOfUnknownVoucher, r.voucher, r.card, r.fund, 0, r.face_value_fen,
                              "the ledger has no such voucher"});
     }
@@ -542,19 +643,39 @@ Reconciliation reconcile(const ReportInput& input, UtcSeconds now, UtcSeconds gr
   out.differences.insert(out.differences.end(), per_voucher.begin(), per_voucher.end());
 
   // Card counters: each card's receipts carry 1, 2, 3 … (reversed ones too: the card counted them).
-  std::map<std::string, std::vector<const RedemptionRow*>> by_card;
-  for (const auto& r : input.redemptions) by_card[r.card].push_back(&r);
-  out.cards = by_card.size();
-  for (auto& [card, rows] : by_card) {
-    std::sort(rows.begin(), rows.end(),
-              [](const RedemptionRow* a, const RedemptionRow* b) { return a->counter < b->counter; });
+  // Sorted as small values (card hash, counter, row) so that the sort stays in cache; equal
+  // hashes of different cards are told apart by the card itself.
+  struct CardKey {
+    std::size_t hash;
+    std::uint32_t counter;
+    std::uint32_t row;
+  };
+  std::vector<CardKey> keys;
+  keys.reserve(input.redemptions.size());
+  for (std::size_t i = 0; i < input.redemptions.size(); ++i) {
+    const auto& r = input.redemptions[i];
+    keys.push_back({std::hash<std::string>{}(r.card), r.counter, static_cast<std::uint32_t>(i)});
+  }
+  std::sort(keys.begin(), keys.end(), [&](const CardKey& a, const CardKey& b) {
+    if (a.hash != b.hash) return a.hash < b.hash;
+    if (const int c = input.redemptions[a.row].card.compare(input.redemptions[b.row].card); c != 0) return c < 0;
+    return a.counter < b.counter;
+  });
+  std::vector<const RedemptionRow*> by_card;
+  by_card.reserve(keys.size());
+  for (const auto& k : keys) by_card.push_back(&input.redemptions[k.row]);
+  for (std::size_t begin = 0; begin < by_card.size();) {
+    const auto& card = by_card[begin]->card;
+    std::size_t end = begin;
+    while (end < by_card.size() && by_card[end]->card == card) ++end;
+    ++out.cards;
     std::uint32_t expected = 1;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const auto* r = rows[i];
-      if (i > 0 && r->counter == rows[i - 1]->counter) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto* r = by_card[i];
+      if (i > begin && r->counter == by_card[i - 1]->counter) {
         out.differences.push_back({DifferenceKind::CounterDuplicate, r->voucher, card, r->fund, r->counter, r->counter,
                                    "counter " + std::to_string(r->counter) + " also on the receipt of voucher " +
-                                       std::to_string(rows[i - 1]->voucher)});
+                                       std::to_string(by_card[i - 1]->voucher)});
         continue;
       }
       if (r->counter > expected) {
@@ -564,6 +685,7 @@ Reconciliation reconcile(const ReportInput& input, UtcSeconds now, UtcSeconds gr
       }
       expected = std::max(expected, r->counter + 1);
     }
+    begin = end;
   }
   return out;
 }

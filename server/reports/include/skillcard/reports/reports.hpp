@@ -121,6 +121,7 @@ struct Tally {
   std::uint64_t technician = 0;                           // new level-2 (技师) certificates
   std::uint64_t senior_technician = 0;                    // new level-1 (高级技师) certificates
   std::uint64_t total_person_times() const noexcept;
+  Tally& operator+=(const Tally& other) noexcept;
   std::uint64_t of(Category c) const noexcept { return person_times[static_cast<std::size_t>(c)]; }
   bool operator==(const Tally&) const = default;
 };

@@ -671,6 +671,31 @@ class Engine final : public Ledger {
     });
   }
 
+  // --- listings (#9) ------------------------------------------------------------------------
+  void for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) override {
+    store_.read_snapshot([&](Db& db) {
+      auto q = db.query("SELECT " SKILLCARD_VOUCHER_COLUMNS
+                        " FROM vouchers WHERE issued_at >= ?1 AND issued_at < ?2 AND (?3 = 0 OR state = ?3) "
+                        "AND (?4 = 0 OR fund = ?4) ORDER BY serial");
+      const int state = filter.state ? static_cast<int>(*filter.state) : 0;  // 0: any
+      const int fund = filter.fund ? static_cast<int>(*filter.fund) : 0;
+      q.args(filter.issued_from, filter.issued_to, state, fund);
+      while (q.step()) visit(voucher_from(q));
+      return 0;
+    });
+  }
+
+  void for_each_certificate(const CertificateFilter& filter,
+                            const std::function<void(const CertificateEntry&)>& visit) override {
+    store_.read_snapshot([&](Db& db) {
+      auto q = db.query("SELECT " SKILLCARD_CERTIFICATE_COLUMNS
+                        " FROM certificates WHERE date_days >= ?1 AND date_days < ?2 ORDER BY seq");
+      q.args(filter.from_days, filter.to_days);
+      while (q.step()) visit(certificate_from(q));
+      return 0;
+    });
+  }
+
   Revocations revocations(UtcSeconds now) override {
     return store_.read([&](Db& db) {
       Revocations out;

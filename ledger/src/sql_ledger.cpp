@@ -44,6 +44,13 @@ std::vector<VoucherRecord> SqlLedger::holder_vouchers(const HolderRef& holder) {
   return engine_->holder_vouchers(holder);
 }
 Revocations SqlLedger::revocations(UtcSeconds now) { return engine_->revocations(now); }
+void SqlLedger::for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) {
+  engine_->for_each_voucher(filter, visit);
+}
+void SqlLedger::for_each_certificate(const CertificateFilter& filter,
+                                     const std::function<void(const CertificateEntry&)>& visit) {
+  engine_->for_each_certificate(filter, visit);
+}
 std::vector<VoucherRecord> SqlLedger::holder_history(const HolderRef& holder, int cst_year) {
   return engine_->holder_history(holder, cst_year);
 }

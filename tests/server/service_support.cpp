@@ -94,6 +94,12 @@ CertificateOutcome FakeLedger::record_certificate(const HolderRef&, ByteView, co
 }
 std::vector<CertificateEntry> FakeLedger::certificates(const HolderRef&) { unused("certificates"); }
 std::uint32_t FakeLedger::digest_version(const HolderRef&) { unused("digest_version"); }
+void FakeLedger::for_each_voucher(const VoucherFilter&, const std::function<void(const VoucherRecord&)>&) {
+  unused("for_each_voucher");
+}
+void FakeLedger::for_each_certificate(const CertificateFilter&, const std::function<void(const CertificateEntry&)>&) {
+  unused("for_each_certificate");
+}
 AuditHead FakeLedger::audit_head() { unused("audit_head"); }
 std::vector<AuditEntry> FakeLedger::audit_entries(std::uint64_t, std::size_t) { unused("audit_entries"); }
 

@@ -69,6 +69,10 @@ class FakeLedger final : public ledger::Ledger {
                                                 ledger::UtcSeconds) override;
   std::vector<ledger::CertificateEntry> certificates(const ledger::HolderRef&) override;
   std::uint32_t digest_version(const ledger::HolderRef&) override;
+  void for_each_voucher(const ledger::VoucherFilter&,
+                        const std::function<void(const ledger::VoucherRecord&)>&) override;
+  void for_each_certificate(const ledger::CertificateFilter&,
+                            const std::function<void(const ledger::CertificateEntry&)>&) override;
   ledger::AuditHead audit_head() override;
   std::vector<ledger::AuditEntry> audit_entries(std::uint64_t, std::size_t) override;
 

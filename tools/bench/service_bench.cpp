@@ -218,6 +218,8 @@ double raw_verify_rate(World& world, std::chrono::duration<double> duration) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  // --handler-only: just the in-process handler line (for profiling it).
+  const bool handler_only = argc > 2 && std::string(argv[2]) == "--handler-only";
   const std::size_t tokens = quick ? 3'000 : 20'000;
   const std::size_t requests = tokens;  // each round sends every token once
   const std::size_t connections = 4;
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
                     "the pure handler without sockets, on CPU 0");
     }
 
+    if (handler_only) return 0;
     for (const bool tls : {false, true}) {
       service::ServerOptions options;
       options.address = "127.0.0.1";

@@ -1,11 +1,45 @@
 // skillcard-datagen: writes registry CSV files (people.csv, subsidies.csv) with realistic,
-// valid data for a province year, and checks a pair of files by importing them.
+// valid data for a province year, checks a pair of files by importing them, and builds a whole
+// province year (registry, ledger, targets) for reports and benchmarks.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
+#include <map>
 
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/registry/generator.hpp"
+#include "skillcard/registry/province_year.hpp"
+#include "skillcard/registry/sqlite_registry.hpp"
 
+using namespace skillcard;
 using namespace skillcard::registry;
+
+namespace {
+
+// P19 targets for the generated year: the province's 550 000 (14 000 apprenticeships) × scale,
+// split to the cities by their people; each city's base (provider n = 0) with the 2 000 floor.
+void write_targets(const std::filesystem::path& path, const std::vector<Person>& people, double scale) {
+  std::map<std::uint32_t, std::size_t> per_city;
+  for (const auto& p : people) ++per_city[p.region >= 429000 ? p.region : p.region / 100 * 100];
+  const auto province = static_cast<std::uint64_t>(550000.0 * scale + 0.5);
+  const auto apprentices = static_cast<std::uint64_t>(14000.0 * scale + 0.5);
+  std::ofstream out(path);
+  out << "# P19 targets for a generated province year (skillcard-datagen province --scale " << scale << ")\n"
+      << "[targets.420000]\nperson_times = " << province << "\napprenticeships = " << apprentices << "\n";
+  for (const auto& [city, n] : per_city) {
+    out << "\n[targets." << city << "]\nperson_times = " << province * n / people.size()
+        << "\napprenticeships = " << apprentices * n / people.size() << "\n";
+  }
+  out << "\n[high_skill_bases]\nfloor = " << static_cast<std::uint64_t>(2000.0 * std::min(1.0, scale) + 0.5) << "\n";
+  for (std::size_t i = 0; i < hubei_cities().size(); ++i) {
+    out << "\n[[high_skill_bases.bases]]\nprovider = " << generated_provider(i, 0) << "\nname = \"" << hubei_cities()[i]
+        << " 高技能人才培训基地\"\n";
+  }
+  if (!out) throw std::runtime_error(path.string() + ": write failed");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"skillcard-datagen: registry CSV data for tests, demos and benchmarks (docs/policy.md)"};
@@ -23,6 +57,22 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "import CSV files and report what is wrong, by line");
   check->add_option("people", people_csv, "people CSV")->required();
   check->add_option("subsidies", subsidies_csv, "subsidies CSV")->required();
+  ProvinceYearOptions py;
+  std::filesystem::path keys_file;
+  auto* province = app.add_subcommand(
+      "province",
+      "a province year: people.csv, subsidies.csv, registry.db, ledger.db, targets.toml (and master-keys.toml)");
+  province->add_option("--scale", py.scale, "1 = 300 000 people, about 600 000 vouchers (CI: 0.01)")
+      ->check(CLI::Range(0.00001, 20.0));
+  province->add_option("--seed", py.seed, "random seed");
+  province->add_option("--year", py.year, "the CST year")->check(CLI::Range(2000, 2100));
+  province->add_option("--threads", py.threads, "concurrent ledger writers")->check(CLI::Range(1, 256));
+  province
+      ->add_option("--master-keys", keys_file, "master-keys.toml for holder references (default: a new one in --out)")
+      ->check(CLI::ExistingFile);
+  province->add_option("--out", out, "empty folder to write into (must exist)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*gen) {
@@ -31,14 +81,45 @@ int main(int argc, char** argv) {
       write_subsidies_csv(out / "subsidies.csv", data.subsidies);
       std::cout << "wrote " << data.people.size() << " people and " << data.subsidies.size() << " outside subsidies to "
                 << out.string() << "\n";
-    } else {
+    } else if (*check) {
       const auto p = read_people_csv(people_csv);
       const auto s = read_subsidies_csv(subsidies_csv);
       std::cout << p.size() << " people and " << s.size() << " outside subsidies, all valid\n";
+    } else {
+      if (std::filesystem::exists(out / "ledger.db") || std::filesystem::exists(out / "registry.db")) {
+        std::cerr << "skillcard-datagen: " << out.string() << " already holds a ledger.db or registry.db\n";
+        return 2;
+      }
+      if (keys_file.empty()) {
+        keys_file = out / "master-keys.toml";
+        std::ofstream(keys_file) << crypto::FileMasterKeyStore::generate_toml();
+        std::filesystem::permissions(keys_file,
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+      }
+      const auto keys = crypto::FileMasterKeyStore::load(keys_file);
+      const auto ref = [&](std::string_view id) { return keys->holder_ref(id); };
+      ProvinceYearStats stats;
+      GeneratedData data;
+      {
+        auto ledger = ledger::SqliteLedger::open(out / "ledger.db");
+        data = generate_province_year(*ledger, py, ref, &stats);
+      }
+      write_people_csv(out / "people.csv", data.people);
+      write_subsidies_csv(out / "subsidies.csv", data.subsidies);
+      SqliteRegistry::open(out / "registry.db")->import_csv(out / "people.csv", out / "subsidies.csv", ref);
+      write_targets(out / "targets.toml", data.people, py.scale);
+      std::cout << "province year " << py.year << " in " << out.string() << ": " << stats.people << " people ("
+                << stats.outside_subsidies << " outside subsidies), " << stats.cards << " cards, " << stats.vouchers
+                << " vouchers (" << stats.written << " written, " << stats.voided << " voided), " << stats.redeemed
+                << " redemptions (" << stats.reversed << " reversed), " << stats.certificates << " certificates\n";
     }
     return 0;
   } catch (const CsvError& e) {
     std::cerr << "skillcard-datagen: " << e.what() << "\n";
     return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "skillcard-datagen: " << e.what() << "\n";
+    return 4;
   }
 }

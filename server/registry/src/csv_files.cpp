@@ -124,7 +124,8 @@ const std::map<std::string, policy::SubsidyRecord::Source> kSources = {
     {"other_system", policy::SubsidyRecord::Source::OtherBusinessSystem},
     {"ui_training", policy::SubsidyRecord::Source::UnemploymentInsuranceTraining},
     {"skill_upgrade", policy::SubsidyRecord::Source::SkillUpgrade},
-    {"other_department", policy::SubsidyRecord::Source::OtherDepartment}};
+    {"other_department", policy::SubsidyRecord::Source::OtherDepartment},
+    {"job_stabilisation", policy::SubsidyRecord::Source::JobStabilisationRefund}};
 const std::map<std::string, schemas::FundSource> kFunds = {
     {"special_account", schemas::FundSource::SpecialAccount},
     {"employment_fund", schemas::FundSource::EmploymentSubsidyFund},

@@ -68,7 +68,7 @@ GeneratedData generate(std::size_t count, std::uint64_t seed, int year) {
     if (chance(15)) {
       ExternalSubsidy s;
       s.citizen_id = p.citizen_id;
-      s.record.source = static_cast<policy::SubsidyRecord::Source>(1 + pick(4));
+      s.record.source = static_cast<policy::SubsidyRecord::Source>(1 + pick(5));  // every outside source
       const std::chrono::year_month_day on{std::chrono::year{year},
                                            std::chrono::month{1u + static_cast<unsigned>(pick(12))},
                                            std::chrono::day{1u + static_cast<unsigned>(pick(28))}};

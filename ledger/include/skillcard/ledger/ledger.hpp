@@ -16,6 +16,7 @@
 //   failing one never takes the others with it).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -101,6 +102,16 @@ class Ledger {
                                                 UtcSeconds now) = 0;
   virtual std::vector<CertificateEntry> certificates(const HolderRef& holder) = 0;
   virtual std::uint32_t digest_version(const HolderRef& holder) = 0;
+
+  // --- listings (#9: statistics, settlement, reconciliation) -------------------------------
+  // Streams every matching voucher in serial order from one consistent snapshot, without holding
+  // them all in memory. `visit` must not call back into the ledger (the snapshot holds the
+  // reader); an exception from it ends the scan and propagates.
+  virtual void for_each_voucher(const VoucherFilter& filter,
+                                const std::function<void(const VoucherRecord&)>& visit) = 0;
+  // The same for certificate records (P14, P18's new technician certificates), in seq order.
+  virtual void for_each_certificate(const CertificateFilter& filter,
+                                    const std::function<void(const CertificateEntry&)>& visit) = 0;
 
   // --- audit --------------------------------------------------------------------------------
   virtual AuditHead audit_head() = 0;

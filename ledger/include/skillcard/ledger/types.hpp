@@ -406,6 +406,20 @@ struct SettlementLine {  // what is owed: redemptions not reversed
 };
 
 // ---------------------------------------------------------------------------------------------
+// Listings for statistics and reconciliation (#9): every row that matches, streamed.
+
+struct VoucherFilter {
+  UtcSeconds issued_from = 0;                                       // issued_at ≥ issued_from
+  UtcSeconds issued_to = std::numeric_limits<std::int64_t>::max();  // issued_at < issued_to
+  std::optional<VoucherState> state;
+  std::optional<FundSource> fund;
+};
+struct CertificateFilter {
+  std::uint32_t from_days = 0;                                        // record.date_days ≥ from_days
+  std::uint32_t to_days = std::numeric_limits<std::uint32_t>::max();  // record.date_days < to_days
+};
+
+// ---------------------------------------------------------------------------------------------
 // Audit log rows.
 
 using AuditHash = std::array<std::uint8_t, 32>;

@@ -41,6 +41,7 @@ struct SubsidyRecord {
     UnemploymentInsuranceTraining,  // unemployment-insurance-fund training subsidy (P4)
     SkillUpgrade,                   // skill-upgrade subsidy, 技能提升补贴 (P4)
     OtherDepartment,
+    JobStabilisationRefund,  // enterprise training paid from job-stabilisation refunds (稳岗返还, P18)
   };
   Source source = Source::Ours;
   schemas::VoucherId voucher{};  // ours only

@@ -1,0 +1,35 @@
+// Ledger and registry rows into ReportInput, streamed (for_each_*) so that a province year
+// is never held twice in memory.
+#include "skillcard/reports/load.hpp"
+
+namespace skillcard::reports {
+
+void load_ledger(ledger::Ledger& ledger, ReportInput& input) {
+  ledger.for_each_voucher({}, [&](const ledger::VoucherRecord& v) { input.vouchers.push_back(VoucherRow::from(v)); });
+  for (const auto& r : ledger.list_redemptions({})) input.redemptions.push_back(RedemptionRow::from(r));
+  ledger.for_each_certificate(
+      {}, [&](const ledger::CertificateEntry& c) { input.certificates.push_back(CertificateRow::from(c)); });
+  for (const auto fund : {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
+                          FundSource::UnemploymentInsuranceFund, FundSource::OtherDepartment}) {
+    if (const auto b = ledger.budget(fund)) input.budgets.push_back(*b);
+  }
+}
+
+void load_registry(const registry::SqliteRegistry& registry, ReportInput& input) {
+  registry.for_each_person([&](const registry::Person& p, const crypto::HolderRef& ref) {
+    input.holders.push_back({ref, p.region});
+  });
+  registry.for_each_subsidy(
+      [&](const registry::ExternalSubsidy& s, const crypto::HolderRef& ref, std::uint32_t region) {
+        input.external.push_back({ref, region, s.record});
+      });
+}
+
+ReportInput load_input(ledger::Ledger& ledger, const registry::SqliteRegistry* registry) {
+  ReportInput input;
+  load_ledger(ledger, input);
+  if (registry != nullptr) load_registry(*registry, input);
+  return input;
+}
+
+}  // namespace skillcard::reports

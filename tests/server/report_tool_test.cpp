@@ -1,0 +1,121 @@
+// skillcard-datagen province and skillcard-report end to end: a small generated year, the
+// registry import, every report as table, JSON and CSV, and the exit codes operators script on.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out;
+};
+
+Run run(const std::string& command) {
+  Run r;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class ReportTool : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("skillcard-report-tool-" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    const auto gen =
+        run(std::string(SKILLCARD_DATAGEN) + " province --scale 0.002 --threads 8 --out " + dir_->string());
+    ASSERT_EQ(gen.code, 0) << gen.out;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string report(const std::string& args) {
+    return std::string(SKILLCARD_REPORT) + " " + args + " --ledger " + (*dir_ / "ledger.db").string();
+  }
+  static inline fs::path* dir_ = nullptr;
+};
+
+TEST_F(ReportTool, MonthlyReportAsTableJsonAndCsv) {
+  const auto reg = " --registry " + (*dir_ / "registry.db").string() + " --year 2026 --month 6";
+  const auto table = run(report("monthly" + reg));
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_NE(table.out.find("Monthly report (P18) 2026-06"), std::string::npos) << table.out;
+  const auto json = run(report("monthly --json" + reg));
+  ASSERT_EQ(json.code, 0) << json.out;
+  const auto j = nlohmann::json::parse(json.out);
+  EXPECT_EQ(j["month"], 6);
+  ASSERT_FALSE(j["regions"].empty());
+  EXPECT_EQ(j["regions"][0]["region"], "420000");
+  const auto csv = run(report("monthly --csv" + reg));
+  ASSERT_EQ(csv.code, 0) << csv.out;
+  // The CSV's province month line carries the JSON's person-times.
+  const auto line = "2026,6,420000,province,month,";
+  const auto at = csv.out.find(line);
+  ASSERT_NE(at, std::string::npos) << csv.out;
+  const auto row = csv.out.substr(at, csv.out.find("\r\n", at) - at);
+  std::vector<std::string> fields;
+  for (std::size_t p = 0, q; p <= row.size(); p = q + 1) {
+    q = row.find(',', p);
+    if (q == std::string::npos) q = row.size();
+    fields.push_back(row.substr(p, q - p));
+  }
+  ASSERT_EQ(fields.size(), 13u);
+  EXPECT_EQ(std::stoull(fields[10]), j["regions"][0]["month"]["person_times"].get<std::uint64_t>());
+}
+
+TEST_F(ReportTool, P19_ProgressWithTheGeneratedTargetsAndABadFile) {
+  const auto ok = run(report("progress --json --year 2026 --month 12 --registry " + (*dir_ / "registry.db").string() +
+                             " --targets " + (*dir_ / "targets.toml").string()));
+  ASSERT_EQ(ok.code, 0) << ok.out;
+  const auto j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["regions"][0]["region"], "420000");
+  EXPECT_EQ(j["regions"].size(), 18u);  // the province and its 17 cities
+  EXPECT_EQ(j["bases"].size(), 17u);
+  std::ofstream(*dir_ / "bad.toml") << "[targets.420000]\nperson_times = 10\n\n[targets.4201]\nperson_times = 1\n";
+  const auto bad = run(report("progress --year 2026 --month 12 --targets " + (*dir_ / "bad.toml").string()));
+  EXPECT_EQ(bad.code, 3);
+  EXPECT_NE(bad.out.find("bad.toml:4: '4201' is not a 6-digit region code"), std::string::npos) << bad.out;
+}
+
+TEST_F(ReportTool, P17_ReconcileExitsOneAndListsTheUnwrittenVouchers) {
+  const auto r = run(report("reconcile --csv --now 1798732800"));  // 2027-01-01 00:00 CST
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(r.out.rfind("kind,voucher,card,fund,expected,found,detail\r\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("never_written,"), std::string::npos);
+  EXPECT_EQ(r.out.find("counter_gap"), std::string::npos);
+  EXPECT_EQ(r.out.find("budget_"), std::string::npos);
+  const auto settlement = run(report("settlement --year 2026 --month 6"));
+  ASSERT_EQ(settlement.code, 0) << settlement.out;
+  EXPECT_NE(settlement.out.find("owed (yuan)"), std::string::npos) << settlement.out;
+  EXPECT_NE(settlement.out.find("\nall "), std::string::npos) << settlement.out;
+}
+
+TEST_F(ReportTool, P13_ImportRefusesABadCitizenIdNamingFileAndLine) {
+  std::ifstream in(*dir_ / "people.csv");
+  std::string header, first, rest;
+  std::getline(in, header);
+  std::getline(in, first);
+  first[17] = first[17] == '0' ? '1' : '0';  // a wrong check character
+  std::ofstream(*dir_ / "bad-people.csv") << header << "\n" << first << "\n";
+  const auto r = run(std::string(SKILLCARD_REPORT) + " import-registry --registry " + (*dir_ / "r2.db").string() +
+                     " --people " + (*dir_ / "bad-people.csv").string() + " --subsidies " +
+                     (*dir_ / "subsidies.csv").string() + " --master-keys " + (*dir_ / "master-keys.toml").string());
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("bad-people.csv: line 2: citizen_id:"), std::string::npos) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,163 @@
+// The registry of record on SQLite: it answers exactly as the in-memory registry over the same
+// CSV files, survives reopening, and refuses a bad citizen ID at import naming file, line, field
+// — leaving what it held before untouched.
+#include "skillcard/registry/sqlite_registry.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/openssl.hpp"
+#include "skillcard/registry/generator.hpp"
+
+using namespace skillcard;
+using namespace skillcard::registry;
+namespace fs = std::filesystem;
+
+namespace {
+
+crypto::HolderRef test_ref(std::string_view id) {
+  const auto mac = crypto::OpenSsl::hmac_sha256(as_bytes("test secret"), as_bytes(id));
+  crypto::HolderRef ref{};
+  std::copy_n(mac.begin(), ref.size(), ref.begin());
+  return ref;
+}
+
+class SqliteRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skillcard-sqlreg-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+// The same ID with its check character replaced by a wrong one.
+std::string with_bad_check(const std::string& id) {
+  const char right = id.back();
+  return id.substr(0, 17) + (right == '0' ? '1' : '0');
+}
+
+TEST_F(SqliteRegistryTest, P13_AnswersAsTheMemoryRegistryDoes) {
+  const auto data = generate(3000, 11, 2026);
+  write_people_csv(dir_ / "people.csv", data.people);
+  write_subsidies_csv(dir_ / "subsidies.csv", data.subsidies);
+  {
+    auto reg = SqliteRegistry::open(dir_ / "registry.db");
+    const auto n = reg->import_csv(dir_ / "people.csv", dir_ / "subsidies.csv", test_ref);
+    EXPECT_EQ(n.people, data.people.size());
+    EXPECT_EQ(n.subsidies, data.subsidies.size());
+  }
+  const auto reg = SqliteRegistry::open(dir_ / "registry.db");  // reopened: the rows persisted
+  const MemoryRegistry memory(read_people_csv(dir_ / "people.csv"), read_subsidies_csv(dir_ / "subsidies.csv"),
+                              test_ref);
+  ASSERT_EQ(reg->size(), data.people.size());
+  std::size_t outside = 0;
+  for (const auto& p : data.people) {
+    const auto ref = test_ref(p.citizen_id);
+    const auto f = reg->facts(p.citizen_id);
+    const auto m = memory.facts(p.citizen_id);
+    ASSERT_TRUE(f.known);
+    EXPECT_EQ(f.date_of_birth, m.date_of_birth);
+    EXPECT_EQ(f.insured, m.insured);
+    EXPECT_EQ(f.employed, m.employed);
+    EXPECT_EQ(f.retired_fisherman, m.retired_fisherman);
+    EXPECT_EQ(f.key_groups, m.key_groups);
+    EXPECT_EQ(reg->facts_by_holder(ref).date_of_birth, m.date_of_birth);
+    const auto subsidies = reg->external_subsidies(ref);
+    const auto expected = memory.external_subsidies(ref);
+    ASSERT_EQ(subsidies.size(), expected.size());
+    for (std::size_t i = 0; i < subsidies.size(); ++i) {
+      EXPECT_EQ(subsidies[i].source, expected[i].source);
+      EXPECT_EQ(subsidies[i].issued_at, expected[i].issued_at);
+      EXPECT_EQ(subsidies[i].fund, expected[i].fund);
+      EXPECT_EQ(subsidies[i].occupation, expected[i].occupation);
+      EXPECT_EQ(subsidies[i].level, expected[i].level);
+    }
+    outside += subsidies.size();
+  }
+  EXPECT_EQ(outside, data.subsidies.size());
+  EXPECT_FALSE(reg->facts("110101199001011237").known || reg->facts_by_holder(crypto::HolderRef{}).known);
+
+  std::size_t people = 0, subsidies = 0;
+  reg->for_each_person([&](const Person& p, const crypto::HolderRef& ref) {
+    EXPECT_EQ(ref, test_ref(p.citizen_id));
+    ++people;
+  });
+  reg->for_each_subsidy([&](const ExternalSubsidy& s, const crypto::HolderRef& ref, std::uint32_t region) {
+    EXPECT_EQ(ref, test_ref(s.citizen_id));
+    EXPECT_EQ(std::to_string(region), s.citizen_id.substr(0, 6));
+    ++subsidies;
+  });
+  EXPECT_EQ(people, data.people.size());
+  EXPECT_EQ(subsidies, data.subsidies.size());
+}
+
+TEST_F(SqliteRegistryTest, P13_BadCheckCharacterRefusedAtImportNamingFileLineAndField) {
+  auto data = generate(5, 3, 2026);
+  write_people_csv(dir_ / "people.csv", data.people);
+  write_subsidies_csv(dir_ / "subsidies.csv", {});
+  auto reg = SqliteRegistry::open(dir_ / "registry.db");
+  reg->import_csv(dir_ / "people.csv", dir_ / "subsidies.csv", test_ref);
+
+  auto bad = data.people;
+  bad[1].citizen_id = with_bad_check(bad[1].citizen_id);  // the file's line 3 (line 1 is the header)
+  write_people_csv(dir_ / "bad.csv", bad);
+  try {
+    reg->import_csv(dir_ / "bad.csv", dir_ / "subsidies.csv", test_ref);
+    ADD_FAILURE() << "a bad check character was imported";
+  } catch (const CsvError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("bad.csv: line 3: citizen_id:"), std::string::npos) << what;
+    EXPECT_NE(what.find("check"), std::string::npos) << what;
+  }
+  // The import is all or nothing: the registry still holds the first import.
+  EXPECT_EQ(reg->size(), data.people.size());
+  EXPECT_TRUE(reg->facts(data.people[1].citizen_id).known);
+
+  // Rows given directly are checked too.
+  try {
+    reg->import_rows(bad, {}, test_ref);
+    ADD_FAILURE() << "import_rows took a bad check character";
+  } catch (const CsvError& e) {
+    EXPECT_NE(std::string(e.what()).find("people[1]: citizen_id:"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(reg->size(), data.people.size());
+}
+
+TEST_F(SqliteRegistryTest, P13_DuplicatePersonAndSubsidyOfAStrangerRefused) {
+  auto data = generate(4, 5, 2026);
+  auto people = data.people;
+  people.push_back(people[0]);
+  write_people_csv(dir_ / "dup.csv", people);
+  write_subsidies_csv(dir_ / "none.csv", {});
+  auto reg = SqliteRegistry::open(dir_ / "registry.db");
+  try {
+    reg->import_csv(dir_ / "dup.csv", dir_ / "none.csv", test_ref);
+    ADD_FAILURE() << "a duplicate person was imported";
+  } catch (const CsvError& e) {
+    EXPECT_NE(std::string(e.what()).find("dup.csv: line 6: citizen_id:"), std::string::npos) << e.what();
+  }
+  write_people_csv(dir_ / "people.csv", {data.people[0]});
+  ExternalSubsidy s;
+  s.citizen_id = data.people[1].citizen_id;
+  s.record.source = policy::SubsidyRecord::Source::OtherDepartment;
+  s.record.fund = schemas::FundSource::OtherDepartment;
+  s.record.occupation = 4040505;
+  s.record.level = 4;
+  write_subsidies_csv(dir_ / "s.csv", {s});
+  try {
+    reg->import_csv(dir_ / "people.csv", dir_ / "s.csv", test_ref);
+    ADD_FAILURE() << "a subsidy of a stranger was imported";
+  } catch (const CsvError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.csv: line 2: citizen_id:"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(reg->size(), 0u);
+}
+
+}  // namespace

@@ -55,7 +55,12 @@ struct PgLedger::Impl final : TransactionControl {
     // The writer lock: every write transaction of every process takes it first, so they run one
     // after the other (one lock, one order: no deadlocks) and every statement after it sees what
     // the previous writer committed — the audit chain's head included.
-    writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+    try {
+      writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+    } catch (...) {
+      rollback();  // e.g. lock_timeout: leave no aborted transaction behind for the next batch
+      throw;
+    }
   }
   void commit() override {
     // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.

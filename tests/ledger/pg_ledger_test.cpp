@@ -441,3 +441,27 @@ TEST(PgLedger, FailingWriteInAPipelinedBatchFailsOnlyItsOwnOperation) {
       verify_audit(*ledger, {}, crypto::OpenSsl::VerifyKey::parse(crypto::OpenSsl::PrivateKey::generate().public_key()))
           .ok());
 }
+
+TEST(PgLedger, WriterLockHeldElsewhereIsBusyAfterTheLockTimeoutThenWritesGoOn) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  PgOptions options;
+  options.lock_timeout = std::chrono::milliseconds(300);
+  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  ledger->set_budget(FundSource::SpecialAccount, 1000, clerk(), kNow);
+  {
+    Raw other(where);  // another process's writer, in the middle of its transaction
+    other.exec("BEGIN; SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE");
+    try {
+      ledger->set_budget(FundSource::SpecialAccount, 2000, clerk(), kNow);
+      FAIL() << "wrote while another writer held the lock";
+    } catch (const StorageError& e) {
+      EXPECT_EQ(e.kind(), StorageErrorKind::Busy) << e.what();
+      EXPECT_EQ(e.backend_code(), pg::sqlstate_code("55P03")) << e.what();
+    }
+    other.exec("COMMIT");
+  }
+  EXPECT_EQ(ledger->set_budget(FundSource::SpecialAccount, 3000, clerk(), kNow), BudgetStatus::Set);
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->allocated_fen, 3000) << "the refused write left nothing";
+  EXPECT_EQ(ledger->audit_head().count, 2u);
+}

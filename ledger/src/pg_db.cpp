@@ -1,3 +1,5 @@
+// libpq behind the ledger: the SQLSTATE → StorageErrorKind mapping, the checked wrapper, prepared
+// statements, text-format results, and the pipelined writer (pg_db.hpp says how).
 #include "pg_db.hpp"
 
 #include <charconv>

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "query_binding.hpp"
 #include "skillcard/iso7816/call_site.hpp"
 #include "skillcard/ledger/types.hpp"
 
@@ -49,8 +50,9 @@ class Savepoint;
 
 // One statement: bind, step through its rows (the result is fetched whole on the first step),
 // read columns (text format: integers parsed, bytea decoded from hex).
-class Query {
+class Query : public QueryBinding<Query> {
  public:
+  using QueryBinding<Query>::bind;
   Query(Db& db, const char* sql, CallSite where) : db_(db), sql_(sql), where_(where) {}
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
@@ -58,23 +60,13 @@ class Query {
 
   Query& bind(int index, std::int64_t value);
   Query& bind(int index, std::uint64_t value);  // refuses values above INT64_MAX
-  Query& bind(int index, std::uint32_t value) { return bind(index, static_cast<std::int64_t>(value)); }
-  Query& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Query& bind(int index, std::string_view text);
-  Query& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
-  Query& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   Query& bind(int index, ByteView blob);
   template <class T>
   Query& bind(int index, const std::optional<T>& value) {
     if (value) return bind(index, *value);
     bind(index, T{});  // a NULL still has the parameter's type ($1 IS NULL OR col = $1)
     params_[static_cast<std::size_t>(index - 1)].null = true;
-    return *this;
-  }
-  template <class... A>
-  Query& args(const A&... a) {
-    int i = 0;
-    (bind(++i, a), ...);
     return *this;
   }
 
@@ -87,14 +79,6 @@ class Query {
   std::uint32_t u32(int col) const;  // … or one above UINT32_MAX
   Bytes blob(int col) const;
   std::string text(int col) const;
-  template <std::size_t N>
-  std::array<std::uint8_t, N> fixed(int col) const {
-    const Bytes b = blob(col);
-    if (b.size() != N) corrupt(col, "a bytea of the wrong size");
-    std::array<std::uint8_t, N> out{};
-    std::copy(b.begin(), b.end(), out.begin());
-    return out;
-  }
 
  private:
   struct Param {
@@ -114,6 +98,7 @@ class Query {
   void execute();
   void send();
   const char* cell(int col) const;
+  friend class QueryBinding<Query>;
   [[noreturn]] void corrupt(int col, const char* what) const;
 
   Db& db_;

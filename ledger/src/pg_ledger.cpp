@@ -11,6 +11,7 @@
 #include "ledger_engine.hpp"
 #include "pg_db.hpp"
 #include "pg_migrations.hpp"
+#include "sql_store.hpp"
 
 namespace skillcard::ledger {
 
@@ -33,20 +34,11 @@ void configure(pg::Db& db, const PgOptions& options) {
 }  // namespace
 
 // The engine's Store (ledger_engine.hpp) over the two connections.
-struct PgLedger::Impl final : TransactionControl {
-  using Db = pg::Db;
+struct PgLedger::Impl final : SqlStore<PgLedger::Impl, pg::Db> {
+  static constexpr const char* kSnapshotBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   PgOptions options;
-  Db writer;  // the committer thread's (and open()'s, before the committer starts)
-  std::mutex reader_mutex;
-  Db reader;
-  LedgerId id{};
-  std::unique_ptr<GroupCommitter> committer;
 
-  ~Impl() override {
-    committer.reset();  // finish queued writes before the connections close
-    reader.close();
-    writer.close();
-  }
+  ~Impl() override { committer.reset(); }  // finish queued writes while the verbs below exist
 
   void begin() override {
     writer.reset_if_broken();
@@ -55,7 +47,12 @@ struct PgLedger::Impl final : TransactionControl {
     // The writer lock: every write transaction of every process takes it first, so they run one
     // after the other (one lock, one order: no deadlocks) and every statement after it sees what
     // the previous writer committed — the audit chain's head included.
-    writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+    try {
+      writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+    } catch (...) {
+      rollback();  // e.g. lock_timeout: leave no aborted transaction behind for the next batch
+      throw;
+    }
   }
   void commit() override {
     // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.
@@ -87,36 +84,8 @@ struct PgLedger::Impl final : TransactionControl {
     writer.exec("ROLLBACK TO op; RELEASE op");
   }
 
-  template <class F>
-  void write(F&& f) {
-    const std::function<void()> op = [&] { f(writer); };
-    committer->run(op);
-  }
-  template <class F>
-  auto read(F&& f) {
-    std::lock_guard lock(reader_mutex);
-    reader.reset_if_broken();
-    return f(reader);
-  }
-  template <class F>
-  auto read_snapshot(F&& f) {
-    std::lock_guard lock(reader_mutex);
-    reader.reset_if_broken();
-    reader.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    try {
-      auto result = f(reader);
-      reader.exec("COMMIT");
-      return result;
-    } catch (...) {
-      try {
-        reader.exec("ROLLBACK");
-      } catch (...) {
-      }
-      throw;
-    }
-  }
+  void reader_ready() { reader.reset_if_broken(); }
 
-  LedgerId ledger_id() const { return id; }
   int schema_version() {
     return read([](Db& db) { return pg::schema_version_of(db); });
   }

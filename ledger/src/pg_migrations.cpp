@@ -1,3 +1,4 @@
+// PostgreSQL schema version 1 of the ledger and its migration runner hooks (pg_migrations.hpp).
 #include "pg_migrations.hpp"
 
 #include "skillcard/ledger/pg_ledger.hpp"

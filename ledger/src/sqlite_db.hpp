@@ -12,6 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "query_binding.hpp"
 #include "skillcard/iso7816/call_site.hpp"
 #include "skillcard/ledger/types.hpp"
 
@@ -38,8 +39,9 @@ using StmtHandle = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // A prepared statement borrowed from a connection's cache: bind, step, read columns; reset and
 // cleared when the Query goes out of scope, so a cached statement never keeps a read open.
-class Query {
+class Query : public QueryBinding<Query> {
  public:
+  using QueryBinding<Query>::bind;
   Query(sqlite3* db, sqlite3_stmt* stmt, CallSite where) : db_(db), stmt_(stmt), where_(where) {}
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
@@ -50,23 +52,12 @@ class Query {
 
   Query& bind(int index, std::int64_t value);
   Query& bind(int index, std::uint64_t value);  // refuses values above INT64_MAX
-  Query& bind(int index, std::uint32_t value) { return bind(index, static_cast<std::int64_t>(value)); }
-  Query& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Query& bind(int index, std::string_view text);
-  Query& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
-  Query& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
   Query& bind(int index, ByteView blob);
   Query& bind(int index, std::nullopt_t);
   template <class T>
   Query& bind(int index, const std::optional<T>& value) {
     return value ? bind(index, *value) : bind(index, std::nullopt);
-  }
-  // Binds the arguments to ?1, ?2, … in order.
-  template <class... A>
-  Query& args(const A&... a) {
-    int i = 0;
-    (bind(++i, a), ...);
-    return *this;
   }
 
   bool step();  // true: a row is ready; false: done
@@ -78,16 +69,9 @@ class Query {
   std::uint32_t u32(int col) const;  // … or one above UINT32_MAX
   Bytes blob(int col) const;
   std::string text(int col) const;
-  template <std::size_t N>
-  std::array<std::uint8_t, N> fixed(int col) const {  // a blob of exactly N bytes
-    const Bytes b = blob(col);
-    if (b.size() != N) corrupt(col, "a blob of the wrong size");
-    std::array<std::uint8_t, N> out{};
-    std::copy(b.begin(), b.end(), out.begin());
-    return out;
-  }
 
  private:
+  friend class QueryBinding<Query>;
   [[noreturn]] void corrupt(int col, const char* what) const;
   sqlite3* db_;
   sqlite3_stmt* stmt_;

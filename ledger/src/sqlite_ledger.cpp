@@ -16,6 +16,7 @@
 #include "group_commit.hpp"
 #include "ledger_engine.hpp"
 #include "migrations.hpp"
+#include "sql_store.hpp"
 #include "sqlite_db.hpp"
 
 namespace skillcard::ledger {
@@ -76,21 +77,12 @@ void require_integrity(Db& db, const std::string& what) {
 // Impl: the two connections, the committer, and the transaction verbs the committer uses.
 
 // The engine's Store (ledger_engine.hpp) over the two connections.
-struct SqliteLedger::Impl final : TransactionControl {
-  using Db = sqlite::Db;
+struct SqliteLedger::Impl final : SqlStore<SqliteLedger::Impl, sqlite::Db> {
+  static constexpr const char* kSnapshotBegin = "BEGIN";
   std::filesystem::path path;
   SqliteOptions options;
-  Db writer;  // the committer thread's (and open()'s, before the committer starts)
-  std::mutex reader_mutex;
-  Db reader;
-  LedgerId id{};
-  std::unique_ptr<GroupCommitter> committer;
 
-  ~Impl() override {
-    committer.reset();  // finish queued writes before the connections close
-    reader.close();
-    writer.close();
-  }
+  ~Impl() override { committer.reset(); }  // finish queued writes while the verbs below exist
 
   void begin() override { writer.query("BEGIN IMMEDIATE").run(); }
   void commit() override { writer.query("COMMIT").run(); }
@@ -108,37 +100,8 @@ struct SqliteLedger::Impl final : TransactionControl {
     writer.query("RELEASE op").run();
   }
 
-  // Runs `f(writer)` in the next batch; returns when that batch is durable.
-  template <class F>
-  void write(F&& f) {
-    const std::function<void()> op = [&] { f(writer); };
-    committer->run(op);
-  }
-  // Runs `f(reader)` under the reader lock.
-  template <class F>
-  auto read(F&& f) {
-    std::lock_guard lock(reader_mutex);
-    return f(reader);
-  }
-  // Runs `f(reader)` inside one read transaction (a consistent snapshot).
-  template <class F>
-  auto read_snapshot(F&& f) {
-    std::lock_guard lock(reader_mutex);
-    reader.query("BEGIN").run();
-    try {
-      auto result = f(reader);
-      reader.query("COMMIT").run();
-      return result;
-    } catch (...) {
-      try {
-        reader.exec("ROLLBACK");
-      } catch (...) {
-      }
-      throw;
-    }
-  }
+  void reader_ready() noexcept {}
 
-  LedgerId ledger_id() const { return id; }
   int schema_version() {
     return read([](Db& db) { return sqlite::schema_version_of(db); });
   }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -272,5 +273,22 @@ struct RawDb {
   }
   sqlite3* db = nullptr;
 };
+
+#ifdef SKILLCARD_LEDGER_TOOL
+// Runs skillcard-ledger with `args` (shell words); its exit code and its stdout and stderr.
+struct ToolRun {
+  int exit_code;
+  std::string output;
+};
+inline ToolRun run_ledger_tool(const std::string& args) {
+  const std::string cmd = std::string(SKILLCARD_LEDGER_TOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+#endif
 
 }  // namespace skillcard::ledger::test

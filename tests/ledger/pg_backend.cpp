@@ -5,7 +5,7 @@
 
 #include <libpq-fe.h>
 
-#include <regex>
+#include <cctype>
 
 #include "fixtures.hpp"
 #include "skillcard/ledger/pg_ledger.hpp"
@@ -46,12 +46,37 @@ struct Conn {
   PGconn* c;
 };
 
-// The test suite's SQL is written for SQLite; these are the two spellings PostgreSQL differs in.
+// The test suite's SQL is written for SQLite; these are the two spellings PostgreSQL differs in:
+// x'00ff' blobs become '\x00ff'::bytea, and DROP TRIGGER names its table.
 std::string to_pg(const std::string& sql) {
-  static const std::regex blob("x'([0-9a-fA-F]*)'");
-  static const std::regex drop_trigger("DROP TRIGGER IF EXISTS ((audit_log|redemptions|vouchers|certificates)_\\w+)");
-  auto out = std::regex_replace(sql, blob, "'\\x$1'::bytea");
-  return std::regex_replace(out, drop_trigger, "DROP TRIGGER IF EXISTS $1 ON $2");
+  std::string out;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const bool word_start = i == 0 || !(std::isalnum(static_cast<unsigned char>(sql[i - 1])) || sql[i - 1] == '_');
+    if (word_start && (sql[i] == 'x' || sql[i] == 'X') && i + 1 < sql.size() && sql[i + 1] == '\'') {
+      const auto end = sql.find('\'', i + 2);
+      if (end == std::string::npos) {  // unterminated: PostgreSQL reports the syntax error
+        out += sql.substr(i);
+        break;
+      }
+      out += "'\\x" + sql.substr(i + 2, end - (i + 2)) + "'::bytea";
+      i = end;
+      continue;
+    }
+    out += sql[i];
+  }
+  static const std::string drop = "DROP TRIGGER IF EXISTS ";
+  for (auto pos = out.find(drop); pos != std::string::npos; pos = out.find(drop, pos + 1)) {
+    const auto name_at = pos + drop.size();
+    const auto name_end = out.find_first_of("; \n", name_at);
+    const auto name = out.substr(name_at, name_end == std::string::npos ? std::string::npos : name_end - name_at);
+    for (const char* table : {"audit_log", "redemptions", "vouchers", "certificates"}) {
+      if (name.rfind(std::string(table) + "_", 0) == 0) {
+        out.insert(name_at + name.size(), std::string(" ON ") + table);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace

@@ -319,25 +319,6 @@ TEST(PgLedger, BackupWithPgDumpRestoresWithPgRestore) {
   Raw(dir / "admin").exec("DROP DATABASE " + restored_db + " WITH (FORCE)");
 }
 
-namespace {
-
-struct ToolRun {
-  int exit_code;
-  std::string output;
-};
-
-ToolRun ledger_tool(const std::string& args) {
-  const std::string cmd = std::string(SKILLCARD_LEDGER_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-}  // namespace
-
 TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
   TempDir dir;
   const auto where = dir / "ledger";
@@ -356,25 +337,26 @@ TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
   const std::string pg = "--pg \"" + pg_conninfo_for(where) + "\"";
   const auto path = [&](const char* name) { return (dir / name).string(); };
 
-  auto r = ledger_tool("checkpoint " + pg + " --key " + path("audit-signer.key.pem") + " --out " + path("cp-1.cose"));
+  auto r =
+      run_ledger_tool("checkpoint " + pg + " --key " + path("audit-signer.key.pem") + " --out " + path("cp-1.cose"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint " +
-                  path("cp-1.cose"));
+  r = run_ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint " +
+                      path("cp-1.cose"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("1 of 1 checkpoints matched: OK"), std::string::npos) << r.output;
-  r = ledger_tool("export " + pg + " --what settlement --format csv");
+  r = run_ledger_tool("export " + pg + " --what settlement --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,4,4000\r\n");
 
   Raw(where).exec("DROP TRIGGER audit_log_no_delete ON audit_log; DELETE FROM audit_log WHERE seq = 3");
-  r = ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
-                  dir.path().string());
+  r = run_ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
+                      dir.path().string());
   EXPECT_EQ(r.exit_code, 4) << r.output;
   EXPECT_NE(r.output.find("PROBLEM gap at 3"), std::string::npos) << r.output;
 
-  EXPECT_EQ(ledger_tool("export --db " + path("x.db") + " " + pg).exit_code, 2) << "one of --db and --pg";
-  EXPECT_EQ(ledger_tool("export").exit_code, 2) << "neither";
-  r = ledger_tool("export --pg \"" + pg_conninfo_for(dir / "empty") + "\"");
+  EXPECT_EQ(run_ledger_tool("export --db " + path("x.db") + " " + pg).exit_code, 2) << "one of --db and --pg";
+  EXPECT_EQ(run_ledger_tool("export").exit_code, 2) << "neither";
+  r = run_ledger_tool("export --pg \"" + pg_conninfo_for(dir / "empty") + "\"");
   EXPECT_EQ(r.exit_code, 1) << "an empty schema is not created by the tool: " << r.output;
   EXPECT_EQ(Raw(dir / "empty").number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 0);
 }
@@ -440,4 +422,28 @@ TEST(PgLedger, FailingWriteInAPipelinedBatchFailsOnlyItsOwnOperation) {
   EXPECT_TRUE(
       verify_audit(*ledger, {}, crypto::OpenSsl::VerifyKey::parse(crypto::OpenSsl::PrivateKey::generate().public_key()))
           .ok());
+}
+
+TEST(PgLedger, WriterLockHeldElsewhereIsBusyAfterTheLockTimeoutThenWritesGoOn) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  PgOptions options;
+  options.lock_timeout = std::chrono::milliseconds(300);
+  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  ledger->set_budget(FundSource::SpecialAccount, 1000, clerk(), kNow);
+  {
+    Raw other(where);  // another process's writer, in the middle of its transaction
+    other.exec("BEGIN; SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE");
+    try {
+      ledger->set_budget(FundSource::SpecialAccount, 2000, clerk(), kNow);
+      FAIL() << "wrote while another writer held the lock";
+    } catch (const StorageError& e) {
+      EXPECT_EQ(e.kind(), StorageErrorKind::Busy) << e.what();
+      EXPECT_EQ(e.backend_code(), pg::sqlstate_code("55P03")) << e.what();
+    }
+    other.exec("COMMIT");
+  }
+  EXPECT_EQ(ledger->set_budget(FundSource::SpecialAccount, 3000, clerk(), kNow), BudgetStatus::Set);
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->allocated_fen, 3000) << "the refused write left nothing";
+  EXPECT_EQ(ledger->audit_head().count, 2u);
 }

@@ -150,6 +150,72 @@ TEST(Ledger, RedemptionIsExactlyOnceUnderRace) {
   EXPECT_TRUE(verify_audit(*ledger, {}, any_key()).ok()) << "the audit chain survived the race";
 }
 
+TEST(Ledger, CardCounterIsUsedOnceUnderRace) {
+  TempDir dir;
+  const auto file = dir / "ledger.db";
+  constexpr unsigned kVouchers = 40;
+  constexpr unsigned kCounters = 10;  // four vouchers' receipts carry each counter of the card
+  std::vector<VoucherId> ids;
+  std::string card;
+  {
+    auto s = seeded_ledger(file, 1);
+    card = s.cards[0].number;
+    for (unsigned v = 0; v < kVouchers; ++v) {
+      ids.push_back(
+          issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000000 + v), card).id());
+    }
+  }
+  const auto results = in_processes(kProcesses, [&](int p) {
+    auto ledger = open_ledger(file);
+    std::vector<unsigned> order(kVouchers);
+    for (unsigned v = 0; v < kVouchers; ++v) order[v] = v;
+    std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(p) + 7));
+    std::vector<std::int64_t> status(kVouchers, -1);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        for (unsigned k = t; k < kVouchers; k += 2) {
+          const unsigned v = order[k];
+          const auto n = static_cast<std::uint64_t>(p) * 1000 + v;  // every receipt its own nonce
+          const auto out = ledger->record_redemption(
+              redeem_request(receipt(ids[v], v % kCounters + 1, nonce(NonceKind::Terminal, n)), card));
+          status[v] = static_cast<std::int64_t>(out.status);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    return status;
+  });
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(kProcesses));
+  std::vector<int> recorded_per_counter(kCounters, 0);
+  for (unsigned v = 0; v < kVouchers; ++v) {
+    int recorded = 0;
+    for (const auto& r : results) {
+      ASSERT_EQ(r.size(), kVouchers);
+      const auto status = static_cast<RecordStatus>(r[v]);
+      if (status == RecordStatus::Recorded) {
+        ++recorded;
+        ++recorded_per_counter[v % kCounters];
+      } else {
+        EXPECT_TRUE(status == RecordStatus::CounterReused || status == RecordStatus::VoucherAlreadyRedeemed)
+            << "voucher " << v << ": " << to_string(status);
+      }
+    }
+    EXPECT_LE(recorded, 1) << "voucher " << v;
+  }
+  for (unsigned c = 0; c < kCounters; ++c) EXPECT_EQ(recorded_per_counter[c], 1) << "counter " << c + 1;
+  auto ledger = open_ledger(file);
+  const auto rows = ledger->list_redemptions({});
+  ASSERT_EQ(rows.size(), kCounters);
+  std::set<std::pair<std::string, std::uint32_t>> pairs;
+  for (const auto& row : rows) pairs.insert({row.redemption.card, row.redemption.counter});
+  EXPECT_EQ(pairs.size(), kCounters) << "no (card, counter) twice";
+  for (unsigned c = 1; c <= kCounters; ++c) EXPECT_TRUE(ledger->redemption_by_counter(card, c)) << c;
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->spent_fen, kCounters * 1000);
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->committed_fen, (kVouchers - kCounters) * 1000);
+  EXPECT_TRUE(verify_audit(*ledger, {}, any_key()).ok());
+}
+
 TEST(Ledger, IdenticalReceiptRacedByProcessesIsRecordedOnce) {
   TempDir dir;
   const auto file = dir / "ledger.db";

@@ -13,20 +13,7 @@ using schemas::NonceKind;
 
 namespace {
 
-struct Run {
-  int exit_code;
-  std::string output;
-};
-
-Run tool(const std::string& args) {
-  const std::string cmd = std::string(SKILLCARD_LEDGER_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+ToolRun tool(const std::string& args) { return run_ledger_tool(args); }
 
 struct LedgerTool : ::testing::Test {
   void SetUp() override {

@@ -264,7 +264,8 @@ TEST(Reports, P18_NewTechnicianAndSeniorTechnicianCertificates) {
       {holder(2), K::SkillLevel, 4100102, 2, days(kYear, 10, 1)},              // October
       {holder(2), K::SkillLevel, 4030201, 2, days(kYear, 8, 31)},              // August
   };
-  const auto sep = monthly_report(b.in, kYear, 9).line(420102);
+  const auto september = monthly_report(b.in, kYear, 9);
+  const auto* sep = september.line(420102);
   ASSERT_NE(sep, nullptr);
   EXPECT_EQ(sep->month.technician, 1u);
   EXPECT_EQ(sep->month.senior_technician, 1u);

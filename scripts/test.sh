@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs every test stage.
 #   1. formatting (clang-format, fails on unformatted code)
-#   2. the 'ci' preset (g++, -Werror): every unit and integration test, then the benchmarks
+#   2. the 'ci' preset (g++, -Werror): every unit and integration test, the end-to-end demo
+#      (scripts/demo.sh on the ci build), then the benchmarks
 #      (they print JSON lines; a missed speed goal is reported, not failed, since CI machines
 #      are noisy)
 #   3. the 'asan' preset (g++ ASan+UBSan, -O1): the same tests under the sanitizers
@@ -35,6 +36,9 @@ for stage in $stages; do
       cmake --build --preset ci
       say "running the tests (ci preset)"
       ctest --preset ci
+      say "running the end-to-end demo on the ci build (the README's main command, without its release build)"
+      rm -rf build/ci/demo-out
+      SKILLCARD_DEMO_BUILD=build/ci bash scripts/demo.sh build/ci/demo-out
       say "running the benchmarks (JSON lines; goals reported, not enforced)"
       # ledger_bench's PostgreSQL lines run against a throwaway cluster of their own.
       pg_bench_dir=build/ci/bench-pg

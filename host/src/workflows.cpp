@@ -268,6 +268,19 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
       chosen = &s;
       break;
     }
+  if (!chosen && voucher) {
+    // Say why the asked-for voucher cannot be redeemed: one more LIST, on the refusal path only.
+    for (const auto& s : card_->list_vouchers(apdu::kListAll).slots) {
+      if (s.id != *voucher) continue;
+      if (s.state == SlotState::Redeemed || s.state == SlotState::PurgedPending) {
+        throw HostRefusal("P15_ALREADY_REDEEMED", "the card holds this voucher as redeemed");
+      }
+      if (s.state == SlotState::Stored) {
+        throw HostRefusal(s.expiry <= clock_() ? "P15_VOUCHER_EXPIRED" : "PROVIDER_NOT_ELIGIBLE",
+                          "the voucher is on the card but not usable at this site now");
+      }
+    }
+  }
   if (!chosen)
     throw HostRefusal(voucher ? "VOUCHER_NOT_ON_CARD" : "REGION_NOT_ELIGIBLE",
                       "no stored voucher usable at this site now");

@@ -325,7 +325,8 @@ int main(int argc, char** argv) {
                     {"state", to_string(r.state)},
                     {"face_value_fen", r.voucher.face_value_fen},
                     {"expires_at", r.voucher.expires_at},
-                    {"problem", r.problem}};
+                    {"problem", r.problem},
+                    {"token", base64url_encode(r.token)}};
       out.line("培训券", "voucher", lower_hex(r.voucher_id));
       out.line("面值", "value", yuan(r.voucher.face_value_fen));
       out.line("状态", "state", std::string(to_string(r.state)));
@@ -386,7 +387,8 @@ int main(int argc, char** argv) {
                       {"receipt_id", r.receipt_id},
                       {"counter", r.counter},
                       {"terminal_time", r.terminal_time},
-                      {"recovered", r.recovered}};
+                      {"recovered", r.recovered},
+                      {"receipt", base64url_encode(r.receipt)}};
         if (r.redemption) out.result["face_value_fen"] = r.redemption->face_value_fen;
         out.line("培训券", "voucher", lower_hex(r.voucher_id));
         if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));

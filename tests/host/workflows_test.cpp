@@ -171,6 +171,22 @@ TEST_F(Workflows, SiteRefusesWhenNoVoucherIsUsableHere) {
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 
+TEST_F(Workflows, TheSameVoucherAgainIsRefusedAsAlreadyRedeemedWithoutASecondRedeem) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  ASSERT_EQ(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id).status, RedeemStatus::Recorded);
+  channel->by_ins.clear();
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id);
+    FAIL() << "redeemed a voucher twice";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "P15_ALREADY_REDEEMED");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+  EXPECT_EQ(service.receipts.size(), 1u);
+}
+
 TEST_F(Workflows, CardPulledAfterRedeemCommittedIsRecoveredByGetReceiptNeverASecondRedeem) {
   const auto id = stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

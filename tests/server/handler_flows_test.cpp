@@ -501,6 +501,40 @@ TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
   expect_refusal(call(Role::Site, "GET", path, nullptr, headers), "TERMINAL_ROLE_FORBIDDEN");
 }
 
+// Operator reports over HTTP (#9): P18 counts the redemption once, settlement owes it to the
+// provider, the reconciliation agrees; CSV on request; only operators; bad parameters named.
+TEST_F(FlowTest, P18_P17_OperatorReportsOverHttp) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto id = issued_id(alice, kAlice);
+  ASSERT_EQ(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/written").status, 200);
+  ASSERT_EQ(redeem(id, alice.receipt(id, site_nonce(), now)).status, 201);
+  const auto date = schemas::cst_date(now);
+  const auto ym = "?year=" + std::to_string(static_cast<int>(date.year())) +
+                  "&month=" + std::to_string(static_cast<unsigned>(date.month()));
+  const auto monthly = call(Role::Operator, "GET", "/v1/reports/monthly" + ym);
+  ASSERT_EQ(monthly.status, 200) << monthly.body;
+  EXPECT_EQ(body_of(monthly).at("regions")[0].at("month").at("person_times"), 1);
+  const auto settlement = call(Role::Operator, "GET", "/v1/reports/settlement" + ym);
+  ASSERT_EQ(settlement.status, 200) << settlement.body;
+  EXPECT_EQ(body_of(settlement).at("total_fen"), 180000);
+  EXPECT_EQ(body_of(settlement).at("lines")[0].at("provider"), kSite);
+  const auto csv = call(Role::Operator, "GET", "/v1/reports/settlement" + ym + "&format=csv");
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.headers.front().second.rfind("text/csv", 0), 0u);
+  EXPECT_NE(csv.body.find("10001"), std::string::npos);
+  const auto reconciliation = call(Role::Operator, "GET", "/v1/reports/reconciliation");
+  ASSERT_EQ(reconciliation.status, 200) << reconciliation.body;
+  EXPECT_EQ(body_of(reconciliation).at("agrees"), true);
+  EXPECT_EQ(call(Role::Operator, "GET", "/v1/reports/progress" + ym).status, 200);
+  expect_refusal(call(Role::Counter, "GET", "/v1/reports/monthly" + ym), "TERMINAL_ROLE_FORBIDDEN");
+  expect_refusal(call(Role::Operator, "GET", "/v1/reports/nothing"), "NOT_FOUND");
+  EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly?year=2026")).at("field"), "month");
+  EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly" + ym + "&month=1")).at("field"), "month");
+  EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly?year=2026&month=13")).at("field"), "month");
+  EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly" + ym + "&x=1")).at("field"), "x");
+  EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly" + ym + "&format=pdf")).at("field"), "format");
+}
+
 // Every endpoint that takes a body: each required member missing, an unknown member, and each
 // member of the wrong type get a 400 naming the field; nothing gets a 500.
 TEST_F(FlowTest, BadInputOnEveryEndpointNamesTheField) {

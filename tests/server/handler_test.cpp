@@ -104,6 +104,8 @@ const RouteCase kRouteCases[] = {
     {"POST", "/v1/budgets", {Role::Operator}},
     {"POST", "/v1/cards", {Role::Counter}},
     {"GET", "/v1/cards/1234567890", {Role::Counter, Role::Operator}},
+    {"GET", "/v1/reports/monthly?year=2026&month=1", {Role::Operator}},
+    {"GET", "/v1/reports/reconciliation", {Role::Operator}},
     {"POST", "/v1/vouchers/verify", kAllRoles},
     {"POST", "/v1/vouchers", {Role::Counter}},
     {"POST", "/v1/vouchers/0000000000000001/written", {Role::Counter}},

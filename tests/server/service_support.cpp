@@ -39,7 +39,10 @@ ReplaceOutcome FakeLedger::replace_card(std::string_view, std::string_view, cons
   unused("replace_card");
 }
 BudgetStatus FakeLedger::set_budget(FundSource, std::int64_t, const Actor&, UtcSeconds) { unused("set_budget"); }
-std::optional<Budget> FakeLedger::budget(FundSource) { unused("budget"); }
+std::optional<Budget> FakeLedger::budget(FundSource) {
+  storage();
+  return std::nullopt;
+}
 IssueCounts FakeLedger::read_issue_counts(const IssueQuery&) { unused("read_issue_counts"); }
 IssueOutcome FakeLedger::issue_voucher(const IssueRequest&, const IssueDecision&, const TokenMinter&, const Actor&,
                                        UtcSeconds) {
@@ -87,18 +90,22 @@ std::optional<RedemptionRecord> FakeLedger::redemption(const VoucherId&) { unuse
 std::optional<RedemptionRecord> FakeLedger::redemption_by_counter(std::string_view, std::uint32_t) {
   unused("redemption_by_counter");
 }
-std::vector<RedemptionExportRow> FakeLedger::list_redemptions(const RedemptionFilter&) { unused("list_redemptions"); }
+std::vector<RedemptionExportRow> FakeLedger::list_redemptions(const RedemptionFilter&) {
+  storage();
+  return {};  // no redemptions
+}
 std::vector<SettlementLine> FakeLedger::settlement(const RedemptionFilter&) { unused("settlement"); }
 CertificateOutcome FakeLedger::record_certificate(const HolderRef&, ByteView, const Actor&, UtcSeconds) {
   unused("record_certificate");
 }
 std::vector<CertificateEntry> FakeLedger::certificates(const HolderRef&) { unused("certificates"); }
 std::uint32_t FakeLedger::digest_version(const HolderRef&) { unused("digest_version"); }
-void FakeLedger::for_each_voucher(const VoucherFilter&, const std::function<void(const VoucherRecord&)>&) {
-  unused("for_each_voucher");
+void FakeLedger::for_each_voucher(const VoucherFilter&, const std::function<void(const VoucherRecord&)>& visit) {
+  storage();
+  for (const auto& [id, v] : vouchers) visit(v);
 }
 void FakeLedger::for_each_certificate(const CertificateFilter&, const std::function<void(const CertificateEntry&)>&) {
-  unused("for_each_certificate");
+  storage();  // no certificates
 }
 AuditHead FakeLedger::audit_head() { unused("audit_head"); }
 std::vector<AuditEntry> FakeLedger::audit_entries(std::uint64_t, std::size_t) { unused("audit_entries"); }

@@ -52,6 +52,7 @@ constexpr std::array kRoutes{
     Route{"POST", "/v1/cards/{}/lost", "POST /v1/cards/{number}/lost", bit(Role::Counter), Endpoint::CardLost},
     Route{"GET", "/v1/holders/{}/vouchers", "GET /v1/holders/{ref}/vouchers", bit(Role::Counter) | bit(Role::Kiosk),
           Endpoint::HolderVouchers},
+    Route{"GET", "/v1/reports/{}", "GET /v1/reports/{kind}", bit(Role::Operator), Endpoint::Report},
     Route{"GET", "/v1/holders/{}/portfolio", "GET /v1/holders/{ref}/portfolio", bit(Role::Counter) | bit(Role::Kiosk),
           Endpoint::HolderPortfolio},
 };

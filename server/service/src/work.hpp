@@ -3,6 +3,7 @@
 // the first that fails; storage trouble escapes as ledger::StorageError (503).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ enum class Endpoint {
   Budget,
   HolderVouchers,
   HolderPortfolio,
+  Report,
 };
 
 // The card proof of docs/design.md, "Card proof and nonces".
@@ -69,6 +71,8 @@ class Work {
   Response sync();
   // One receipt through every check, online or by sync; the 201/200 answer or a refusal.
   Response redeem_one(const json& item, bool by_sync, std::string_view path);
+  // work_reports.cpp (operator)
+  Response report();
   // work_cards.cpp
   Response register_card();
   Response card_info();
@@ -84,6 +88,10 @@ class Work {
   std::uint64_t now() const { return ctx_.clock(); }
   std::string_view segment(std::size_t index) const;  // the path's index-th segment ("v1" is 0)
   void require_empty_body() const;
+  // The query string's parameters, each allowed at most once (BAD_REQUEST_FIELD otherwise).
+  std::map<std::string, std::string, std::less<>> query(const std::vector<std::string_view>& allowed) const;
+  static std::uint64_t query_number(const std::map<std::string, std::string, std::less<>>& params,
+                                    std::string_view name, std::uint64_t min, std::uint64_t max);
   void require_policy() const;
   [[noreturn]] void refuse_token(std::string_view code, std::string_view check, const Values& values = {}) const;
   [[noreturn]] void refuse_violations(const std::vector<policy::Violation>& violations) const;

@@ -68,6 +68,8 @@ Response Work::run(Endpoint endpoint) {
       return holder_vouchers();
     case Endpoint::HolderPortfolio:
       return holder_portfolio();
+    case Endpoint::Report:
+      return report();
   }
   return Handler::refusal("NOT_IMPLEMENTED");
 }
@@ -84,6 +86,43 @@ std::string_view Work::segment(std::size_t index) const {
 
 void Work::require_empty_body() const {
   if (!request_.body.empty()) bad_field("body", "must be empty");
+}
+
+std::map<std::string, std::string, std::less<>> Work::query(const std::vector<std::string_view>& allowed) const {
+  std::map<std::string, std::string, std::less<>> out;
+  const auto q = request_.target.find('?');
+  if (q == std::string::npos) return out;
+  std::string_view rest = std::string_view(request_.target).substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const auto pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    const auto name = std::string(pair.substr(0, eq));
+    const auto value = eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      bad_field(name.substr(0, 64), "unknown query parameter");
+    }
+    if (!out.emplace(name, value).second) bad_field(name, "given twice");
+  }
+  return out;
+}
+
+std::uint64_t Work::query_number(const std::map<std::string, std::string, std::less<>>& params, std::string_view name,
+                                 std::uint64_t min, std::uint64_t max) {
+  const auto it = params.find(name);
+  if (it == params.end()) bad_field(name, "missing");
+  const auto& text = it->second;
+  if (text.empty() || text.size() > 10 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    bad_field(name, "must be a number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  const auto value = std::stoull(text);
+  if (value < min || value > max) {
+    bad_field(name, "must be a number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return value;
 }
 
 void Work::require_policy() const {

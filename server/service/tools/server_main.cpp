@@ -16,6 +16,8 @@
 #include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/policy/config.hpp"
 #include "skillcard/registry/registry.hpp"
+#include "skillcard/registry/sqlite_registry.hpp"
+#include "skillcard/reports/targets.hpp"
 #include "skillcard/service/server.hpp"
 
 namespace fs = std::filesystem;
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
   fs::path policy_file;
   fs::path revocations;
   fs::path people_csv;
+  fs::path registry_db;
+  fs::path targets_file;
   fs::path subsidies_csv;
   std::string listen = "127.0.0.1:8443";
   bool insecure = false;
@@ -46,6 +50,9 @@ int main(int argc, char** argv) {
   pg_opt->excludes(sqlite_opt);
   app.add_option("--policy", policy_file, "policy configuration (TOML)");
   app.add_option("--registry", people_csv, "registry of record: people CSV (docs/registry.md)");
+  app.add_option("--registry-db", registry_db,
+                 "registry of record on SQLite (skillcard-report import-registry): facts and operator reports");
+  app.add_option("--targets", targets_file, "P19 targets (TOML; default: POLICY.md's)");
   app.add_option("--external-subsidies", subsidies_csv, "registry of record: subsidies paid by other systems (CSV)");
   app.add_option("--revocations", revocations, "terminal revocation list (default KEYS/terminal-revocations.txt)");
   app.add_flag("--insecure-loopback", insecure,
@@ -102,6 +109,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<crypto::FileMasterKeyStore> master;
     if (fs::exists(keys / "master-keys.toml")) master = crypto::FileMasterKeyStore::load(keys / "master-keys.toml");
+    std::unique_ptr<registry::SqliteRegistry> registry_sqlite;
+    if (!registry_db.empty()) registry_sqlite = registry::SqliteRegistry::open(registry_db);
+    std::optional<reports::Targets> targets;
+    if (!targets_file.empty()) targets = reports::load_targets(targets_file);  // refuse a bad file at start
     std::unique_ptr<registry::MemoryRegistry> people;
     if (!people_csv.empty()) {
       if (!master) throw std::runtime_error("--registry needs KEYS/master-keys.toml for holder references");
@@ -130,7 +141,10 @@ int main(int argc, char** argv) {
     ctx.trust = trust.get();
     ctx.metrics = &metrics;
     ctx.policy = policy_config ? &*policy_config : nullptr;
-    ctx.registry = people.get();
+    ctx.registry = people ? static_cast<const registry::Registry*>(people.get())
+                          : static_cast<const registry::Registry*>(registry_sqlite.get());
+    ctx.registry_db = registry_sqlite.get();
+    ctx.targets = targets ? &*targets : nullptr;
     if (master) ctx.holder_ref = [&m = *master](std::string_view id) { return m.holder_ref(id); };
     for (const auto& entry : fs::directory_iterator(keys)) {
       const auto name = entry.path().filename().string();
@@ -149,8 +163,8 @@ int main(int argc, char** argv) {
     service::Server server(handler, options);
     options.log("started: ledger " + (pg_conninfo.empty() ? ledger_file.string() : std::string("PostgreSQL")) +
                 (policy_config ? ", policy configured" : ", NO policy") +
-                (people ? ", registry loaded" : ", NO registry") + ", " + std::to_string(ctx.voucher_signers.size()) +
-                " voucher signer(s)");
+                (ctx.registry ? ", registry loaded" : ", NO registry") + ", " +
+                std::to_string(ctx.voucher_signers.size()) + " voucher signer(s)");
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")
               << std::endl;
     server.run();

@@ -16,6 +16,8 @@
 #include "skillcard/ledger/ledger.hpp"
 #include "skillcard/policy/config.hpp"
 #include "skillcard/registry/registry.hpp"
+#include "skillcard/registry/sqlite_registry.hpp"
+#include "skillcard/reports/reports.hpp"
 #include "skillcard/service/metrics.hpp"
 #include "skillcard/service/terminal.hpp"
 #include "skillcard/service/trust_store.hpp"
@@ -60,6 +62,11 @@ struct ServiceContext {
   // interface so that an HSM can replace the key files.
   std::map<std::uint32_t, std::shared_ptr<const crypto::Signer>> voucher_signers;
   std::shared_ptr<const crypto::Signer> portfolio_signer;
+  // Operator reports (GET /v1/reports/…): the SQLite registry of record for regions and outside
+  // subsidies (optional: without it person-times count in their issuing bureau's region) and the
+  // P19 targets (optional: POLICY.md's defaults).
+  const registry::SqliteRegistry* registry_db = nullptr;
+  const reports::Targets* targets = nullptr;
   // Terminal revocations, listed by GET /v1/revocations (optional; re-read when the file changed).
   TerminalRevocations* terminal_revocations = nullptr;
 };

@@ -30,18 +30,6 @@ namespace fs = std::filesystem;
 const std::string kAlice = citizen("42010219900101002");  // registered unemployed, born 1990
 const std::string kBob = citizen("42010219850505003");    // another person
 
-registry::Person person(const std::string& id) {
-  registry::Person p;
-  p.citizen_id = id;
-  p.name = "测试";
-  p.region = kBureau;
-  p.facts.known = true;
-  p.facts.date_of_birth = std::chrono::year{1990} / 1 / 1;
-  p.facts.insured = true;
-  p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
-  return p;
-}
-
 json body_of(const Response& r) { return json::parse(r.body); }
 
 std::string terminal_id(Role role) {
@@ -83,7 +71,7 @@ level = 4
 amount_fen = 150000
 )",
                                              "flows.toml");
-    people = std::make_unique<registry::MemoryRegistry>(std::vector{person(kAlice), person(kBob)},
+    people = std::make_unique<registry::MemoryRegistry>(std::vector{registered_person(kAlice), registered_person(kBob)},
                                                         std::vector<registry::ExternalSubsidy>{}, holder_of);
     make_handler(true);
     alice.number = "4201000001";

@@ -30,18 +30,6 @@ using namespace skillcard::service::testing;
 constexpr int kHolders = 24;
 constexpr std::uint32_t kAmount = 180'000;  // 150 000 + 20% (P5)
 
-registry::Person person(const std::string& id) {
-  registry::Person p;
-  p.citizen_id = id;
-  p.name = "测试";
-  p.region = kBureau;
-  p.facts.known = true;
-  p.facts.date_of_birth = std::chrono::year{1990} / 1 / 1;
-  p.facts.insured = true;
-  p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
-  return p;
-}
-
 std::string citizen_of(int i) {
   char first17[18];
   std::snprintf(first17, sizeof first17, "420102199001%05d", i);
@@ -58,7 +46,7 @@ class ServiceRace : public ::testing::Test {
     EXPECT_EQ(std::system((std::string(SKILLCARD_KEYTOOL) + " init --out " + keys.string() + " >/dev/null").c_str()),
               0);
     std::vector<registry::Person> people;
-    for (int i = 0; i < kHolders; ++i) people.push_back(person(citizen_of(i)));
+    for (int i = 0; i < kHolders; ++i) people.push_back(registered_person(citizen_of(i)));
     registry::write_people_csv(dir / "people.csv", people);
     std::ofstream(dir / "policy.toml") << "[[standards]]\nprogramme = 3\noccupation = \"*\"\nlevel = 4\n"
                                           "amount_fen = 150000\n";

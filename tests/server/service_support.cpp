@@ -167,6 +167,18 @@ void write_key_folder(const std::filesystem::path& dir, const KeySet& keys) {
   crypto::write_public_key(dir / "portfolio-signer.pub.pem", keys.portfolio.public_key());
 }
 
+registry::Person registered_person(const std::string& citizen_id) {
+  registry::Person p;
+  p.citizen_id = citizen_id;
+  p.name = "测试";
+  p.region = kBureau;
+  p.facts.known = true;
+  p.facts.date_of_birth = std::chrono::year{1990} / 1 / 1;
+  p.facts.insured = true;
+  p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
+  return p;
+}
+
 std::string citizen(std::string_view first17) {
   return std::string(first17) + crypto::citizen_id_check_character(first17);
 }

@@ -12,6 +12,7 @@
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/crypto/types.hpp"
 #include "skillcard/ledger/ledger.hpp"
+#include "skillcard/registry/registry.hpp"
 #include "skillcard/schemas/voucher.hpp"
 #include "skillcard/service/trust_store.hpp"
 
@@ -101,6 +102,10 @@ Bytes sign_token(const schemas::VoucherClaims& claims, const crypto::OpenSsl::Pr
 crypto::Kid kid(const crypto::OpenSsl::PrivateKey& key);
 
 inline constexpr std::uint32_t kSite = 10001;
+
+// A person the registry of record knows: region 420100, born 1990, insured, registered
+// unemployed (a P5 key group).
+registry::Person registered_person(const std::string& citizen_id);
 
 // An 18-character citizen ID from its first 17 digits (the check character computed).
 std::string citizen(std::string_view first17);

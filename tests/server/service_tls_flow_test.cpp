@@ -25,18 +25,6 @@ using namespace skillcard::service::testing;
 const std::string kAlice = citizen("42010219900101002");
 const std::string kBob = citizen("42010219850505003");
 
-registry::Person person(const std::string& id) {
-  registry::Person p;
-  p.citizen_id = id;
-  p.name = "测试";
-  p.region = kBureau;
-  p.facts.known = true;
-  p.facts.date_of_birth = std::chrono::year{1990} / 1 / 1;
-  p.facts.insured = true;
-  p.facts.key_groups = {policy::KeyGroup::RegisteredUnemployed};
-  return p;
-}
-
 void run(const std::string& command) { ASSERT_EQ(std::system((command + " >/dev/null").c_str()), 0) << command; }
 
 struct Answer {
@@ -61,7 +49,7 @@ class ServiceTlsFlow : public ::testing::Test {
     }
     run(tool + " terminal --keys " + keys.string() + " --role site --id S1 --region 420100 --site 10001 --out " +
         (dir / "t").string());
-    registry::write_people_csv(dir / "people.csv", {person(kAlice), person(kBob)});
+    registry::write_people_csv(dir / "people.csv", {registered_person(kAlice), registered_person(kBob)});
     std::ofstream(dir / "policy.toml") << "[[standards]]\nprogramme = 3\noccupation = \"*\"\nlevel = 4\n"
                                           "amount_fen = 150000\n";
     server = std::make_unique<skillcard::testing::ServerProcess>(

@@ -45,6 +45,24 @@ json voucher_state_json(const ledger::VoucherRecord& v) {
   return json{{"voucher_id", ledger::lower_hex(v.id())}, {"state", ledger::to_string(v.state)}};
 }
 
+// The answer to a state change the ledger made (or found made): 200 with the state, or the
+// refusal that names why the voucher's state does not allow it.
+Response state_change_answer(const ledger::VoucherOutcome& outcome) {
+  switch (outcome.status) {
+    case ledger::VoucherStatus::Changed:
+    case ledger::VoucherStatus::AlreadyInState:
+      return json_response(200, voucher_state_json(*outcome.voucher));
+    case ledger::VoucherStatus::VoucherUnknown:
+      refuse("VOUCHER_UNKNOWN");
+    case ledger::VoucherStatus::WrongState:
+      break;
+  }
+  const auto state = outcome.voucher ? outcome.voucher->state : ledger::VoucherState::Voided;
+  if (state == ledger::VoucherState::Redeemed) refuse("P15_ALREADY_REDEEMED");
+  if (state == ledger::VoucherState::Expired) refuse("P15_VOUCHER_EXPIRED");
+  refuse("P15_VOUCHER_VOIDED", {}, {{"detail", std::string(ledger::to_string(state))}});
+}
+
 }  // namespace
 
 Response Work::issue() {
@@ -158,20 +176,7 @@ Response Work::written() {
   require_empty_body();
   const auto actor = actor_of(request_);
   const auto id = voucher_id_from_hex(segment(2), "id");
-  const auto outcome = ctx_.ledger->mark_written(id, actor, now());
-  switch (outcome.status) {
-    case ledger::VoucherStatus::Changed:
-    case ledger::VoucherStatus::AlreadyInState:
-      return json_response(200, voucher_state_json(*outcome.voucher));
-    case ledger::VoucherStatus::VoucherUnknown:
-      refuse("VOUCHER_UNKNOWN");
-    case ledger::VoucherStatus::WrongState:
-      break;
-  }
-  const auto state = outcome.voucher ? outcome.voucher->state : ledger::VoucherState::Voided;
-  if (state == ledger::VoucherState::Redeemed) refuse("P15_ALREADY_REDEEMED");
-  if (state == ledger::VoucherState::Expired) refuse("P15_VOUCHER_EXPIRED");
-  refuse("P15_VOUCHER_VOIDED", {}, {{"detail", std::string(ledger::to_string(state))}});
+  return state_change_answer(ctx_.ledger->mark_written(id, actor, now()));
 }
 
 Response Work::void_voucher() {
@@ -181,20 +186,7 @@ Response Work::void_voucher() {
   const auto id = voucher_id_from_hex(segment(2), "id");
   const auto& reason = text(body, "reason");
   if (reason.empty() || reason.size() > 200) bad_field("reason", "1 to 200 bytes of text");
-  const auto outcome = ctx_.ledger->void_voucher(id, reason, actor, now());
-  switch (outcome.status) {
-    case ledger::VoucherStatus::Changed:
-    case ledger::VoucherStatus::AlreadyInState:
-      return json_response(200, voucher_state_json(*outcome.voucher));
-    case ledger::VoucherStatus::VoucherUnknown:
-      refuse("VOUCHER_UNKNOWN");
-    case ledger::VoucherStatus::WrongState:
-      break;
-  }
-  const auto state = outcome.voucher ? outcome.voucher->state : ledger::VoucherState::Redeemed;
-  if (state == ledger::VoucherState::Redeemed) refuse("P15_ALREADY_REDEEMED");
-  if (state == ledger::VoucherState::Expired) refuse("P15_VOUCHER_EXPIRED");
-  refuse("P15_VOUCHER_VOIDED", {}, {{"detail", std::string(ledger::to_string(state))}});
+  return state_change_answer(ctx_.ledger->void_voucher(id, reason, actor, now()));
 }
 
 }  // namespace skillcard::service::detail

@@ -19,7 +19,8 @@ void check(const CardCertificateClaims& c) {
   require(c.card_number.size() == 10 &&
               std::all_of(c.card_number.begin(), c.card_number.end(), [](char ch) { return ch >= '0' && ch <= '9'; }),
           kWhat, kCardNumber, "card number", "must be 10 digits, got '" + c.card_number + "'");
-  require(c.region >= 100000 && c.region <= 999999, kWhat, kRegion, "region", range(c.region, 100000, 999999));
+  require(c.region >= 100000 && c.region <= 999999, kWhat, kRegion, "region",
+          [&] { return range(c.region, 100000, 999999); });
   require(compressed_prefix(c.receipt_key), kWhat, kReceiptKey, "receipt key", "not a compressed SEC1 point");
   require(compressed_prefix(c.auth_key), kWhat, kAuthKey, "auth key", "not a compressed SEC1 point");
   require(c.receipt_key != c.auth_key, kWhat, kAuthKey, "auth key", "must differ from the receipt key");
@@ -41,7 +42,7 @@ Bytes encode_payload(const CardCertificateClaims& c) {
 
 CardCertificateClaims decode_card_certificate_claims(ByteView payload) {
   const auto item = cbor::load(payload, {kMaxCardCertificate, 4}, kWhat);
-  cbor::MapReader r(item.get(), std::string(kWhat));
+  cbor::MapReader r(item.root(), std::string(kWhat));
   r.version(kCardCertificateFormatVersion);
   CardCertificateClaims c;
   c.card_number = r.text(kCardNumber, "card number", 10, 10);

@@ -1,4 +1,5 @@
-// Strict CBOR validation, and the libcbor-backed builders and readers (see cbor_strict.hpp).
+// Strict CBOR decoding into Nodes, the readers over them, and the libcbor-backed builders
+// (see cbor_strict.hpp).
 #include "cbor_strict.hpp"
 
 #include <algorithm>
@@ -51,7 +52,9 @@ bool valid_utf8(const std::uint8_t* p, std::size_t n) {
 
 class Validator {
  public:
-  Validator(ByteView in, const Limits& limits, std::string_view what) : in_(in), limits_(limits), what_(what) {}
+  // `nodes`, when given, receives every item in the order of the encoding.
+  Validator(ByteView in, const Limits& limits, std::string_view what, std::vector<Node>* nodes = nullptr)
+      : in_(in), limits_(limits), what_(what), nodes_(nodes) {}
 
   void run() {
     if (in_.size() > limits_.max_size) {
@@ -78,6 +81,13 @@ class Validator {
     const std::uint8_t ib = in_[pos_++];
     const int major = ib >> 5;
     const int ai = ib & 0x1F;
+    const std::size_t index = nodes_ != nullptr ? nodes_->size() : 0;
+    if (nodes_ != nullptr) nodes_->push_back(Node{static_cast<Major>(major), 1, 0, nullptr});
+    item_body(depth, start, major, ai, index);
+    if (nodes_ != nullptr) (*nodes_)[index].extent = static_cast<std::uint32_t>(nodes_->size() - index);
+  }
+
+  void item_body(std::size_t depth, std::size_t start, int major, int ai, std::size_t index) {
     if (ai == 31) {
       if (major == 7) fail(K::Malformed, what_, "unexpected break" + at(start));
       if (major >= 2 && major <= 5) fail(K::IndefiniteLength, what_, "indefinite-length item" + at(start));
@@ -86,9 +96,14 @@ class Validator {
     if (ai >= 28) fail(K::Malformed, what_, "reserved additional information " + std::to_string(ai) + at(start));
     if (major == 7) {
       simple(ai, start);
+      if (nodes_ != nullptr) (*nodes_)[index].value = static_cast<std::uint64_t>(ai);
       return;
     }
     const std::uint64_t arg = argument(ai, start);
+    if (nodes_ != nullptr) {
+      (*nodes_)[index].value = arg;
+      (*nodes_)[index].data = in_.data() + pos_;
+    }
     switch (major) {
       case 0:
       case 1:
@@ -181,6 +196,7 @@ class Validator {
   ByteView in_;
   const Limits& limits_;
   std::string_view what_;
+  std::vector<Node>* nodes_;
   std::size_t pos_ = 0;
 };
 
@@ -198,28 +214,19 @@ void ItemRelease::operator()(cbor_item_t* item) const noexcept { cbor_decref(&it
 
 void validate(ByteView in, const Limits& limits, std::string_view what) { Validator(in, limits, what).run(); }
 
-Item load(ByteView in, const Limits& limits, std::string_view what, std::optional<std::uint64_t>* tag) {
-  validate(in, limits, what);
-  if ((in[0] >> 5) == 6) {
+Tree load(ByteView in, const Limits& limits, std::string_view what, std::optional<std::uint64_t>* tag) {
+  Tree tree;
+  // Every item takes at least one byte; most of ours take two or more.
+  tree.nodes_.reserve(std::min<std::size_t>(in.size() / 2 + 1, 4096));
+  Validator(in, limits, what, &tree.nodes_).run();
+  if (tree.nodes_.front().major == Major::Tag) {
     if (tag == nullptr) fail(K::WrongTag, what, "a tag where none is expected");
-    // The validator checked the head: its argument is in shortest form and an item follows.
-    const int ai = in[0] & 0x1F;
-    const std::size_t head = ai < 24 ? 1 : 1 + (std::size_t{1} << (ai - 24));
-    std::uint64_t value = ai < 24 ? static_cast<std::uint64_t>(ai) : 0;
-    for (std::size_t k = 1; k < head; ++k) value = (value << 8) | in[k];
-    *tag = value;
-    in = in.subspan(head);
+    *tag = tree.nodes_.front().value;
+    tree.root_ = 1;  // the validator allows a tag only outermost, and checked an item follows
   } else if (tag != nullptr) {
     tag->reset();
   }
-  cbor_load_result result{};
-  cbor_item_t* item = cbor_load(in.data(), in.size(), &result);
-  if (item == nullptr || result.error.code != CBOR_ERR_NONE || result.read != in.size()) {
-    if (item != nullptr) cbor_decref(&item);
-    // The validator accepts only what libcbor can load; reaching here means memory ran out.
-    fail(K::Malformed, what, "libcbor could not load the item (error " + std::to_string(result.error.code) + ")");
-  }
-  return Item(item);
+  return tree;
 }
 
 Item make_uint(std::uint64_t v) {
@@ -285,74 +292,95 @@ Bytes serialize(const cbor_item_t* item) {
   return out;
 }
 
-const char* type_name(const cbor_item_t* item) {
-  switch (cbor_typeof(item)) {
-    case CBOR_TYPE_UINT:
+const char* type_name(const Node* item) {
+  switch (item->major) {
+    case Major::Uint:
       return "unsigned integer";
-    case CBOR_TYPE_NEGINT:
+    case Major::Negint:
       return "negative integer";
-    case CBOR_TYPE_BYTESTRING:
+    case Major::Bytes:
       return "byte string";
-    case CBOR_TYPE_STRING:
+    case Major::Text:
       return "text string";
-    case CBOR_TYPE_ARRAY:
+    case Major::Array:
       return "array";
-    case CBOR_TYPE_MAP:
+    case Major::Map:
       return "map";
-    case CBOR_TYPE_TAG:
+    case Major::Tag:
       return "tag";
-    case CBOR_TYPE_FLOAT_CTRL:
+    case Major::Simple:
       return "simple value";
   }
   return "unknown";
 }
 
 namespace {
-[[noreturn]] void wrong_type(const cbor_item_t* item, const std::string& field, const char* expected) {
-  throw DecodeError(K::WrongType, field, std::string("expected ") + expected + ", got " + type_name(item));
+[[noreturn]] void wrong_type(const Node* item, std::string_view field, const char* expected) {
+  throw DecodeError(K::WrongType, std::string(field), std::string("expected ") + expected + ", got " + type_name(item));
 }
 }  // namespace
 
-std::uint64_t as_uint(const cbor_item_t* item, const std::string& field) {
-  if (!cbor_isa_uint(item)) wrong_type(item, field, "unsigned integer");
-  return cbor_get_int(item);
+bool is_int(const Node* item) { return item->major == Major::Uint || item->major == Major::Negint; }
+
+std::uint64_t as_uint(const Node* item, std::string_view field) {
+  if (item->major != Major::Uint) wrong_type(item, field, "unsigned integer");
+  return item->value;
 }
 
-std::int64_t as_int(const cbor_item_t* item, const std::string& field) {
-  if (!cbor_is_int(item)) wrong_type(item, field, "integer");
-  const std::uint64_t raw = cbor_get_int(item);
-  if (raw > static_cast<std::uint64_t>(INT64_MAX)) throw DecodeError(K::OutOfRange, field, "integer beyond 64 bits");
-  const auto v = static_cast<std::int64_t>(raw);
-  return cbor_isa_uint(item) ? v : -1 - v;
+std::int64_t as_int(const Node* item, std::string_view field) {
+  if (!is_int(item)) wrong_type(item, field, "integer");
+  if (item->value > static_cast<std::uint64_t>(INT64_MAX)) {
+    throw DecodeError(K::OutOfRange, std::string(field), "integer beyond 64 bits");
+  }
+  const auto v = static_cast<std::int64_t>(item->value);
+  return item->major == Major::Uint ? v : -1 - v;
 }
 
-ByteView as_bytes(const cbor_item_t* item, const std::string& field) {
-  if (!cbor_isa_bytestring(item)) wrong_type(item, field, "byte string");
-  return {cbor_bytestring_handle(item), cbor_bytestring_length(item)};
+ByteView as_bytes(const Node* item, std::string_view field) {
+  if (item->major != Major::Bytes) wrong_type(item, field, "byte string");
+  return {item->data, static_cast<std::size_t>(item->value)};
 }
 
-std::string_view as_text(const cbor_item_t* item, const std::string& field) {
-  if (!cbor_isa_string(item)) wrong_type(item, field, "text string");
-  return {reinterpret_cast<const char*>(cbor_string_handle(item)), cbor_string_length(item)};
+std::string_view as_text(const Node* item, std::string_view field) {
+  if (item->major != Major::Text) wrong_type(item, field, "text string");
+  return {reinterpret_cast<const char*>(item->data), static_cast<std::size_t>(item->value)};
 }
 
-std::vector<const cbor_item_t*> as_array(const cbor_item_t* item, const std::string& field) {
-  if (!cbor_isa_array(item)) wrong_type(item, field, "array");
-  const auto* handle = cbor_array_handle(item);
-  return {handle, handle + cbor_array_size(item)};
+std::vector<const Node*> as_array(const Node* item, std::string_view field) {
+  if (item->major != Major::Array) wrong_type(item, field, "array");
+  std::vector<const Node*> out;
+  out.reserve(static_cast<std::size_t>(item->value));
+  for (const Node* i = item->first(); out.size() < item->value; i = i->next()) out.push_back(i);
+  return out;
+}
+
+std::vector<std::pair<const Node*, const Node*>> as_map(const Node* item, std::string_view field) {
+  if (item->major != Major::Map) wrong_type(item, field, "map");
+  std::vector<std::pair<const Node*, const Node*>> out;
+  out.reserve(static_cast<std::size_t>(item->value));
+  for (const Node* k = item->first(); out.size() < item->value;) {
+    const Node* v = k->next();
+    out.emplace_back(k, v);
+    k = v->next();
+  }
+  return out;
 }
 
 // --- MapReader ------------------------------------------------------------------------------
 
-MapReader::MapReader(const cbor_item_t* map, std::string structure) : structure_(std::move(structure)) {
-  if (!cbor_isa_map(map)) wrong_type(map, structure_, "map");
-  const cbor_pair* pairs = cbor_map_handle(map);
-  for (std::size_t i = 0; i < cbor_map_size(map); ++i) {
-    if (!cbor_is_int(pairs[i].key)) {
-      throw DecodeError(K::WrongType, structure_,
-                        std::string("map key must be an integer, got ") + type_name(pairs[i].key));
+MapReader::MapReader(const Node* map, std::string structure) : structure_(std::move(structure)) {
+  if (map->major != Major::Map) wrong_type(map, structure_, "map");
+  entries_.reserve(static_cast<std::size_t>(map->value));
+  for (const Node* k = map->first(); entries_.size() < map->value;) {
+    if (!is_int(k)) {
+      throw DecodeError(K::WrongType, structure_, std::string("map key must be an integer, got ") + type_name(k));
     }
-    entries_.push_back({as_int(pairs[i].key, structure_ + " key"), pairs[i].value});
+    if (k->value > static_cast<std::uint64_t>(INT64_MAX)) {
+      throw DecodeError(K::OutOfRange, structure_ + " key", "integer beyond 64 bits");
+    }
+    const Node* v = k->next();
+    entries_.push_back({as_int(k, {}), v});
+    k = v->next();
   }
 }
 
@@ -370,19 +398,21 @@ MapReader::Entry* MapReader::lookup(std::int64_t key, std::string_view) {
   return nullptr;
 }
 
-const cbor_item_t* MapReader::find(std::int64_t key, std::string_view name) {
+const Node* MapReader::find(std::int64_t key, std::string_view name) {
   const auto* e = lookup(key, name);
   return e ? e->value : nullptr;
 }
 
-const cbor_item_t* MapReader::require(std::int64_t key, std::string_view name) {
+const Node* MapReader::require(std::int64_t key, std::string_view name) {
   const auto* item = find(key, name);
   if (item == nullptr) throw DecodeError(K::MissingField, field(key, name), "required");
   return item;
 }
 
 std::uint64_t MapReader::version(std::uint64_t known) {
-  const auto v = as_uint(require(-1, "format version"), field(-1, "format version"));
+  const auto* item = require(-1, "format version");
+  if (item->major != Major::Uint) wrong_type(item, field(-1, "format version"), "unsigned integer");
+  const auto v = item->value;
   if (v > known) {
     throw DecodeError(K::NewerFormat, field(-1, "format version"),
                       "version " + std::to_string(v) + ", this decoder knows up to " + std::to_string(known));
@@ -402,8 +432,8 @@ std::optional<std::uint64_t> MapReader::optional_uint(std::int64_t key, std::str
   const auto* item = find(key, name);
   if (item == nullptr) return std::nullopt;
   // Field names are built only on the error paths: this runs for every claim of every token.
-  if (!cbor_isa_uint(item)) wrong_type(item, field(key, name), "unsigned integer");
-  const auto v = cbor_get_int(item);
+  if (item->major != Major::Uint) wrong_type(item, field(key, name), "unsigned integer");
+  const auto v = item->value;
   if (v < min || v > max) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v) + " not in " + std::to_string(min) + ".." + std::to_string(max));
@@ -413,8 +443,8 @@ std::optional<std::uint64_t> MapReader::optional_uint(std::int64_t key, std::str
 
 Bytes MapReader::bytes(std::int64_t key, std::string_view name, std::size_t min_size, std::size_t max_size) {
   const auto* item = require(key, name);
-  if (!cbor_isa_bytestring(item)) wrong_type(item, field(key, name), "byte string");
-  const ByteView v(cbor_bytestring_handle(item), cbor_bytestring_length(item));
+  if (item->major != Major::Bytes) wrong_type(item, field(key, name), "byte string");
+  const ByteView v = as_bytes(item, {});
   if (v.size() < min_size || v.size() > max_size) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v.size()) + " bytes, expected " +
@@ -426,8 +456,8 @@ Bytes MapReader::bytes(std::int64_t key, std::string_view name, std::size_t min_
 
 std::string MapReader::text(std::int64_t key, std::string_view name, std::size_t min_size, std::size_t max_size) {
   const auto* item = require(key, name);
-  if (!cbor_isa_string(item)) wrong_type(item, field(key, name), "text string");
-  const std::string_view v(reinterpret_cast<const char*>(cbor_string_handle(item)), cbor_string_length(item));
+  if (item->major != Major::Text) wrong_type(item, field(key, name), "text string");
+  const std::string_view v = as_text(item, {});
   if (v.size() < min_size || v.size() > max_size) {
     throw DecodeError(K::OutOfRange, field(key, name),
                       std::to_string(v.size()) + " bytes of text, expected " + std::to_string(min_size) + ".." +
@@ -441,21 +471,25 @@ std::optional<std::vector<std::uint64_t>> MapReader::optional_uint_array(std::in
                                                                          std::size_t max_count) {
   const auto* item = find(key, name);
   if (item == nullptr) return std::nullopt;
-  const auto f = field(key, name);
-  const auto items = as_array(item, f);
+  // The field's name is built only when something is wrong with it.
+  const auto f = [&] { return field(key, name); };
+  if (item->major != Major::Array) wrong_type(item, f(), "array");
+  const auto items = as_array(item, {});
   if (items.empty() || items.size() > max_count) {
-    throw DecodeError(K::OutOfRange, f,
+    throw DecodeError(K::OutOfRange, f(),
                       std::to_string(items.size()) + " entries, expected 1.." + std::to_string(max_count));
   }
   std::vector<std::uint64_t> out;
+  out.reserve(items.size());
   for (const auto* i : items) {
-    const auto v = as_uint(i, f);
+    if (i->major != Major::Uint) wrong_type(i, f(), "unsigned integer");
+    const auto v = i->value;
     if (v < min || v > max) {
-      throw DecodeError(K::OutOfRange, f,
+      throw DecodeError(K::OutOfRange, f(),
                         std::to_string(v) + " not in " + std::to_string(min) + ".." + std::to_string(max));
     }
     if (!out.empty() && v <= out.back())
-      throw DecodeError(K::NonCanonical, f, "entries must be ascending without repeats");
+      throw DecodeError(K::NonCanonical, f(), "entries must be ascending without repeats");
     out.push_back(v);
   }
   return out;

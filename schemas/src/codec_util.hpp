@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "cbor_strict.hpp"
 #include "skillcard/schemas/common.hpp"
@@ -12,12 +13,20 @@
 namespace skillcard::schemas::detail {
 
 // A semantic check of a claims struct; the message names the structure, key and field.
+// `detail` is text or a function that makes it: checks run on every decoded token, so a
+// message that needs formatting is built only when the check fails.
+template <class Detail>
 inline void require(bool ok, std::string_view structure, std::int64_t key, std::string_view name,
-                    const std::string& detail) {
-  if (!ok) {
-    throw std::invalid_argument(std::string(structure) + " key " + std::to_string(key) + " (" + std::string(name) +
-                                "): " + detail);
+                    const Detail& detail) {
+  if (ok) return;
+  std::string text;
+  if constexpr (std::is_invocable_v<const Detail&>) {
+    text = detail();
+  } else {
+    text = detail;
   }
+  throw std::invalid_argument(std::string(structure) + " key " + std::to_string(key) + " (" + std::string(name) +
+                              "): " + text);
 }
 
 inline std::string range(std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {

@@ -2,6 +2,7 @@
 #include "skillcard/schemas/common.hpp"
 
 #include <cstdio>
+#include <utility>
 
 #include "cbor_strict.hpp"
 
@@ -38,53 +39,56 @@ std::string format_occupation(std::uint32_t code) {
 
 namespace {
 
-void diag(const cbor_item_t* item, std::string& out) {
-  switch (cbor_typeof(item)) {
-    case CBOR_TYPE_UINT:
-      out += std::to_string(cbor_get_int(item));
+void diag(const cbor::Node* item, std::string& out) {
+  switch (item->major) {
+    case cbor::Major::Uint:
+      out += std::to_string(item->value);
       break;
-    case CBOR_TYPE_NEGINT:
-      out += "-" + std::to_string(cbor_get_int(item) + 1);
+    case cbor::Major::Negint:
+      out += "-" + std::to_string(item->value + 1);
       break;
-    case CBOR_TYPE_BYTESTRING:
-      out += "h'" + to_hex(ByteView(cbor_bytestring_handle(item), cbor_bytestring_length(item))) + "'";
+    case cbor::Major::Bytes:
+      out += "h'" + to_hex(cbor::as_bytes(item, {})) + "'";
       break;
-    case CBOR_TYPE_STRING: {
+    case cbor::Major::Text: {
       out += '"';
-      const auto* p = reinterpret_cast<const char*>(cbor_string_handle(item));
-      for (std::size_t i = 0; i < cbor_string_length(item); ++i) {
-        if (p[i] == '"' || p[i] == '\\') out += '\\';
-        out += p[i];
+      for (const char c : cbor::as_text(item, {})) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
       }
       out += '"';
       break;
     }
-    case CBOR_TYPE_ARRAY: {
+    case cbor::Major::Array: {
       out += '[';
-      for (std::size_t i = 0; i < cbor_array_size(item); ++i) {
-        if (i) out += ", ";
-        diag(cbor_array_handle(item)[i], out);
+      const char* sep = "";
+      for (const auto* element : cbor::as_array(item, {})) {
+        out += std::exchange(sep, ", ");
+        diag(element, out);
       }
       out += ']';
       break;
     }
-    case CBOR_TYPE_MAP: {
+    case cbor::Major::Map: {
       out += '{';
-      const auto* pairs = cbor_map_handle(item);
-      for (std::size_t i = 0; i < cbor_map_size(item); ++i) {
-        if (i) out += ", ";
-        diag(pairs[i].key, out);
+      const char* sep = "";
+      for (const auto& [key, value] : cbor::as_map(item, {})) {
+        out += std::exchange(sep, ", ");
+        diag(key, out);
         out += ": ";
-        diag(pairs[i].value, out);
+        diag(value, out);
       }
       out += '}';
       break;
     }
-    case CBOR_TYPE_TAG:  // the validator allows tags only at the top, which load() takes off
+    case cbor::Major::Tag:  // the validator allows tags only at the top, which load() takes off
       out += "<tag>";
       break;
-    case CBOR_TYPE_FLOAT_CTRL:
-      out += cbor_is_null(item) ? "null" : cbor_is_undef(item) ? "undefined" : cbor_get_bool(item) ? "true" : "false";
+    case cbor::Major::Simple:
+      out += item->value == cbor::kSimpleNull        ? "null"
+             : item->value == cbor::kSimpleUndefined ? "undefined"
+             : item->value == cbor::kSimpleTrue      ? "true"
+                                                     : "false";
       break;
   }
 }
@@ -95,7 +99,7 @@ std::string to_diagnostic(ByteView encoded) {
   std::optional<std::uint64_t> tag;
   const auto item = cbor::load(encoded, {kMaxTrustList, 16}, "CBOR item", &tag);
   std::string out;
-  diag(item.get(), out);
+  diag(item.root(), out);
   return tag ? std::to_string(*tag) + "(" + out + ")" : out;
 }
 

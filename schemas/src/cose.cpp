@@ -23,8 +23,9 @@ void append_bstr(Bytes& out, ByteView value) {
 
 std::string describe_kid(const Bytes& kid) { return kid.empty() ? "empty" : to_hex(kid); }
 
-bool is_label(const cbor_item_t* key, std::int64_t label) {
-  return cbor_is_int(key) && cbor::as_int(key, "COSE header label") == label;
+bool is_label(const cbor::Node* key, std::int64_t label) {
+  return cbor::is_int(key) && key->value <= static_cast<std::uint64_t>(INT64_MAX) &&
+         cbor::as_int(key, "COSE header label") == label;
 }
 
 }  // namespace
@@ -50,8 +51,8 @@ std::string_view to_string(CoseFailure failure) noexcept {
 CoseSign1 CoseSign1::decode(ByteView encoded, std::size_t max_size) {
   CoseSign1 out;
   const auto root = cbor::load(encoded, {max_size, 8}, "COSE_Sign1", &out.tag_);
-  const cbor_item_t* body = root.get();
-  if (!cbor_isa_array(body) || cbor_array_size(body) != 4) {
+  const cbor::Node* body = root.root();
+  if (body->major != cbor::Major::Array || body->value != 4) {
     throw DecodeError(K::WrongType, "COSE_Sign1", "must be an array of 4 items");
   }
   const auto items = cbor::as_array(body, "COSE_Sign1");
@@ -60,24 +61,22 @@ CoseSign1 CoseSign1::decode(ByteView encoded, std::size_t max_size) {
   out.protected_.assign(protected_bytes.begin(), protected_bytes.end());
   if (!out.protected_.empty()) {
     const auto header = cbor::load(out.protected_, {1024, 4}, "COSE_Sign1 protected header");
-    if (!cbor_isa_map(header.get())) {
+    if (header.root()->major != cbor::Major::Map) {
       throw DecodeError(K::WrongType, "COSE_Sign1 protected header",
-                        std::string("expected map, got ") + cbor::type_name(header.get()));
+                        std::string("expected map, got ") + cbor::type_name(header.root()));
     }
-    const cbor_pair* pairs = cbor_map_handle(header.get());
-    out.protected_count_ = cbor_map_size(header.get());
-    for (std::size_t i = 0; i < out.protected_count_; ++i) {
-      const auto* key = pairs[i].key;
-      const auto* value = pairs[i].value;
+    const auto pairs = cbor::as_map(header.root(), "COSE_Sign1 protected header");
+    out.protected_count_ = pairs.size();
+    for (const auto& [key, value] : pairs) {
       if (is_label(key, kLabelAlg)) {
-        if (cbor_isa_string(value)) {
+        if (value->major == cbor::Major::Text) {
           out.alg_text_ = true;
           out.alg_text_value_ = std::string(cbor::as_text(value, "COSE alg"));
         } else {
           out.alg_ = cbor::as_int(value, "COSE_Sign1 protected header alg");
         }
       } else if (is_label(key, kLabelContentType)) {
-        if (cbor_isa_string(value)) {
+        if (value->major == cbor::Major::Text) {
           out.content_type_ = std::string(cbor::as_text(value, "COSE content type"));
         } else {
           out.content_type_ = cbor::as_uint(value, "COSE_Sign1 protected header content type");
@@ -89,18 +88,20 @@ CoseSign1 CoseSign1::decode(ByteView encoded, std::size_t max_size) {
     }
   }
 
-  if (!cbor_isa_map(items[1])) throw DecodeError(K::WrongType, "COSE_Sign1 unprotected header", "expected map");
-  out.unprotected_count_ = cbor_map_size(items[1]);
-  const cbor_pair* unprotected = cbor_map_handle(items[1]);
-  for (std::size_t i = 0; i < out.unprotected_count_; ++i) {
-    if (is_label(unprotected[i].key, kLabelAlg)) out.alg_unprotected_ = true;
-    if (is_label(unprotected[i].key, kLabelKid) && cbor_isa_bytestring(unprotected[i].value)) {
-      const auto kid = cbor::as_bytes(unprotected[i].value, "COSE_Sign1 unprotected kid");
+  if (items[1]->major != cbor::Major::Map) {
+    throw DecodeError(K::WrongType, "COSE_Sign1 unprotected header", "expected map");
+  }
+  const auto unprotected = cbor::as_map(items[1], "COSE_Sign1 unprotected header");
+  out.unprotected_count_ = unprotected.size();
+  for (const auto& [key, value] : unprotected) {
+    if (is_label(key, kLabelAlg)) out.alg_unprotected_ = true;
+    if (is_label(key, kLabelKid) && value->major == cbor::Major::Bytes) {
+      const auto kid = cbor::as_bytes(value, "COSE_Sign1 unprotected kid");
       out.unprotected_kid_ = Bytes(kid.begin(), kid.end());
     }
   }
 
-  if (cbor_is_null(items[2]))
+  if (items[2]->major == cbor::Major::Simple && items[2]->value == cbor::kSimpleNull)
     throw DecodeError(K::WrongType, "COSE_Sign1 payload", "detached payloads are not supported");
   const auto payload = cbor::as_bytes(items[2], "COSE_Sign1 payload");
   out.payload_.assign(payload.begin(), payload.end());

@@ -18,14 +18,14 @@ using detail::require;
 
 void check(const CertificateRecord& r) {
   const auto kind = static_cast<unsigned>(r.kind);
-  require(kind >= 1 && kind <= 3, kRecord, kKind, "kind", range(kind, 1, 3));
+  require(kind >= 1 && kind <= 3, kRecord, kKind, "kind", [&] { return range(kind, 1, 3); });
   require(r.occupation >= 1000000 && r.occupation <= 9999999, kRecord, kOccupation, "occupation code",
-          range(r.occupation, 1000000, 9999999));
-  require(r.level >= 1 && r.level <= 5, kRecord, kLevel, "skill level", range(r.level, 1, 5));
+          [&] { return range(r.occupation, 1000000, 9999999); });
+  require(r.level >= 1 && r.level <= 5, kRecord, kLevel, "skill level", [&] { return range(r.level, 1, 5); });
   require(!r.issuer.empty() && r.issuer.size() <= kMaxText, kRecord, kIssuer, "issuer", "1..128 bytes of UTF-8");
   require(!r.number.empty() && r.number.size() <= kMaxText, kRecord, kNumber, "certificate number", "1..128 bytes");
   require(r.salt.size() >= 16 && r.salt.size() <= 32, kRecord, kSalt, "salt",
-          std::to_string(r.salt.size()) + " bytes, expected 16..32");
+          [&] { return std::to_string(r.salt.size()) + " bytes, expected 16..32"; });
 }
 
 Bytes encode(const CertificateRecord& r) {
@@ -44,7 +44,7 @@ Bytes encode(const CertificateRecord& r) {
 
 CertificateRecord decode_certificate_record(ByteView encoded) {
   const auto item = cbor::load(encoded, {kMaxCertificateRecord, 4}, kRecord);
-  cbor::MapReader m(item.get(), std::string(kRecord));
+  cbor::MapReader m(item.root(), std::string(kRecord));
   m.version(kCertificateRecordFormatVersion);
   CertificateRecord r;
   r.kind = static_cast<CertificateKind>(m.uint(kKind, "kind", 0, 255));
@@ -62,7 +62,7 @@ CertificateRecord decode_certificate_record(ByteView encoded) {
 void check(const PortfolioDigestClaims& c) {
   require(c.digest_version >= 1, kDigest, kDigestVersion, "digest version", "versions start at 1");
   require(c.digests.size() <= kMaxPortfolioDigests, kDigest, kDigests, "digests",
-          std::to_string(c.digests.size()) + " digests, at most 11 fit the card");
+          [&] { return std::to_string(c.digests.size()) + " digests, at most 11 fit the card"; });
   require(c.issued_at < c.expires_at, kDigest, kExp, "expiry", "not after issued-at");
 }
 
@@ -83,7 +83,7 @@ Bytes encode_payload(const PortfolioDigestClaims& c) {
 
 PortfolioDigestClaims decode_portfolio_digest_claims(ByteView payload) {
   const auto item = cbor::load(payload, {kMaxPortfolioDigest, 4}, kDigest);
-  cbor::MapReader r(item.get(), std::string(kDigest));
+  cbor::MapReader r(item.root(), std::string(kDigest));
   r.version(kPortfolioDigestFormatVersion);
   PortfolioDigestClaims c;
   c.holder = detail::to_array<16>(r.bytes(kSub, "holder reference", 16, 16));

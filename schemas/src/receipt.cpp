@@ -38,7 +38,7 @@ Bytes encode_payload(const ReceiptClaims& c) {
 
 ReceiptClaims decode_receipt_claims(ByteView payload) {
   const auto item = cbor::load(payload, {kMaxReceipt, 4}, kWhat);
-  cbor::MapReader r(item.get(), std::string(kWhat));
+  cbor::MapReader r(item.root(), std::string(kWhat));
   r.version(kReceiptFormatVersion);
   ReceiptClaims c;
   c.voucher = detail::to_array<8>(r.bytes(kVoucher, "voucher id", 8, 8));

@@ -17,13 +17,14 @@ using detail::require;
 void check(const TrustListClaims& c) {
   require(c.issued_at < c.next_update, kWhat, kNextUpdate, "next update", "not after issued-at");
   require(!c.entries.empty() && c.entries.size() <= kMaxTrustEntries, kWhat, kEntries, "entries",
-          std::to_string(c.entries.size()) + " entries, expected 1..256");
+          [&] { return std::to_string(c.entries.size()) + " entries, expected 1..256"; });
   for (const auto& [kid, e] : c.entries) {
     const auto role = static_cast<unsigned>(e.role);
     require(e.spki.size() == kSpkiSize, kWhat, kSpki, "public key", "entry " + to_hex(kid) + ": SPKI must be 91 bytes");
-    require(role >= 1 && role <= 5, kWhat, kRole, "role", "entry " + to_hex(kid) + ": " + range(role, 1, 5));
+    require(role >= 1 && role <= 5, kWhat, kRole, "role",
+            [&] { return "entry " + to_hex(kid) + ": " + range(role, 1, 5); });
     require(e.region >= 100000 && e.region <= 999999, kWhat, kRegion, "region",
-            "entry " + to_hex(kid) + ": " + range(e.region, 100000, 999999));
+            [&] { return "entry " + to_hex(kid) + ": " + range(e.region, 100000, 999999); });
     require(e.not_before < e.not_after, kWhat, kExp, "not after", "entry " + to_hex(kid) + ": not after not-before");
   }
 }
@@ -51,7 +52,7 @@ Bytes encode_payload(const TrustListClaims& c) {
 
 TrustListClaims decode_trust_list_claims(ByteView payload) {
   const auto item = cbor::load(payload, {kMaxTrustList, 6}, kWhat);
-  cbor::MapReader r(item.get(), std::string(kWhat));
+  cbor::MapReader r(item.root(), std::string(kWhat));
   r.version(kTrustListFormatVersion);
   TrustListClaims c;
   c.sequence = r.uint(kSequence, "sequence number", 0, UINT64_MAX);
@@ -59,19 +60,18 @@ TrustListClaims decode_trust_list_claims(ByteView payload) {
   c.next_update = r.uint(kNextUpdate, "next update", 0, UINT64_MAX);
   const auto* entries = r.require(kEntries, "entries");
   const auto field = r.field(kEntries, "entries");
-  if (!cbor_isa_map(entries)) {
+  if (entries->major != cbor::Major::Map) {
     throw DecodeError(DecodeErrorKind::WrongType, field, std::string("expected map, got ") + cbor::type_name(entries));
   }
-  const cbor_pair* pairs = cbor_map_handle(entries);
-  for (std::size_t i = 0; i < cbor_map_size(entries); ++i) {
-    const auto kid_bytes = cbor::as_bytes(pairs[i].key, field + " kid");
+  for (const auto& [key, value] : cbor::as_map(entries, field)) {
+    const auto kid_bytes = cbor::as_bytes(key, field + " kid");
     if (kid_bytes.size() != 8) {
       throw DecodeError(DecodeErrorKind::OutOfRange, field,
                         "kid of " + std::to_string(kid_bytes.size()) + " bytes, expected 8");
     }
     crypto::Kid kid{};
     std::copy(kid_bytes.begin(), kid_bytes.end(), kid.begin());
-    cbor::MapReader e(pairs[i].value, "trust list entry " + to_hex(kid));
+    cbor::MapReader e(value, "trust list entry " + to_hex(kid));
     TrustEntry entry;
     entry.spki = e.bytes(kSpki, "public key", kSpkiSize, kSpkiSize);
     entry.role = static_cast<TrustRole>(e.uint(kRole, "role", 0, 255));

@@ -16,27 +16,29 @@ using detail::require;
 }  // namespace
 
 void check(const VoucherClaims& c) {
-  require(c.issuer >= 100000 && c.issuer <= 999999, kWhat, kIss, "issuing bureau", range(c.issuer, 100000, 999999));
+  require(c.issuer >= 100000 && c.issuer <= 999999, kWhat, kIss, "issuing bureau",
+          [&] { return range(c.issuer, 100000, 999999); });
   require(is_known(c.programme), kWhat, kProgramme, "programme type",
-          std::to_string(static_cast<unsigned>(c.programme)) + " is not a programme type");
+          [&] { return std::to_string(static_cast<unsigned>(c.programme)) + " is not a programme type"; });
   require(c.occupation >= 1000000 && c.occupation <= 9999999, kWhat, kOccupation, "occupation code",
-          range(c.occupation, 1000000, 9999999));
-  require(c.level >= 1 && c.level <= 5, kWhat, kLevel, "skill level", range(c.level, 1, 5));
+          [&] { return range(c.occupation, 1000000, 9999999); });
+  require(c.level >= 1 && c.level <= 5, kWhat, kLevel, "skill level", [&] { return range(c.level, 1, 5); });
   const auto fund = static_cast<unsigned>(c.fund);
-  require(fund >= 1 && fund <= 4, kWhat, kFund, "fund source", range(fund, 1, 4));
+  require(fund >= 1 && fund <= 4, kWhat, kFund, "fund source", [&] { return range(fund, 1, 4); });
   require(c.face_value_fen >= 1, kWhat, kFace, "face value", "must be at least 1 fen");
   require(c.planned_hours >= 1, kWhat, kHours, "planned hours", "must be at least 1");
-  require(c.planned_online_hours <= c.planned_hours, kWhat, kOnline, "planned online hours",
-          std::to_string(c.planned_online_hours) + " exceeds the planned total " + std::to_string(c.planned_hours));
+  require(c.planned_online_hours <= c.planned_hours, kWhat, kOnline, "planned online hours", [&] {
+    return std::to_string(c.planned_online_hours) + " exceeds the planned total " + std::to_string(c.planned_hours);
+  });
   const auto eligible = c.eligible_regions.size() + c.eligible_providers.size();
   require(eligible >= 1 && eligible <= kMaxEligible, kWhat, kRegions, "eligible regions and providers",
-          std::to_string(eligible) + " codes, expected 1..4 in all");
+          [&] { return std::to_string(eligible) + " codes, expected 1..4 in all"; });
   require(detail::ascending_unique(c.eligible_regions), kWhat, kRegions, "eligible regions",
           "must be ascending without repeats");
   require(detail::ascending_unique(c.eligible_providers), kWhat, kProviders, "eligible providers",
           "must be ascending without repeats");
   for (auto r : c.eligible_regions) {
-    require(r >= 100000 && r <= 999999, kWhat, kRegions, "eligible regions", range(r, 100000, 999999));
+    require(r >= 100000 && r <= 999999, kWhat, kRegions, "eligible regions", [&] { return range(r, 100000, 999999); });
   }
   for (auto p : c.eligible_providers) require(p >= 1, kWhat, kProviders, "eligible providers", "provider id 0");
   require(c.issued_at <= c.not_before, kWhat, kNbf, "not before", "earlier than issued-at");
@@ -71,7 +73,7 @@ Bytes encode_payload(const VoucherClaims& c) {
 
 VoucherClaims decode_voucher_claims(ByteView payload) {
   const auto item = cbor::load(payload, {kMaxVoucherToken, 4}, kWhat);
-  cbor::MapReader r(item.get(), std::string(kWhat));
+  cbor::MapReader r(item.root(), std::string(kWhat));
   r.version(kVoucherFormatVersion);
   VoucherClaims c;
   c.issuer = detail::narrow<std::uint32_t>(r.uint(kIss, "issuing bureau", 0, UINT32_MAX));

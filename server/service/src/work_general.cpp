@@ -13,21 +13,25 @@
 namespace skillcard::service::detail {
 
 json voucher_json(const schemas::VoucherClaims& c) {
-  return json{{"id", ledger::lower_hex(c.id)},
-              {"issuer", c.issuer},
-              {"holder", ledger::lower_hex(c.holder)},
-              {"programme", static_cast<unsigned>(c.programme)},
-              {"occupation", schemas::format_occupation(c.occupation)},
-              {"level", c.level},
-              {"fund", static_cast<unsigned>(c.fund)},
-              {"face_value_fen", c.face_value_fen},
-              {"planned_hours", c.planned_hours},
-              {"planned_online_hours", c.planned_online_hours},
-              {"eligible_regions", c.eligible_regions},
-              {"eligible_providers", c.eligible_providers},
-              {"issued_at", c.issued_at},
-              {"not_before", c.not_before},
-              {"expires_at", c.expires_at}};
+  // Member by member, not from an initializer list: nlohmann copies every element of one, and
+  // this runs for every verified token.
+  json j = json::object();
+  j["id"] = ledger::lower_hex(c.id);
+  j["issuer"] = c.issuer;
+  j["holder"] = ledger::lower_hex(c.holder);
+  j["programme"] = static_cast<unsigned>(c.programme);
+  j["occupation"] = schemas::format_occupation(c.occupation);
+  j["level"] = c.level;
+  j["fund"] = static_cast<unsigned>(c.fund);
+  j["face_value_fen"] = c.face_value_fen;
+  j["planned_hours"] = c.planned_hours;
+  j["planned_online_hours"] = c.planned_online_hours;
+  j["eligible_regions"] = c.eligible_regions;
+  j["eligible_providers"] = c.eligible_providers;
+  j["issued_at"] = c.issued_at;
+  j["not_before"] = c.not_before;
+  j["expires_at"] = c.expires_at;
+  return j;
 }
 
 Response Work::run(Endpoint endpoint) {
@@ -314,10 +318,12 @@ Response Work::verify() {
     refuse_token("TOKEN_UNKNOWN_KID", "ledger", {{"detail", "not the token the ledger issued under this id"}});
   }
   if (ctx_.metrics) ctx_.metrics->count_verification(true);
-  return json_response(200, json{{"valid", true},
-                                 {"kid", ledger::lower_hex(decoded->kid)},
-                                 {"state", ledger::to_string(record->state)},
-                                 {"voucher", voucher_json(claims)}});
+  json answer = json::object();
+  answer["valid"] = true;
+  answer["kid"] = ledger::lower_hex(decoded->kid);
+  answer["state"] = ledger::to_string(record->state);
+  answer["voucher"] = voucher_json(claims);
+  return json_response(200, answer);
 }
 
 }  // namespace skillcard::service::detail

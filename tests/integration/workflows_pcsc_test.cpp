@@ -4,10 +4,11 @@
 // reader_driver), against the real skillcard-server process on SQLite with keytool-made
 // certificates for every role. One service per test on a fresh ledger; the card is personalised
 // by skillcard-personalise and registered by the counter. Scenarios: the service down (offline
-// queue, then sync), the card pulled mid-REDEEM (GET RECEIPT on the next tap), a wrong PIN three
-// times (blocked, reset at the counter), a site trying to issue, a lost card's receipt, and a
-// kiosk reading without the card. The outcomes are read back from the service's API (token
-// state, the same receipt answered as already recorded) and from the card's LIST.
+// queue, then sync), the card pulled mid-REDEEM after it committed (GET RECEIPT on the next tap)
+// and before (REDEEM once on the next tap), a wrong PIN three times (blocked, reset at the
+// counter), a site trying to issue, a lost card's receipt, and a kiosk reading without the card.
+// The outcomes are read back from the service's API (the token's ledger state, the same receipt
+// answered as already recorded) and from the card's LIST.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -405,6 +406,38 @@ TEST_F(WorkflowsPcsc, CardPulledMidRedeemIsRecoveredByGetReceiptOnTheNextTap) {
   const auto again = site_service().submit_redemption({issued.voucher_id, out.receipt, std::string(kCard)});
   EXPECT_FALSE(again.created);
   EXPECT_EQ(again.redemption.receipt_id, out.receipt_id);
+}
+
+// (2b) The power goes inside REDEEM before it completes (skillcard-sim --cut-on: the card's
+// journal write is cut, its recovery at the next power-on undoes the command). The next tap
+// finds the card's counter unmoved and redeems — once; the in-doubt record is settled.
+TEST_F(WorkflowsPcsc, CardPulledBeforeRedeemCompletesRedeemsOnceOnTheNextTap) {
+  const auto redeem_header = to_hex(Bytes{0x84, apdu::kInsRedeem});
+  CardInReader reader(0, personalised_card(kCard), {"--cut-on", redeem_header + ":2", "--reinsert-delay-ms", "300"});
+  const auto issued = issue(reader.channel());
+  OfflineQueue queue(dir / "site-queue.sqlite");
+  {
+    CardSession session(reader.channel(), *site_keys);
+    SiteWorkflow w(session, site_service(), queue, {kSite, kRegion}, wall_clock);
+    EXPECT_THROW(w.redeem(w.prepare(), Pin(kPin), 84, 36), RedemptionInDoubt);
+  }
+  EXPECT_EQ(queue.all_in_doubt().size(), 1u);
+  EXPECT_EQ(ledger_state(issued.token), "written");
+
+  reader.reconnect();
+  EXPECT_EQ(card_list(reader.channel()).redemption_counter, 0u);  // the cut REDEEM left no trace
+  CardSession session(reader.channel(), *site_keys);
+  SiteWorkflow w(session, site_service(), queue, {kSite, kRegion}, wall_clock);
+  const auto out = w.redeem(w.prepare(), Pin(kPin), 84, 36);
+  EXPECT_FALSE(out.recovered);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(out.voucher_id, issued.voucher_id);
+  EXPECT_EQ(out.counter, 1u);
+  EXPECT_EQ(reader.channel().by_ins[apdu::kInsRedeem], 1u);
+  EXPECT_EQ(reader.channel().by_ins[apdu::kInsGetReceipt], 0u);
+  EXPECT_TRUE(queue.all_in_doubt().empty());
+  EXPECT_EQ(card_list(reader.channel()).redemption_counter, 1u);
+  EXPECT_EQ(ledger_state(issued.token), "P15_ALREADY_REDEEMED");
 }
 
 // (3) A wrong PIN three times blocks it; the card refuses the right one too until the counter

@@ -185,7 +185,7 @@ class WorkflowsPcsc : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(env().dir); }
 
   void SetUp() override {
-    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(env().master && env().root) << "the keys, certificates or registry were not made";
     dir = env().dir / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::create_directories(dir);
     start_service();

@@ -54,6 +54,10 @@ void quickack(int socket) {
 
 std::string header_text(ByteView apdu) { return to_hex(apdu.first(std::min<std::size_t>(4, apdu.size()))); }
 
+bool starts_with(ByteView apdu, ByteView prefix) {
+  return apdu.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), apdu.begin());
+}
+
 }  // namespace
 
 struct VpcdClient::Impl {
@@ -254,7 +258,14 @@ VpcdClient::End VpcdClient::serve(int socket) {
     Bytes response;
     try {
       if (!card_->powered()) card_->power_on();  // a reader powers the card before any APDU
+      bool cut_armed = false;
+      if (options_.cut_on && starts_with(frame, options_.cut_on->prefix)) {
+        card_->eeprom().arm(PowerCut{options_.cut_on->write_index, CutMode::Before, 0});
+        options_.cut_on.reset();
+        cut_armed = true;
+      }
       response = card_->process(frame);
+      if (cut_armed) card_->eeprom().disarm();  // the command wrote less than the index
     } catch (const ImageError& e) {
       say(std::string("card image refused at power-on: ") + e.what());
       return End::CardFailed;
@@ -265,8 +276,7 @@ VpcdClient::End VpcdClient::serve(int socket) {
     }
     const std::uint64_t count = apdus_.fetch_add(1) + 1;
     bool pull = pull_.exchange(false) || (options_.pull_after && *options_.pull_after == count);
-    if (options_.pull_on && frame.size() >= options_.pull_on->size() &&
-        std::equal(options_.pull_on->begin(), options_.pull_on->end(), frame.begin())) {
+    if (options_.pull_on && starts_with(frame, *options_.pull_on)) {
       options_.pull_on.reset();
       pull = true;
     }

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   bool allow_remote = false;
   std::optional<std::uint64_t> pull_after;
   std::string pull_on;
+  std::string cut_on;
   bool echo = false;
   bool training_on = false;
   bool training_off = false;
@@ -97,6 +98,9 @@ int main(int argc, char** argv) {
                  "pull the card after the card processed APDU number N (1-based): no answer is sent");
   app.add_option("--pull-on", pull_on,
                  "pull the card during the first APDU starting with these hex bytes (e.g. 8014), once");
+  app.add_option("--cut-on", cut_on,
+                 "cut the power inside the first APDU starting with HEX, once, before its page write N "
+                 "(HEX[:N], N from 0, default 0): the command does not complete and no answer is sent");
   app.add_flag("--echo-applet", echo, "install the diagnostic echo applet (AID F0736B696C6C63617264FE)");
   app.add_flag("--training-applet", training_on,
                "install the training applet over pages 17-191 (default: on when the image is personalised)");
@@ -122,6 +126,20 @@ int main(int argc, char** argv) {
       options.pull_on = from_hex(pull_on);
     } catch (const HexError& e) {
       std::cerr << "skillcard-sim: --pull-on: " << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
+  if (!cut_on.empty()) {
+    // HEX[:N]
+    const auto colon = cut_on.find(':');
+    const std::string index = colon == std::string::npos ? "0" : cut_on.substr(colon + 1);
+    try {
+      if (index.empty() || index.size() > 9 || index.find_first_not_of("0123456789") != std::string::npos)
+        throw HexError("the write index after ':' must be a number");
+      options.cut_on = VpcdOptions::CutOn{from_hex(cut_on.substr(0, colon)), std::stoull(index)};
+      if (options.cut_on->prefix.empty()) throw HexError("no command bytes before ':'");
+    } catch (const HexError& e) {
+      std::cerr << "skillcard-sim: --cut-on wants HEX[:N]: " << e.what() << "\n";
       return kExitUsage;
     }
   }

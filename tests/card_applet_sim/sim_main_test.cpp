@@ -156,6 +156,28 @@ TEST_F(Sim, PullOnOption) {
   EXPECT_EQ(sim.wait(), 0);
 }
 
+TEST_F(Sim, CutOnOption) {
+  SimProcess sim(args({"--create", "--cut-on", "8014:0"}), log);
+  ASSERT_TRUE(vpcd.accept()) << read_text(log);
+  vpcd.send_control(0x01);
+  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  vpcd.send_apdu(from_hex("8014000004"));
+  EXPECT_TRUE(vpcd.closed_by_peer());
+  ASSERT_TRUE(vpcd.accept());
+  vpcd.send_control(0x01);
+  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  EXPECT_EQ(vpcd.transmit("8018000004"), "000000009000");
+  EXPECT_EQ(vpcd.transmit("8014000004"), "000000019000");
+  sim.signal(SIGTERM);
+  EXPECT_EQ(sim.wait(), 0);
+}
+
+TEST_F(Sim, CutOnWithABadIndexIsAUsageError) {
+  SimProcess sim(args({"--create", "--cut-on", "8014:x"}), log);
+  EXPECT_EQ(sim.wait(), 2);
+  EXPECT_NE(read_text(log).find("--cut-on wants HEX[:N]"), std::string::npos) << read_text(log);
+}
+
 TEST_F(Sim, CorruptImageExitsWithCode3) {
   {
     std::ofstream out(image, std::ios::binary);

@@ -203,6 +203,42 @@ TEST_F(Vpcd, PullOnAHeaderPrefixSkipsOtherApdus) {
   EXPECT_EQ(vpcd.transmit("8014000004"), "000000029000") << "committed once, pulled once";
 }
 
+TEST_F(Vpcd, CutOnAHeaderPrefixEndsTheCommandBeforeItCompletes) {
+  VpcdOptions options;
+  options.cut_on = VpcdOptions::CutOn{from_hex("8014"), 0};
+  start(options);
+  vpcd.send_control(kOn);
+  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  ASSERT_EQ(vpcd.transmit("8012000001"), "009000");
+  vpcd.send_apdu(from_hex("8014000004"));
+  EXPECT_TRUE(vpcd.closed_by_peer()) << "no answer, the connection closes";
+  ASSERT_TRUE(vpcd.accept()) << "the card is reinserted";
+  vpcd.send_control(kOn);
+  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  EXPECT_EQ(vpcd.transmit("8018000004"), "000000009000") << "the cut increment did not happen";
+  EXPECT_EQ(vpcd.transmit("8014000004"), "000000019000") << "cut once";
+  EXPECT_EQ(client->pulls(), 1u);
+}
+
+TEST_F(Vpcd, ACutBeyondTheCommandsWritesIsDisarmedAfterIt) {
+  // W: the page writes of one increment. A cut at write W of the first increment does not fire
+  // in it; left armed, it would cut the next increment's first write.
+  card->power_on();
+  ASSERT_EQ(to_hex(card->process(from_hex(select_hex(EchoApplet::kAid(), "0C", false)))), "9000");
+  ASSERT_EQ(to_hex(card->process(from_hex("8014000004"))), "000000019000");
+  const auto writes = card->last_command_writes();
+  ASSERT_GT(writes, 0u);
+  card->power_off();
+  VpcdOptions options;
+  options.cut_on = VpcdOptions::CutOn{from_hex("8014"), writes};
+  start(options);
+  vpcd.send_control(kOn);
+  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  EXPECT_EQ(vpcd.transmit("8014000004"), "000000029000");
+  EXPECT_EQ(vpcd.transmit("8014000004"), "000000039000");
+  EXPECT_EQ(client->pulls(), 0u);
+}
+
 TEST_F(Vpcd, PowerCutDuringAnApduClosesTheConnection) {
   start();
   vpcd.send_control(kOn);

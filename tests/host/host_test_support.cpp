@@ -213,7 +213,8 @@ void FakeService::check_proof(const CardProof& proof, bool need_pin) const {
   const auto keys = keys_of_card(proof.card);
   const auto it = nonces_.find(proof.nonce);
   if (it == nonces_.end() || it->second < now) refuse(422, "CARD_PROOF_INVALID");
-  if (need_pin && !proof.pin_verified) refuse(403, "CARD_PROOF_REQUIRED");
+  // contract v1 (and skillcard-server): kiosk reads need pin_verified = true, else 422.
+  if (need_pin && !proof.pin_verified) refuse(422, "CARD_PROOF_INVALID");
   const auto m = auth_message(proof.card, proof.counter, proof.pin_verified, proof.nonce);
   if (!OpenSsl::verify(keys.auth, m, proof.signature)) refuse(422, "CARD_PROOF_INVALID");
   if (lost_cards.count(proof.card)) refuse(403, "CARD_REVOKED");

@@ -462,7 +462,8 @@ TEST_F(Workflows, AKioskCannotReadWithoutTheCardsPin) {
     service.holder_portfolio(ct::holder_ref(), proof);
     FAIL();
   } catch (const ServiceRefusal& e) {
-    EXPECT_EQ(e.code(), "CARD_PROOF_REQUIRED");
+    EXPECT_EQ(e.code(), "CARD_PROOF_INVALID");
+    EXPECT_EQ(e.http_status(), 422);
   }
 }
 

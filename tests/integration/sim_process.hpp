@@ -20,6 +20,12 @@ namespace skillcard::integration {
 inline std::uint16_t vpcd_port() { return static_cast<std::uint16_t>(std::stoi(SKILLCARD_VPCD_PORT)); }
 inline std::string reader_name(int slot) { return "Virtual PCD 00 0" + std::to_string(slot); }
 
+// An image the test made (a personalised card): served as it is, and kept when the process stops,
+// so that a later SimProcess can serve the same card again.
+struct ExistingImage {
+  std::filesystem::path path;
+};
+
 class SimProcess {
  public:
   // Serves a fresh image (with the echo applet) on vpcd slot 0 or 1.
@@ -28,27 +34,16 @@ class SimProcess {
         std::filesystem::temp_directory_path() / ("skillcard-sim-" + std::to_string(::getpid()) + "-" +
                                                   std::to_string(slot) + "-" + std::to_string(counter()++) + ".img");
     std::filesystem::remove(image_);
-    std::vector<std::string> args{SKILLCARD_SIM_BINARY,
-                                  "--image",
-                                  image_.string(),
-                                  "--create",
-                                  "--echo-applet",
-                                  "--vpcd",
-                                  "127.0.0.1:" + std::to_string(vpcd_port() + slot)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    owns_image_ = true;
+    start(slot, {"--create", "--echo-applet"}, std::move(extra));
+  }
+  // Serves an existing image (the training applet on a personalised one) on vpcd slot 0 or 1.
+  SimProcess(int slot, ExistingImage image, std::vector<std::string> extra = {}) : image_(std::move(image.path)) {
+    start(slot, {}, std::move(extra));
   }
   ~SimProcess() {
     stop();
-    std::filesystem::remove(image_);
+    if (owns_image_) std::filesystem::remove(image_);
   }
   SimProcess(const SimProcess&) = delete;
   SimProcess& operator=(const SimProcess&) = delete;
@@ -66,11 +61,27 @@ class SimProcess {
   void signal(int sig) const { ::kill(pid_, sig); }
 
  private:
+  void start(int slot, std::vector<std::string> options, std::vector<std::string> extra) {
+    std::vector<std::string> args{SKILLCARD_SIM_BINARY, "--image", image_.string(), "--vpcd",
+                                  "127.0.0.1:" + std::to_string(vpcd_port() + slot)};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
   static int& counter() {
     static int n = 0;
     return n;
   }
   std::filesystem::path image_;
+  bool owns_image_ = false;
   pid_t pid_ = -1;
   int exit_status_ = -1;
 };

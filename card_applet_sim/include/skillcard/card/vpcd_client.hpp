@@ -40,6 +40,16 @@ struct VpcdOptions {
   // of one command), once. Through pcscd, middleware sends probes of its own, so "the next APDU"
   // is not always the one a test means.
   std::optional<Bytes> pull_on;
+  // Cut the card's power inside the first APDU that starts with `prefix`, once: its physical
+  // page write number `write_index` (0-based, counted from that APDU) and every later one do not
+  // happen (CutMode::Before). The host gets no answer, as with a pull, but the command did not
+  // complete: the next power-on's recovery leaves the card as before it (or, past the commit
+  // record, as after it). Unfired (the command wrote less) it is disarmed after the APDU.
+  struct CutOn {
+    Bytes prefix;
+    std::uint64_t write_index = 0;
+  };
+  std::optional<CutOn> cut_on;
   // One line per event. APDUs appear as header, lengths and status word, never their data.
   std::function<void(std::string_view)> log;
 };

@@ -195,11 +195,12 @@ inline Block counter_block(std::uint32_t counter, std::uint8_t first) {
   return b;
 }
 
-// ISO/IEC 9797-1 padding method 2.
+// ISO/IEC 9797-1 padding method 2. One allocation of the final size: the data may be a PIN
+// block, and a growing vector would leave unwiped copies in the buffers it frees.
 inline Bytes pad(ByteView data) {
-  Bytes out(data.begin(), data.end());
-  out.push_back(0x80);
-  while (out.size() % 16 != 0) out.push_back(0x00);
+  Bytes out((data.size() / 16 + 1) * 16, 0x00);
+  std::copy(data.begin(), data.end(), out.begin());
+  out[data.size()] = 0x80;
   return out;
 }
 
@@ -218,10 +219,16 @@ inline Bytes unpad(Bytes data) {
   return data;
 }
 
+// The padded copy of `plain` (a PIN block, say) is wiped before it is freed.
 template <CryptoBackend B>
 Bytes encrypt(ByteView s_enc, std::uint32_t counter, std::uint8_t first, ByteView plain) {
   const auto icv = B::aes_ecb_encrypt(s_enc, counter_block(counter, first));
-  return B::aes_cbc_encrypt(s_enc, icv, pad(plain));
+  Bytes padded = pad(plain);
+  struct WipeOnExit {
+    Bytes& bytes;
+    ~WipeOnExit() { secure_wipe(bytes.data(), bytes.size()); }
+  } wipe_padded{padded};
+  return B::aes_cbc_encrypt(s_enc, icv, padded);
 }
 
 template <CryptoBackend B>
@@ -515,14 +522,24 @@ class HostSession {
       throw std::invalid_argument("SCP03 wrap: the plain command already has secure-messaging or chaining bits");
     }
     ++counter_;
-    Bytes body = plain.data();
-    if ((level_ & level::kCDecryption) && !body.empty())
-      body = detail::encrypt<B>(keys_.s_enc.view(), counter_, 0x00, body);
+    // The data may be a PIN block: encrypted straight from the caller's bytes (detail::encrypt
+    // wipes its padded copy), and `body` never reallocates and is wiped once copied into the
+    // wrapped command, so no copy of the plain data is freed unwiped.
+    Bytes body;
+    if ((level_ & level::kCDecryption) && !plain.data().empty()) {
+      body = detail::encrypt<B>(keys_.s_enc.view(), counter_, 0x00, plain.data());
+      body.reserve(body.size() + kMacSize);
+    } else {
+      body.reserve(plain.data().size() + kMacSize);
+      body.assign(plain.data().begin(), plain.data().end());
+    }
     const auto cla = static_cast<std::uint8_t>(plain.cla() | kSecureMessagingBit);
     const auto header = detail::mac_header(cla, plain.ins(), plain.p1(), plain.p2(), body.size() + kMacSize);
     chaining_ = detail::command_mac<B>(keys_.s_mac.view(), chaining_, header, body);
     body.insert(body.end(), chaining_.begin(), chaining_.begin() + kMacSize);
-    return detail::make_command(cla, plain.ins(), plain.p1(), plain.p2(), body, plain.ne());
+    auto wrapped = detail::make_command(cla, plain.ins(), plain.p1(), plain.p2(), body, plain.ne());
+    secure_wipe(body.data(), body.size());
+    return wrapped;
   }
 
   // The answer to the command last wrapped → the plain answer. Checks the R-MAC and decrypts

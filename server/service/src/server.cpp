@@ -314,7 +314,11 @@ struct Server::Impl {
       co_await serve(stream, beast::get_lowest_layer(stream), terminal, refusal, idle,
                      peer ? std::string_view(peer->serial_hex) : std::string_view());
       idle = false;
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+      // Our close_notify goes out either way; waiting for the peer's (RFC 8446 §6.1 does not
+      // require it) is brief when the service stops, so that an idle keep-alive client that
+      // reads nothing does not hold up the shutdown.
+      beast::get_lowest_layer(stream).expires_after(stopping ? std::chrono::milliseconds(250)
+                                                             : std::chrono::milliseconds(5000));
       co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
     }
     leave(id);
@@ -345,6 +349,9 @@ struct Server::Impl {
         log("accept failed: " + ec.message());
         continue;
       }
+      // Answers go out as soon as they are written: with Nagle's algorithm a second small write
+      // (the next pipelined answer, a TLS record) waits for the client's delayed ACK (40 ms).
+      socket.set_option(tcp::no_delay(true), ec);
       const auto executor = socket.get_executor();
       if (tls) {
         net::co_spawn(executor, tls_session(std::move(socket)), net::detached);

@@ -83,6 +83,19 @@ class Sim : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
+  // Powers the card on, selects the echo applet and sends INCREMENT (80 14), at which the option
+  // under test takes the card out of the reader; then waits for it to come back, powered and
+  // selected.
+  void increment_pulled_then_reinserted() {
+    ASSERT_TRUE(vpcd.accept()) << read_text(log);
+    vpcd.send_control(0x01);
+    ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+    vpcd.send_apdu(from_hex("8014000004"));
+    EXPECT_TRUE(vpcd.closed_by_peer());
+    ASSERT_TRUE(vpcd.accept());
+    vpcd.send_control(0x01);
+    ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  }
   TempDir dir;
   std::filesystem::path image = dir / "card.img";
   std::filesystem::path log = dir / "sim.log";
@@ -128,14 +141,8 @@ TEST_F(Sim, SigusrOnePullsTheCardDuringTheNextApdu) {
 
 TEST_F(Sim, PullAfterOption) {
   SimProcess sim(args({"--create", "--pull-after", "2"}), log);
-  ASSERT_TRUE(vpcd.accept()) << read_text(log);
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
-  vpcd.send_apdu(from_hex("8014000004"));
-  EXPECT_TRUE(vpcd.closed_by_peer());
-  ASSERT_TRUE(vpcd.accept());
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  increment_pulled_then_reinserted();
+  if (HasFatalFailure()) return;
   EXPECT_EQ(vpcd.transmit("8014000004"), "000000029000");
   sim.signal(SIGTERM);
   EXPECT_EQ(sim.wait(), 0);
@@ -143,14 +150,8 @@ TEST_F(Sim, PullAfterOption) {
 
 TEST_F(Sim, PullOnOption) {
   SimProcess sim(args({"--create", "--pull-on", "80 14"}), log);
-  ASSERT_TRUE(vpcd.accept()) << read_text(log);
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
-  vpcd.send_apdu(from_hex("8014000004"));
-  EXPECT_TRUE(vpcd.closed_by_peer());
-  ASSERT_TRUE(vpcd.accept());
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  increment_pulled_then_reinserted();
+  if (HasFatalFailure()) return;
   EXPECT_EQ(vpcd.transmit("8014000004"), "000000029000");
   sim.signal(SIGTERM);
   EXPECT_EQ(sim.wait(), 0);
@@ -158,14 +159,8 @@ TEST_F(Sim, PullOnOption) {
 
 TEST_F(Sim, CutOnOption) {
   SimProcess sim(args({"--create", "--cut-on", "8014:0"}), log);
-  ASSERT_TRUE(vpcd.accept()) << read_text(log);
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
-  vpcd.send_apdu(from_hex("8014000004"));
-  EXPECT_TRUE(vpcd.closed_by_peer());
-  ASSERT_TRUE(vpcd.accept());
-  vpcd.send_control(0x01);
-  ASSERT_EQ(vpcd.transmit(select_hex(EchoApplet::kAid(), "0C", false)), "9000");
+  increment_pulled_then_reinserted();
+  if (HasFatalFailure()) return;
   EXPECT_EQ(vpcd.transmit("8018000004"), "000000009000");
   EXPECT_EQ(vpcd.transmit("8014000004"), "000000019000");
   sim.signal(SIGTERM);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <semaphore>
 #include <thread>
+#include <vector>
 
 #include "skillcard/ledger/sql_ledger.hpp"
 
@@ -55,7 +56,11 @@ class GroupCommitter {
     std::binary_semaphore done{0};  // released once its batch is over: wakes this caller only
   };
   void loop();
-  void execute(std::deque<Op*>& batch);
+  // Runs one operation in its savepoint; on a broken connection sets `failure` (then the rest of
+  // the batch is not run).
+  void run_one(Op& op, std::exception_ptr& failure);
+  // Commits the batch, or rolls it back after `failure`; records each operation's error.
+  void finish(std::vector<Op*>& batch, bool begun, const std::exception_ptr& failure);
 
   TransactionControl& tx_;
   const std::size_t max_batch_;

@@ -72,7 +72,7 @@ void GroupCommitter::loop() {
         queue_.pop_front();
         batch.push_back(op);
         lock.unlock();
-        run_one(*op, failure);
+        run_ops(batch, batch.size() - 1, failure);
         lock.lock();
       }
       if (failure || stopping_ || batch.size() >= max_batch_) break;
@@ -103,33 +103,77 @@ void GroupCommitter::loop() {
   }
 }
 
-void GroupCommitter::run_one(Op& op, std::exception_ptr& failure) {
-  if (failure) {
-    op.error = failure;
-    return;
-  }
-  try {
-    tx_.savepoint();
-  } catch (...) {
-    op.error = failure = std::current_exception();
-    return;
-  }
-  try {
-    (*op.fn)();
-    tx_.release();
-  } catch (...) {
-    op.error = std::current_exception();
+void GroupCommitter::run_ops(std::vector<Op*>& batch, std::size_t from, std::exception_ptr& failure) {
+  for (std::size_t i = from; i < batch.size();) {
+    Op& op = *batch[i];
+    op.error = nullptr;  // it may run again after an earlier operation's late failure
+    if (failure) {
+      op.error = failure;
+      ++i;
+      continue;
+    }
+    tx_.operation(i);
     try {
-      tx_.rollback_to();
+      tx_.savepoint();
     } catch (...) {
-      // The connection failed under the operation (its savepoint cannot even be rolled back):
-      // the whole batch is given up and every caller gets that failure.
-      failure = std::current_exception();
+      i = recover(batch, i, std::current_exception(), failure);
+      continue;
+    }
+    try {
+      (*op.fn)();
+      // A failure collected quietly while the operation ran (a savepoint's rollback) is an
+      // earlier operation's: deal with it before releasing this one.
+      if (auto earlier = tx_.failed_operation()) {
+        i = recover(batch, i, earlier->error, failure, earlier);
+        continue;
+      }
+      tx_.release();
+      ++i;
+    } catch (...) {
+      i = recover(batch, i, std::current_exception(), failure);
     }
   }
 }
 
-void GroupCommitter::finish(std::vector<Op*>& batch, bool begun, const std::exception_ptr& failure) {
+std::size_t GroupCommitter::recover(std::vector<Op*>& batch, std::size_t current, const std::exception_ptr& error,
+                                    std::exception_ptr& failure, std::optional<OperationFailure> known) {
+  try {
+    tx_.rollback_to();
+  } catch (...) {
+    // The connection failed under the operation (its savepoint cannot even be rolled back):
+    // the whole batch is given up and every caller gets that failure.
+    failure = std::current_exception();
+    if (current < batch.size()) batch[current]->error = failure;
+    return current + 1;
+  }
+  auto late = tx_.failed_operation();
+  if (known) late = std::move(known);  // taken before the rollback
+  if (late && late->index < current) {
+    // An earlier operation's statement failed (found only now, in this one's round trip): its
+    // savepoint was the one rolled back, with everything after it. It fails; the rest run again.
+    batch[late->index]->error = late->error ? late->error : error;
+    return late->index + 1;
+  }
+  if (current < batch.size()) batch[current]->error = error;
+  return current + 1;
+}
+
+void GroupCommitter::finish(std::vector<Op*>& batch, bool begun, std::exception_ptr failure) {
+  // What the last operations left in flight: a failure there is one of theirs (found late).
+  while (!failure) {
+    try {
+      tx_.settle();
+      break;
+    } catch (...) {
+      const auto error = std::current_exception();
+      const auto next = recover(batch, batch.size(), error, failure);
+      if (next > batch.size()) {
+        if (!failure) failure = error;  // nobody's in particular: the batch fails
+        break;
+      }
+      run_ops(batch, next, failure);
+    }
+  }
   if (failure) {
     if (begun) tx_.rollback();
     for (Op* op : batch) op->error = op->error ? op->error : failure;

@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <thread>
 #include <vector>
@@ -19,6 +20,12 @@
 #include "skillcard/ledger/sql_ledger.hpp"
 
 namespace skillcard::ledger {
+
+// A statement of operation `index` (of the batch) failed; the transaction is aborted from there.
+struct OperationFailure {
+  std::size_t index = 0;
+  std::exception_ptr error;
+};
 
 class TransactionControl {
  public:
@@ -28,7 +35,19 @@ class TransactionControl {
   virtual void rollback() noexcept = 0;
   virtual void savepoint() = 0;
   virtual void release() = 0;
-  virtual void rollback_to() = 0;  // undoes the operation's changes and releases its savepoint
+  // Undoes the changes since the innermost open savepoint and releases it: the operation's, or,
+  // after an earlier operation's failure found late (below), that operation's.
+  virtual void rollback_to() = 0;
+
+  // Pipelining backends (PostgreSQL) may leave an operation's last statements in flight after
+  // release(), to travel with the next operation's first round trip: then a failure found there
+  // (or by settle()) can be an earlier operation's. The committer tags each operation with its
+  // index; failed_operation() names (once) whose statement failed first, and the committer fails
+  // that one and runs the operations after it again. A backend that collects every operation's
+  // results before release() returns needs none of this (the defaults).
+  virtual void operation(std::size_t /*index*/) noexcept {}
+  virtual std::optional<OperationFailure> failed_operation() noexcept { return std::nullopt; }
+  virtual void settle() {}  // collects what is in flight; throws its failure
 };
 
 class GroupCommitter {
@@ -56,11 +75,16 @@ class GroupCommitter {
     std::binary_semaphore done{0};  // released once its batch is over: wakes this caller only
   };
   void loop();
-  // Runs one operation in its savepoint; on a broken connection sets `failure` (then the rest of
-  // the batch is not run).
-  void run_one(Op& op, std::exception_ptr& failure);
+  // Runs batch[from…] in order, each in its savepoint; on a broken connection sets `failure`
+  // (then the rest of the batch is not run).
+  void run_ops(std::vector<Op*>& batch, std::size_t from, std::exception_ptr& failure);
+  // After a failure found while operation `current` ran (or at settle(), current = size): rolls
+  // back and returns the index to go on from — `current` (+1) when it is its own failure, the
+  // failed earlier operation's + 1 otherwise (that one fails; those after it run again).
+  std::size_t recover(std::vector<Op*>& batch, std::size_t current, const std::exception_ptr& error,
+                      std::exception_ptr& failure, std::optional<OperationFailure> known = std::nullopt);
   // Commits the batch, or rolls it back after `failure`; records each operation's error.
-  void finish(std::vector<Op*>& batch, bool begun, const std::exception_ptr& failure);
+  void finish(std::vector<Op*>& batch, bool begun, std::exception_ptr failure);
 
   TransactionControl& tx_;
   const std::size_t max_batch_;

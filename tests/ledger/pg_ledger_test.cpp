@@ -437,9 +437,9 @@ TEST(PgLedger, LateFailureOfAPipelinedRedemptionFailsOnlyItAndTheRestRunAgain) {
   {
     auto s = seeded_ledger(where, 8);
     for (unsigned i = 0; i < 8; ++i) {
-      vouchers.push_back(issue_ok(*s.ledger, claims_for(holder(i + 1), i == 2 || i == 5
-                                                                          ? FundSource::UnemploymentInsuranceFund
-                                                                          : FundSource::SpecialAccount)));
+      vouchers.push_back(
+          issue_ok(*s.ledger, claims_for(holder(i + 1), i == 2 || i == 5 ? FundSource::UnemploymentInsuranceFund
+                                                                         : FundSource::SpecialAccount)));
     }
     cards = s.cards;
   }
@@ -489,8 +489,8 @@ TEST(PgLedger, LateFailureOfAPipelinedRedemptionFailsOnlyItAndTheRestRunAgain) {
   Raw(where).exec("DROP TRIGGER fund_3_frozen ON budgets");
   for (unsigned i : {2u, 5u}) {
     EXPECT_EQ(ledger
-                  ->record_redemption(redeem_request(receipt(vouchers[i].id(), i + 1, nonce(schemas::NonceKind::Terminal, i + 1)),
-                                                     cards[i].number))
+                  ->record_redemption(redeem_request(
+                      receipt(vouchers[i].id(), i + 1, nonce(schemas::NonceKind::Terminal, i + 1)), cards[i].number))
                   .status,
               RecordStatus::Recorded)
         << i;

@@ -1,7 +1,9 @@
 // Private to the ledger: the group committer. Callers on many threads hand it operations; one
 // committer thread runs them in batches, each batch in ONE transaction (one durable sync) and
 // each operation inside its own savepoint, so that an operation that throws is rolled back alone
-// while the rest of its batch commits. A caller returns only after its batch committed.
+// while the rest of its batch commits. A caller returns only after its batch committed. The
+// transaction begins as soon as an operation is queued and each runs as it arrives, so waiting
+// for the rest of a batch overlaps with running the first.
 // Backend-neutral: the transaction verbs come from TransactionControl (SQLite now; the same
 // SAVEPOINT/RELEASE/ROLLBACK TO statements work on PostgreSQL).
 #pragma once
@@ -64,7 +66,9 @@ class GroupCommitter {
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // Runs `op` on the committer thread inside a batch; returns when the batch committed, or
-  // rethrows what `op` threw, or the commit's failure (then nothing of `op` is durable).
+  // rethrows what `op` threw, or the commit's failure (then nothing of `op` is durable). `op` may
+  // run more than once in its batch (after an earlier operation's late failure, its statements
+  // are rolled back and it runs again): it must set its outcome on every run, not accumulate.
   void run(const std::function<void()>& op);
   CommitStats stats() const;
 

@@ -121,9 +121,10 @@ void GroupCommitter::run_ops(std::vector<Op*>& batch, std::size_t from, std::exc
     }
     try {
       (*op.fn)();
-      // A failure collected quietly while the operation ran (a savepoint's rollback) is an
-      // earlier operation's: deal with it before releasing this one.
-      if (auto earlier = tx_.failed_operation()) {
+      // A failure collected quietly while the operation ran (a savepoint's rollback): if it is
+      // an earlier operation's, deal with it before releasing this one. Its own was undone by
+      // that rollback, and the operation decided with it (as without pipelining).
+      if (auto earlier = tx_.failed_operation(); earlier && earlier->index < i) {
         i = recover(batch, i, earlier->error, failure, earlier);
         continue;
       }

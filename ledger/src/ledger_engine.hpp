@@ -80,8 +80,9 @@ inline std::string join(const std::vector<std::string_view>& codes) {
 }
 
 // Appends one audit row, chained to the last one, inside the caller's transaction. A connection
-// that keeps the chain's tip (pg::Db::audit_tip: the row it appended last in this transaction,
-// forgotten at every BEGIN and ROLLBACK [TO]) saves reading it back; others read the last row.
+// that keeps the chain's tip (the writers' Db::audit_tip: the row it appended last in this
+// transaction, forgotten at every BEGIN and ROLLBACK [TO]) saves reading it back; otherwise the
+// last row is read.
 template <class Db>
 void append_audit(Db& db, UtcSeconds at, const Actor& actor, std::string_view action, std::string_view subject,
                   std::string_view outcome) {
@@ -787,9 +788,12 @@ class Engine final : public Ledger {
       }
       const auto serial = serial_of(claims->voucher);
       const std::string subject = voucher_subject(claims->voucher);
-      typename Db::Savepoint work(db, "record");
+      // Undoes a consumed nonce when the redemption is refused after it. Opened just before the
+      // nonce is consumed: until then a refusal has written nothing (and most redemptions
+      // consume no server nonce at all, so they pay for no second savepoint).
+      std::optional<typename Db::Savepoint> work;
       const auto refuse = [&](RecordStatus status, std::optional<RedemptionRecord> record = std::nullopt) {
-        work.rollback();
+        if (work) work->rollback();
         out.status = status;
         out.record = std::move(record);
         append_audit(db, now, request.actor, "redemption.record", subject,
@@ -827,12 +831,14 @@ class Engine final : public Ledger {
       HolderRef card_holder{};
       bool counter_taken = false;
       bool nonce_taken = false;
+      std::uint64_t next_seq = 0;  // seq: max + 1 under the writer lock, like the serials
       {
         auto q = db.query(
             "SELECT (SELECT receipt FROM redemptions WHERE voucher = ?1), v.state, v.holder, v.fund, v.face_value_fen, "
             "c.holder, c.state, "
             "CASE WHEN EXISTS (SELECT 1 FROM redemptions WHERE card = ?2 AND counter = ?3) THEN 1 ELSE 0 END, "
-            "CASE WHEN EXISTS (SELECT 1 FROM redemptions WHERE nonce = ?4) THEN 1 ELSE 0 END "
+            "CASE WHEN EXISTS (SELECT 1 FROM redemptions WHERE nonce = ?4) THEN 1 ELSE 0 END, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM redemptions) "
             "FROM (SELECT 1) AS one LEFT JOIN vouchers v ON v.serial = ?1 LEFT JOIN cards c ON c.number = ?2");
         q.args(serial, request.card, claims->counter, ByteView(claims->nonce));
         q.step();  // always one row
@@ -849,6 +855,7 @@ class Engine final : public Ledger {
         }
         counter_taken = q.i64(7) != 0;
         nonce_taken = q.i64(8) != 0;
+        next_seq = q.u64(9);
       }
       // 1. One redemption per voucher; the identical receipt again is the same record.
       if (existing_receipt) {
@@ -881,6 +888,7 @@ class Engine final : public Ledger {
       const auto used_by = [&] { return "redemption:" + lower_hex(claims->voucher); };
       if (request.nonce_rule == NonceRule::Live) {
         if (claims->nonce_kind() != schemas::NonceKind::Server) return refuse(RecordStatus::NonceUnknown);
+        work.emplace(db, "record");
         db.query(
               "UPDATE nonces SET used_at = ?1, used_by = ?2 "
               "WHERE nonce = ?3 AND terminal = ?4 AND used_at IS NULL AND expires_at > ?1")
@@ -903,15 +911,36 @@ class Engine final : public Ledger {
           }
           if (!known) return refuse(RecordStatus::NonceUnknown);
           if (used) return refuse(RecordStatus::NonceReused);
+          work.emplace(db, "record");
           db.query("UPDATE nonces SET used_at = ?1, used_by = ?2 WHERE nonce = ?3 AND used_at IS NULL")
               .args(now, used_by(), ByteView(claims->nonce))
               .run();
         }
       }
       // 6. The row. The unique keys are the final word (another connection may have won a race).
-      // seq: max + 1 under the writer lock, like the serials.
       std::optional<std::uint64_t> seq;
-      {
+      if constexpr (requires { db.pipelined(); }) {
+        if (db.pipelined()) {
+          // A pipelined writer (PostgreSQL) only sends the row and reads nothing back: the round
+          // trip an ON CONFLICT … RETURNING answer costs is saved. The checks above were read in
+          // this transaction under the writer lock, which every writer takes first, so no other
+          // row can have appeared since; were one there anyway (a writer bypassing the lock), the
+          // unique keys refuse the row, the operation fails at its RELEASE with
+          // StorageError(Constraint), nothing of it is recorded, and a retry classifies it.
+          db.query(
+                "INSERT INTO redemptions (seq, voucher, card, counter, receipt, site, nonce, terminal_time, "
+                "server_time, classroom_hours, online_hours, terminal, clerk) "
+                "VALUES (?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+              .args(serial, request.card, claims->counter, ByteView(request.receipt), claims->site,
+                    ByteView(claims->nonce), claims->terminal_time, now,
+                    static_cast<std::uint32_t>(claims->classroom_hours),
+                    static_cast<std::uint32_t>(claims->online_hours), request.actor.terminal, request.actor.clerk,
+                    next_seq)
+              .run();
+          seq = next_seq;
+        }
+      }
+      if (!seq) {
         auto q = db.query(
             "INSERT INTO redemptions (seq, voucher, card, counter, receipt, site, nonce, terminal_time, server_time, "
             "classroom_hours, online_hours, terminal, clerk) "
@@ -921,17 +950,17 @@ class Engine final : public Ledger {
                claims->terminal_time, now, static_cast<std::uint32_t>(claims->classroom_hours),
                static_cast<std::uint32_t>(claims->online_hours), request.actor.terminal, request.actor.clerk);
         if (q.step()) seq = q.u64(0);
-      }
-      if (!seq) {
-        if (classify_existing()) return;
-        if (counter_used()) return refuse(RecordStatus::CounterReused);
-        return refuse(RecordStatus::NonceReused);
+        if (!seq) {
+          if (classify_existing()) return;
+          if (counter_used()) return refuse(RecordStatus::CounterReused);
+          return refuse(RecordStatus::NonceReused);
+        }
       }
       RedemptionRecord record;
       record.seq = *seq;
       db.query("UPDATE vouchers SET state = 3, state_changed_at = ?1 WHERE serial = ?2").args(now, serial).run();
       adjust_budget(db, fund, -face, face);
-      work.release();
+      if (work) work->release();
       append_audit(db, now, request.actor, "redemption.record", subject, "ok");
       record.voucher = claims->voucher;
       record.card = request.card;

@@ -269,7 +269,7 @@ const std::string& Db::statement(const char* sql, const std::vector<unsigned>& t
     if (PQsendPrepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(oids.size()), oids.data()) == 0) {
       fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendPrepare", where);
     }
-    in_flight_.push_back({key});
+    in_flight_.push_back({key, owner_});
   } else {
     check(PQprepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(oids.size()), oids.data()), conn_.get(),
           "PQprepare", where);
@@ -302,7 +302,7 @@ void Db::send(const char* sql, const std::vector<unsigned>& types, const std::ve
                           formats.data(), 0) == 0) {
     fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendQueryPrepared", where);
   }
-  in_flight_.push_back({});
+  in_flight_.push_back({{}, owner_});
 }
 
 void Db::send_simple(const char* sql, CallSite where) {
@@ -314,7 +314,7 @@ void Db::send_simple(const char* sql, CallSite where) {
   if (PQsendQueryParams(conn_.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 0) {
     fail(StorageErrorKind::IoError, "08006", PQerrorMessage(conn_.get()), "PQsendQueryParams", where);
   }
-  in_flight_.push_back({});
+  in_flight_.push_back({{}, owner_});
 }
 
 Result Db::sync(CallSite where) {
@@ -330,6 +330,7 @@ Result Db::sync(CallSite where) {
   if (PQpipelineSync(conn_.get()) == 0) broken();
   // Each statement's results end with a NULL; the Sync's result ends the pipeline.
   std::size_t index = 0;
+  std::size_t failed_owner = 0;
   for (;;) {
     PGresult* raw = PQgetResult(conn_.get());
     if (raw == nullptr) {
@@ -345,6 +346,7 @@ Result Db::sync(CallSite where) {
       prepared_.erase(in_flight_[index].prepared_key);  // never created on the server
     }
     if (status == PGRES_FATAL_ERROR && sqlstate.empty()) {
+      failed_owner = index < in_flight_.size() ? in_flight_[index].owner : owner_;
       const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
       sqlstate = s != nullptr ? s : "XX000";
       message = PQresultErrorMessage(r.get());
@@ -357,7 +359,14 @@ Result Db::sync(CallSite where) {
   }
   in_flight_.clear();
   if (PQexitPipelineMode(conn_.get()) == 0) broken();
-  if (!sqlstate.empty()) fail(kind_of(sqlstate), sqlstate, message, "PQpipelineSync", where);
+  if (!sqlstate.empty()) {
+    try {
+      fail(kind_of(sqlstate), sqlstate, message, "PQpipelineSync", where);
+    } catch (...) {
+      if (!failure_) failure_ = Failure{failed_owner, std::current_exception()};
+      throw;
+    }
+  }
   return last;
 }
 

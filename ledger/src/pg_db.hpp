@@ -11,11 +11,13 @@
 #include <libpq-fe.h>
 
 #include <array>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "query_binding.hpp"
@@ -153,6 +155,16 @@ class Db {
   bool in_transaction() const noexcept;
   // Executes a session setting (SET …) now and again after every reset of the connection.
   void setup(const std::string& sql, CallSite where = CallSite::current());
+  // Tags what is sent from now on as the group committer's operation `owner` (its index in the
+  // batch), so that a failure collected later is known to be that operation's.
+  void set_owner(std::size_t owner) noexcept { owner_ = owner; }
+  // The first statement failure a sync found (thrown, or dropped by sync_quietly) since it was
+  // last taken, with the owner of the statement that failed. Taking it clears it.
+  struct Failure {
+    std::size_t owner = 0;
+    std::exception_ptr error;
+  };
+  std::optional<Failure> take_failure() noexcept { return std::exchange(failure_, std::nullopt); }
   // Re-establishes a connection that broke (server restart); prepared statements are redone.
   void reset_if_broken();
   void close() noexcept;
@@ -170,6 +182,7 @@ class Db {
 
   struct InFlight {
     std::string prepared_key;  // a PQsendPrepare: forgotten again if it failed
+    std::size_t owner = 0;
   };
   ConnHandle conn_;
   bool pipelined_ = false;
@@ -178,6 +191,8 @@ class Db {
   std::vector<std::string> setup_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL + parameter types → statement name
   std::int64_t changes_ = 0;
+  std::size_t owner_ = 0;
+  std::optional<Failure> failure_;
 };
 
 // SAVEPOINT … RELEASE, rolled back unless released.

@@ -42,6 +42,8 @@ struct PgLedger::Impl final : SqlStore<PgLedger::Impl, pg::Db> {
 
   void begin() override {
     writer.reset_if_broken();
+    writer.take_failure();
+    writer.set_owner(0);
     writer.audit_tip.reset();  // another process may have appended since
     writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
     // The writer lock: every write transaction of every process takes it first, so they run one
@@ -71,13 +73,19 @@ struct PgLedger::Impl final : SqlStore<PgLedger::Impl, pg::Db> {
     } catch (...) {
     }
   }
-  // The writer is pipelined: SAVEPOINT travels with the operation's first read; RELEASE collects
-  // everything the operation sent, so that its failures are its own.
-  void savepoint() override { writer.send_simple("SAVEPOINT op"); }
-  void release() override {
-    writer.send_simple("RELEASE op");
-    writer.sync();
+  // The writer is pipelined: SAVEPOINT travels with the operation's first read, and so do the
+  // previous operation's last statements and its RELEASE (no round trip of its own). A failure
+  // among them is that operation's: the writer knows each statement's operation, and the
+  // committer fails that one and runs the ones after it again (group_commit.hpp).
+  void operation(std::size_t index) noexcept override { writer.set_owner(index); }
+  std::optional<OperationFailure> failed_operation() noexcept override {
+    auto f = writer.take_failure();
+    if (!f) return std::nullopt;
+    return OperationFailure{f->owner, f->error};
   }
+  void settle() override { writer.sync(); }
+  void savepoint() override { writer.send_simple("SAVEPOINT op"); }
+  void release() override { writer.send_simple("RELEASE op"); }
   void rollback_to() override {
     writer.audit_tip.reset();
     writer.sync_quietly();  // a failure in flight would abort the pipeline, ROLLBACK TO with it

@@ -185,6 +185,7 @@ void Savepoint::release() {
 
 void Savepoint::rollback() {
   open_ = false;
+  db_.audit_tip.reset();  // the rows since the savepoint are gone
   db_.query(("ROLLBACK TO " + name_).c_str()).run();
   db_.query(("RELEASE " + name_).c_str()).run();
 }

@@ -99,6 +99,12 @@ class Db {
   std::int64_t scalar(const char* sql, CallSite where = CallSite::current());
   void close() noexcept;
 
+  // The audit chain's tip as this connection last appended it inside the current write
+  // transaction (ledger_engine.hpp's append_audit keeps it, saving a read per row: the writer
+  // holds SQLite's write lock for the whole transaction, so nobody else appends meanwhile).
+  // Whoever begins or rolls back a transaction or a savepoint on this connection resets it.
+  std::optional<AuditHead> audit_tip;
+
  private:
   struct Cached {
     std::string sql;  // the key views this string (node-based map: its address is stable)

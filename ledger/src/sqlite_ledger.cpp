@@ -84,9 +84,13 @@ struct SqliteLedger::Impl final : SqlStore<SqliteLedger::Impl, sqlite::Db> {
 
   ~Impl() override { committer.reset(); }  // finish queued writes while the verbs below exist
 
-  void begin() override { writer.query("BEGIN IMMEDIATE").run(); }
+  void begin() override {
+    writer.audit_tip.reset();  // another process may have appended since
+    writer.query("BEGIN IMMEDIATE").run();
+  }
   void commit() override { writer.query("COMMIT").run(); }
   void rollback() noexcept override {
+    writer.audit_tip.reset();
     if (sqlite3_get_autocommit(writer.get()) != 0) return;  // SQLite rolled back already
     try {
       writer.exec("ROLLBACK");
@@ -96,6 +100,7 @@ struct SqliteLedger::Impl final : SqlStore<SqliteLedger::Impl, sqlite::Db> {
   void savepoint() override { writer.query("SAVEPOINT op").run(); }
   void release() override { writer.query("RELEASE op").run(); }
   void rollback_to() override {
+    writer.audit_tip.reset();
     writer.query("ROLLBACK TO op").run();
     writer.query("RELEASE op").run();
   }

@@ -6,6 +6,7 @@
 #include <latch>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "fixtures.hpp"
 #include "group_commit.hpp"
@@ -127,6 +128,48 @@ TEST(GroupCommit, CallerReturnsOnlyAfterItsBatchCommitted) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(early.load(), 0);
   EXPECT_LT(committer.stats().batches, 18u) << "callers arriving during a commit share the next one";
+}
+
+// A pipelining backend finds an operation's failure late, in a later operation's round trip
+// (PgLedger): that earlier operation fails, the ones after it run again, the batch commits.
+TEST(GroupCommit, LateFailureOfAnEarlierOperationFailsItAndRunsTheRestAgain) {
+  struct LateTransactions final : TransactionControl {
+    void begin() override { calls.push_back("begin"); }
+    void commit() override { calls.push_back("commit"); }
+    void rollback() noexcept override { calls.push_back("rollback"); }
+    void savepoint() override { calls.push_back("savepoint"); }
+    void release() override { calls.push_back("release"); }
+    void rollback_to() override { calls.push_back("rollback_to"); }
+    void operation(std::size_t index) noexcept override { current = index; }
+    std::optional<OperationFailure> failed_operation() noexcept override { return std::exchange(late, std::nullopt); }
+    void settle() override { calls.push_back("settle"); }
+    std::vector<std::string> calls;  // the committer thread's only
+    std::size_t current = 0;
+    std::optional<OperationFailure> late;
+  } tx;
+  GroupCommitter committer(tx, 4, std::chrono::milliseconds(2000));
+  std::vector<int> ran_at(4, -1);  // batch index → caller, as last run
+  int runs = 0;
+  bool fired = false;
+  const auto errors = from_threads(committer, 4, [&](int caller) {
+    ++runs;
+    ran_at[tx.current] = caller;
+    if (tx.current == 3 && !fired) {
+      fired = true;  // operation 1's statement failed; found in operation 3's round trip
+      tx.late = OperationFailure{1, std::make_exception_ptr(std::runtime_error("late failure"))};
+      throw std::runtime_error("pipeline aborted");
+    }
+  });
+  EXPECT_EQ(runs, 4 + 2) << "operations 2 and 3 ran again";
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(errors[static_cast<std::size_t>(i)], i == ran_at[1] ? "late failure" : "") << i;
+  }
+  EXPECT_EQ(std::count(tx.calls.begin(), tx.calls.end(), "rollback_to"), 1);
+  EXPECT_EQ(std::count(tx.calls.begin(), tx.calls.end(), "release"), 4 + 1) << "0, 1, 2, then 2 and 3 again";
+  ASSERT_GE(tx.calls.size(), 2u);
+  EXPECT_EQ(tx.calls[tx.calls.size() - 2], "settle");
+  EXPECT_EQ(tx.calls.back(), "commit");
+  EXPECT_EQ(committer.stats().failed_operations, 1u);
 }
 
 TEST(GroupCommit, MaxBatchOfOneIsOneTransactionPerOperation) {

@@ -424,6 +424,79 @@ TEST(PgLedger, FailingWriteInAPipelinedBatchFailsOnlyItsOwnOperation) {
           .ok());
 }
 
+// A redemption reads nothing after its checks: its row, the voucher and budget updates, its
+// audit row and its RELEASE travel with the next operation's first round trip (or the batch's
+// last one). A failure among them is found there, and must still fail only that redemption:
+// the operations after it in the batch run again, nothing of the failed one stays, and the
+// audit chain has no gap.
+TEST(PgLedger, LateFailureOfAPipelinedRedemptionFailsOnlyItAndTheRestRunAgain) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  std::vector<VoucherRecord> vouchers;
+  std::vector<NewCard> cards;
+  {
+    auto s = seeded_ledger(where, 8);
+    for (unsigned i = 0; i < 8; ++i) {
+      vouchers.push_back(
+          issue_ok(*s.ledger, claims_for(holder(i + 1), i == 2 || i == 5 ? FundSource::UnemploymentInsuranceFund
+                                                                         : FundSource::SpecialAccount)));
+    }
+    cards = s.cards;
+  }
+  Raw(where).exec(
+      "CREATE FUNCTION refuse_fund_3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'fund 3 frozen'; END $$; "
+      "CREATE TRIGGER fund_3_frozen BEFORE UPDATE ON budgets FOR EACH ROW WHEN (NEW.fund = 3) "
+      "EXECUTE FUNCTION refuse_fund_3()");
+  PgOptions options;
+  options.batch_window = std::chrono::milliseconds(1500);  // the eight operations wait for each other
+  options.max_batch = 8;
+  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  const auto before = ledger->commit_stats();
+  const auto audit_before = ledger->audit_head().count;
+  const auto committed_before = ledger->budget(FundSource::UnemploymentInsuranceFund)->committed_fen;
+  std::latch start(8);
+  std::vector<std::string> outcome(8);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      const auto request =
+          redeem_request(receipt(vouchers[i].id(), i + 1, nonce(schemas::NonceKind::Terminal, i + 1)), cards[i].number);
+      start.arrive_and_wait();
+      try {
+        outcome[i] = to_string(ledger->record_redemption(request).status);
+      } catch (const StorageError& e) {
+        outcome[i] = e.kind() == StorageErrorKind::Constraint ? "constraint" : e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const auto after = ledger->commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1u) << "all eight in one transaction";
+  EXPECT_EQ(after.failed_operations - before.failed_operations, 2u);
+  for (unsigned i = 0; i < 8; ++i) {
+    const bool frozen = i == 2 || i == 5;
+    EXPECT_EQ(outcome[i], frozen ? "constraint" : to_string(RecordStatus::Recorded)) << i;
+    EXPECT_EQ(ledger->redemption(vouchers[i].id()).has_value(), !frozen) << i;
+    EXPECT_EQ(ledger->voucher(vouchers[i].id())->state, frozen ? VoucherState::Issued : VoucherState::Redeemed) << i;
+  }
+  EXPECT_EQ(ledger->audit_head().count, audit_before + 6) << "the failed redemptions left no audit row";
+  EXPECT_EQ(ledger->budget(FundSource::UnemploymentInsuranceFund)->committed_fen, committed_before);
+  EXPECT_TRUE(
+      verify_audit(*ledger, {}, crypto::OpenSsl::VerifyKey::parse(crypto::OpenSsl::PrivateKey::generate().public_key()))
+          .ok());
+  // The connection is healthy: the frozen fund thawed, the two redeem now.
+  Raw(where).exec("DROP TRIGGER fund_3_frozen ON budgets");
+  for (unsigned i : {2u, 5u}) {
+    EXPECT_EQ(ledger
+                  ->record_redemption(redeem_request(
+                      receipt(vouchers[i].id(), i + 1, nonce(schemas::NonceKind::Terminal, i + 1)), cards[i].number))
+                  .status,
+              RecordStatus::Recorded)
+        << i;
+  }
+}
+
 TEST(PgLedger, WriterLockHeldElsewhereIsBusyAfterTheLockTimeoutThenWritesGoOn) {
   TempDir dir;
   const auto where = dir / "ledger";

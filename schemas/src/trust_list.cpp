@@ -18,7 +18,10 @@ void check(const TrustListClaims& c) {
   require(c.issued_at < c.next_update, kWhat, kNextUpdate, "next update", "not after issued-at");
   require(!c.entries.empty() && c.entries.size() <= kMaxTrustEntries, kWhat, kEntries, "entries",
           [&] { return std::to_string(c.entries.size()) + " entries, expected 1..256"; });
-  for (const auto& [kid, e] : c.entries) {
+  for (const auto& entry : c.entries) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const auto& kid = entry.first;
+    const auto& e = entry.second;
     const auto role = static_cast<unsigned>(e.role);
     require(e.spki.size() == kSpkiSize, kWhat, kSpki, "public key", "entry " + to_hex(kid) + ": SPKI must be 91 bytes");
     require(role >= 1 && role <= 5, kWhat, kRole, "role",

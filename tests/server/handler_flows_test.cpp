@@ -379,6 +379,37 @@ TEST_F(FlowTest, P12_SyncAcceptsOfflineReceiptsInsideTheWindowOnly) {
   EXPECT_EQ(later[1].at("rules"), json({"P12"}));
 }
 
+// A receipt left behind — made online with SITE01's nonce, but the holder left before SITE01
+// sent it — is uploaded later by another terminal of the same site; a terminal of another site
+// cannot.
+TEST_F(FlowTest, P12_AReceiptLeftBehindIsUploadedByAnyTerminalOfThatSite) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto id = issued_id(alice, kAlice);
+  now += 3600;
+  const auto receipt = alice.receipt(id, site_nonce(), now);
+  now += 2 * 3600;
+  auto sync_from = [&](std::string terminal, std::uint32_t site) {
+    return handler->handle(
+        Request{"POST",
+                "/v1/redemptions/sync",
+                {{"skillcard-clerk", "S011"}},
+                json{{"receipts", {{{"voucher_id", id}, {"receipt", base64url_encode(receipt)}}}}}.dump(),
+                Terminal{std::move(terminal), Role::Site, kBureau, site}});
+  };
+  const auto elsewhere = sync_from("SITE77", kSite + 1);
+  ASSERT_EQ(elsewhere.status, 200) << elsewhere.body;
+  EXPECT_EQ(body_of(elsewhere).at("results")[0].at("error"), "RECEIPT_WRONG_SITE");
+  const auto here = sync_from("SITE02", kSite);
+  ASSERT_EQ(here.status, 200) << here.body;
+  const auto result = body_of(here).at("results")[0];
+  EXPECT_EQ(result.at("status"), 201) << result;
+  EXPECT_EQ(result.at("redemption").at("voucher_id"), id);
+  // SITE01 sending it at last gets the same record, not a second redemption.
+  const auto late = redeem(id, receipt);
+  EXPECT_EQ(late.status, 200) << late.body;
+  EXPECT_EQ(body_of(late).at("redemption"), result.at("redemption"));
+}
+
 TEST_F(FlowTest, LostCardMovesItsVouchersAndItsReceiptsAreRefused) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   ASSERT_EQ(register_card(replacement, kAlice).status, 201);

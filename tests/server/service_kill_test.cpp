@@ -54,7 +54,7 @@ class ServiceKill : public ::testing::Test {
         SKILLCARD_SERVER,
         std::vector<std::string>{"--keys", (dir / "keys").string(), pg.empty() ? "--ledger" : "--pg",
                                  pg.empty() ? (dir / "ledger.sqlite").string() : pg, "--insecure-loopback", "--threads",
-                                 "2"},
+                                 "8"},
         dir);
   }
 

@@ -61,7 +61,7 @@ class ServiceRace : public ::testing::Test {
                                     (dir / "people.csv").string(),
                                     "--insecure-loopback",
                                     "--threads",
-                                    "2"};
+                                    "4"};
       args.insert(args.end(), ledger_args.begin(), ledger_args.end());
       servers.push_back(std::make_unique<skillcard::testing::ServerProcess>(SKILLCARD_SERVER, args, dir));
     }

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   fs::path subsidies_csv;
   std::string listen = "127.0.0.1:8443";
   bool insecure = false;
-  unsigned threads = 1;
+  unsigned threads = 16;
   app.add_option("--keys", keys, "key folder made by skillcard-keytool init")->required();
   app.add_option("--tls-cert", tls_cert, "service certificate chain (PEM)");
   app.add_option("--tls-key", tls_key, "service private key (PEM)");
@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--revocations", revocations, "terminal revocation list (default KEYS/terminal-revocations.txt)");
   app.add_flag("--insecure-loopback", insecure,
                "plain HTTP on a loopback address, identity from headers (development)");
-  app.add_option("--threads", threads, "I/O threads")->check(CLI::Range(1U, 64U));
+  app.add_option("--threads", threads,
+                 "threads serving requests; writes wait on them for the ledger's group commit (default 16)")
+      ->check(CLI::Range(1U, 64U));
   CLI11_PARSE(app, argc, argv);
 
   try {

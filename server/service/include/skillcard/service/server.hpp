@@ -41,7 +41,10 @@ struct ServerOptions {
   bool insecure_loopback = false;
   std::size_t max_body = kMaxBody;
   std::chrono::seconds timeout{30};  // per request read/write, and the TLS handshake
-  unsigned threads = 1;
+  // Threads serving requests. A request's handler runs on its thread until the ledger has made
+  // its write durable, so writes are batched into one commit (the ledger's group commit) only
+  // as far as there are threads waiting together: one per write expected at the same moment.
+  unsigned threads = 16;
   std::function<void(std::string_view)> log;  // one line per event; never a token or a body
   std::function<void(const AccessRecord&)> access_log;
 };

@@ -165,7 +165,7 @@ std::string describe_code(PcscCode rc) {
     default:
       break;
   }
-  char hex[16];
+  char hex[24];  // LONG is 64 bits here: a negative code prints 16 digits
   std::snprintf(hex, sizeof hex, "0x%08llX", static_cast<unsigned long long>(rc));
   return std::string(name) + " (" + hex + ")";
 }

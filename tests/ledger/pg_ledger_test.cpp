@@ -361,6 +361,28 @@ TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
   EXPECT_EQ(Raw(dir / "empty").number("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"), 0);
 }
 
+namespace {
+
+// An insider's trigger makes every budget update of fund 3 fail: the statement is sent
+// pipelined, and its failure arrives later.
+void freeze_fund_3(const std::filesystem::path& where) {
+  Raw(where).exec(
+      "CREATE FUNCTION refuse_fund_3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'fund 3 frozen'; END $$; "
+      "CREATE TRIGGER fund_3_frozen BEFORE UPDATE ON budgets FOR EACH ROW WHEN (NEW.fund = 3) "
+      "EXECUTE FUNCTION refuse_fund_3()");
+}
+
+// Eight operations started together wait for each other: one batch.
+PgOptions one_batch_of_eight() {
+  PgOptions options;
+  options.batch_window = std::chrono::milliseconds(1500);
+  options.max_batch = 8;
+  return options;
+}
+
+}  // namespace
+
 // The writer connection is pipelined: a statement whose result is not read is only sent, and its
 // failure arrives later. It must still fail its own operation alone — the rest of the batch
 // commits — and never the next one.
@@ -368,17 +390,9 @@ TEST(PgLedger, FailingWriteInAPipelinedBatchFailsOnlyItsOwnOperation) {
   TempDir dir;
   const auto where = dir / "ledger";
   seeded_ledger(where, 8).ledger.reset();
-  // An insider's trigger makes the budget update of one fund fail: that UPDATE is sent
-  // pipelined, after the voucher's INSERT, by the issue of holder 4 only.
-  Raw(where).exec(
-      "CREATE FUNCTION refuse_fund_3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-      "RAISE EXCEPTION 'fund 3 frozen'; END $$; "
-      "CREATE TRIGGER fund_3_frozen BEFORE UPDATE ON budgets FOR EACH ROW WHEN (NEW.fund = 3) "
-      "EXECUTE FUNCTION refuse_fund_3()");
-  PgOptions options;
-  options.batch_window = std::chrono::milliseconds(1500);  // the eight operations wait for each other
-  options.max_batch = 8;
-  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  // The budget UPDATE is sent pipelined, after the voucher's INSERT, by the issue of holder 4 only.
+  freeze_fund_3(where);
+  auto ledger = PgLedger::open(pg_conninfo_for(where), one_batch_of_eight());
   const auto before = ledger->commit_stats();
   const auto audit_before = ledger->audit_head().count;
   std::latch start(8);
@@ -443,15 +457,8 @@ TEST(PgLedger, LateFailureOfAPipelinedRedemptionFailsOnlyItAndTheRestRunAgain) {
     }
     cards = s.cards;
   }
-  Raw(where).exec(
-      "CREATE FUNCTION refuse_fund_3() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-      "RAISE EXCEPTION 'fund 3 frozen'; END $$; "
-      "CREATE TRIGGER fund_3_frozen BEFORE UPDATE ON budgets FOR EACH ROW WHEN (NEW.fund = 3) "
-      "EXECUTE FUNCTION refuse_fund_3()");
-  PgOptions options;
-  options.batch_window = std::chrono::milliseconds(1500);  // the eight operations wait for each other
-  options.max_batch = 8;
-  auto ledger = PgLedger::open(pg_conninfo_for(where), options);
+  freeze_fund_3(where);
+  auto ledger = PgLedger::open(pg_conninfo_for(where), one_batch_of_eight());
   const auto before = ledger->commit_stats();
   const auto audit_before = ledger->audit_head().count;
   const auto committed_before = ledger->budget(FundSource::UnemploymentInsuranceFund)->committed_fen;

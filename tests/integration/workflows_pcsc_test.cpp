@@ -283,6 +283,28 @@ class WorkflowsPcsc : public ::testing::Test {
     return out;
   }
 
+  // The tap after a redemption left in doubt: the site redeems again with the same queue. The
+  // card answers with GET RECEIPT when its REDEEM had committed (`recovered`), else with one
+  // REDEEM — never both; the in-doubt record is settled, the card and the ledger say redeemed once.
+  RedeemOutcome next_tap_settles(CountingChannel& channel, OfflineQueue& queue, const IssueOutcome& issued,
+                                 bool recovered) {
+    CardSession session(channel, *site_keys);
+    SiteWorkflow w(session, site_service(), queue, {kSite, kRegion}, wall_clock);
+    auto out = w.redeem(w.prepare(), Pin(kPin), 84, 36);
+    EXPECT_EQ(out.recovered, recovered);
+    EXPECT_EQ(out.status, RedeemStatus::Recorded);
+    EXPECT_EQ(out.voucher_id, issued.voucher_id);
+    EXPECT_EQ(out.counter, 1u);
+    EXPECT_EQ(channel.by_ins[apdu::kInsRedeem], recovered ? 0u : 1u);
+    EXPECT_EQ(channel.by_ins[apdu::kInsGetReceipt], recovered ? 1u : 0u);
+    EXPECT_TRUE(queue.all_in_doubt().empty());
+    const auto list = card_list(channel);
+    EXPECT_EQ(list.redemption_counter, 1u);  // the card redeemed once
+    EXPECT_EQ(slot_state(list, issued.voucher_id), SlotState::Redeemed);
+    EXPECT_EQ(ledger_state(issued.token), "P15_ALREADY_REDEEMED");
+    return out;
+  }
+
   // The card's own record (a counter session's LIST).
   VoucherList card_list(iso7816::CardChannel& channel) {
     CardSession session(channel, *counter_keys);
@@ -387,22 +409,8 @@ TEST_F(WorkflowsPcsc, CardPulledMidRedeemIsRecoveredByGetReceiptOnTheNextTap) {
   reader.reconnect();
   OfflineQueue queue(queue_file);  // the site host restarted between the two taps
   ASSERT_EQ(queue.all_in_doubt().size(), 1u);
-  CardSession session(reader.channel(), *site_keys);
-  SiteWorkflow w(session, site_service(), queue, {kSite, kRegion}, wall_clock);
-  const auto out = w.redeem(w.prepare(), Pin(kPin), 84, 36);
-  EXPECT_TRUE(out.recovered);
-  EXPECT_EQ(out.status, RedeemStatus::Recorded);
-  EXPECT_EQ(out.voucher_id, issued.voucher_id);
-  EXPECT_EQ(out.counter, 1u);
-  EXPECT_EQ(reader.channel().by_ins[apdu::kInsRedeem], 0u);
-  EXPECT_EQ(reader.channel().by_ins[apdu::kInsGetReceipt], 1u);
-  EXPECT_TRUE(queue.all_in_doubt().empty());
+  const auto out = next_tap_settles(reader.channel(), queue, issued, /*recovered=*/true);
   EXPECT_EQ(queue.size(), 0u);
-
-  const auto list = card_list(reader.channel());
-  EXPECT_EQ(list.redemption_counter, 1u);  // the card redeemed once
-  EXPECT_EQ(slot_state(list, issued.voucher_id), SlotState::Redeemed);
-  EXPECT_EQ(ledger_state(issued.token), "P15_ALREADY_REDEEMED");
   const auto again = site_service().submit_redemption({issued.voucher_id, out.receipt, std::string(kCard)});
   EXPECT_FALSE(again.created);
   EXPECT_EQ(again.redemption.receipt_id, out.receipt_id);
@@ -426,18 +434,7 @@ TEST_F(WorkflowsPcsc, CardPulledBeforeRedeemCompletesRedeemsOnceOnTheNextTap) {
 
   reader.reconnect();
   EXPECT_EQ(card_list(reader.channel()).redemption_counter, 0u);  // the cut REDEEM left no trace
-  CardSession session(reader.channel(), *site_keys);
-  SiteWorkflow w(session, site_service(), queue, {kSite, kRegion}, wall_clock);
-  const auto out = w.redeem(w.prepare(), Pin(kPin), 84, 36);
-  EXPECT_FALSE(out.recovered);
-  EXPECT_EQ(out.status, RedeemStatus::Recorded);
-  EXPECT_EQ(out.voucher_id, issued.voucher_id);
-  EXPECT_EQ(out.counter, 1u);
-  EXPECT_EQ(reader.channel().by_ins[apdu::kInsRedeem], 1u);
-  EXPECT_EQ(reader.channel().by_ins[apdu::kInsGetReceipt], 0u);
-  EXPECT_TRUE(queue.all_in_doubt().empty());
-  EXPECT_EQ(card_list(reader.channel()).redemption_counter, 1u);
-  EXPECT_EQ(ledger_state(issued.token), "P15_ALREADY_REDEEMED");
+  (void)next_tap_settles(reader.channel(), queue, issued, /*recovered=*/false);
 }
 
 // (3) A wrong PIN three times blocks it; the card refuses the right one too until the counter

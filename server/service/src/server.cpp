@@ -88,7 +88,7 @@ std::optional<Peer> peer_of(SSL* ssl) {
 
 struct Server::Impl {
   struct Session {
-    std::function<void()> cancel_if_idle;  // runs on the session's strand
+    std::function<void()> cancel_if_idle;  // posts the cancel to the session's strand
   };
 
   Impl(const Handler& h, ServerOptions o)
@@ -263,16 +263,38 @@ struct Server::Impl {
     }
   }
 
-  std::uint64_t enroll(std::function<void()> cancel) {
-    std::lock_guard lock(mutex);
-    const auto id = next_id++;
-    sessions.emplace(id, Session{std::move(cancel)});
-    return id;
-  }
-  void leave(std::uint64_t id) {
-    std::lock_guard lock(mutex);
-    sessions.erase(id);
-  }
+  // A session's place in `sessions` for as long as its coroutine frame lives. begin_stop posts
+  // the session's cancel to the session's strand; that post may run after the session has
+  // ended on the same strand (a handshake failing just as the service stops), so the posted
+  // work checks `alive`, which only the strand reads and writes, and touches the stream only
+  // while the frame that owns it still exists.
+  class Enrollment {
+   public:
+    template <class Executor, class Cancel>
+    Enrollment(Impl& impl, const Executor& executor, Cancel cancel) : impl_(impl) {
+      auto alive = alive_;
+      std::lock_guard lock(impl_.mutex);
+      id_ = impl_.next_id++;
+      impl_.sessions.emplace(id_, Session{[executor, cancel, alive] {
+                               net::post(executor, [cancel, alive] {
+                                 if (*alive) cancel();
+                               });
+                             }});
+    }
+    Enrollment(const Enrollment&) = delete;
+    Enrollment& operator=(const Enrollment&) = delete;
+    // Runs on the session's strand as its frame is destroyed, whether it returned or threw.
+    ~Enrollment() {
+      *alive_ = false;
+      std::lock_guard lock(impl_.mutex);
+      impl_.sessions.erase(id_);
+    }
+
+   private:
+    Impl& impl_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    std::uint64_t id_ = 0;
+  };
 
   net::awaitable<void> tls_session(tcp::socket socket) {
     std::string problem;
@@ -281,11 +303,8 @@ struct Server::Impl {
     if (!problem.empty()) log(problem);
     TlsStream stream(beast::tcp_stream(std::move(socket)), *tls);
     bool idle = true;
-    const auto executor = stream.get_executor();
-    const auto id = enroll([&stream, &idle, executor] {
-      net::post(executor, [&stream, &idle] {
-        if (idle) beast::get_lowest_layer(stream).cancel();
-      });
+    const Enrollment enrolled(*this, stream.get_executor(), [&stream, &idle] {
+      if (idle) beast::get_lowest_layer(stream).cancel();
     });
     beast::error_code ec;
     beast::get_lowest_layer(stream).expires_after(options.timeout);
@@ -321,22 +340,17 @@ struct Server::Impl {
                                                              : std::chrono::milliseconds(5000));
       co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
     }
-    leave(id);
   }
 
   net::awaitable<void> plain_session(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     bool idle = true;
-    const auto executor = stream.get_executor();
-    const auto id = enroll([&stream, &idle, executor] {
-      net::post(executor, [&stream, &idle] {
-        if (idle) stream.cancel();
-      });
+    const Enrollment enrolled(*this, stream.get_executor(), [&stream, &idle] {
+      if (idle) stream.cancel();
     });
     co_await serve(stream, stream, std::nullopt, {}, idle, {});
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    leave(id);
   }
 
   net::awaitable<void> accept_loop() {

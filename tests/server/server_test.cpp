@@ -1,0 +1,147 @@
+// The network layer in process (plain HTTP on loopback): a stop while keep-alive sessions end
+// on their own touches no session that has already ended, serves no new connection, and returns.
+// The race this guards against only shows as a crash now and then in a release build; under
+// AddressSanitizer (the sanitizer stage runs this unit test) it is a use-after-free report.
+
+#include "skillcard/service/server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "service_support.hpp"
+
+namespace skillcard::service {
+namespace {
+
+using namespace skillcard::service::testing;
+
+// An owned client socket to 127.0.0.1:port; fd is -1 if the connection was refused.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) close();
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  Client(Client&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ~Client() { close(); }
+
+  bool connected() const { return fd_ >= 0; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  // One keep-alive GET /healthz; the answer's status line, or "" if the connection ended.
+  std::string healthz() {
+    const std::string request =
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nSkillcard-Dev-Terminal-Id: K1\r\n"
+        "Skillcard-Dev-Terminal-Role: kiosk\r\nSkillcard-Dev-Terminal-Region: 420100\r\n\r\n";
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return {};
+    std::string answer;
+    std::array<char, 1024> chunk{};
+    while (answer.find("\r\n\r\n") == std::string::npos || !body_complete(answer)) {
+      const auto n = ::recv(fd_, chunk.data(), chunk.size(), 0);
+      if (n <= 0) return {};
+      answer.append(chunk.data(), static_cast<std::size_t>(n));
+    }
+    return answer.substr(0, answer.find("\r\n"));
+  }
+
+ private:
+  static bool body_complete(const std::string& answer) {
+    const auto head_end = answer.find("\r\n\r\n");
+    const auto at = answer.find("Content-Length: ");
+    if (at == std::string::npos || at > head_end) return false;
+    const auto length = std::stoul(answer.substr(at + 16));
+    return answer.size() >= head_end + 4 + length;
+  }
+  int fd_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  ServerTest() {
+    trust = TrustStore::from_signed_list(keys.signed_list(), keys.root.public_key());
+    ServiceContext ctx;
+    ctx.ledger = &ledger;
+    ctx.trust = trust.get();
+    ctx.clock = [] { return kNow; };
+    handler = std::make_unique<Handler>(ctx);
+  }
+
+  ServerOptions options() const {
+    ServerOptions o;
+    o.port = 0;
+    o.insecure_loopback = true;
+    o.threads = 4;
+    return o;
+  }
+
+  KeySet keys;
+  FakeLedger ledger;
+  std::unique_ptr<TrustStore> trust;
+  std::unique_ptr<Handler> handler;
+};
+
+TEST_F(ServerTest, StopWhileKeepAliveSessionsEndTouchesNoEndedSession) {
+  constexpr int kRounds = 40;
+  constexpr int kClients = 12;
+  for (int round = 0; round < kRounds; ++round) {
+    Server server(*handler, options());
+    const auto port = server.port();
+    std::thread serving([&server] { server.run(false); });
+    std::vector<Client> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.emplace_back(port);
+      ASSERT_TRUE(clients.back().connected()) << "round " << round;
+      ASSERT_EQ(clients.back().healthz(), "HTTP/1.1 200 OK") << "round " << round;
+    }
+    // Every session is idle on a keep-alive read; half of them end (the client closes) while
+    // the stop's cancels are on their way to the sessions' strands.
+    std::atomic<bool> go{false};
+    std::thread closer([&] {
+      while (!go) std::this_thread::yield();
+      for (int i = 0; i < kClients; i += 2) clients[static_cast<std::size_t>(i)].close();
+    });
+    go = true;
+    server.stop();
+    closer.join();
+    serving.join();  // run() returns: every session ended, none was left waiting
+    EXPECT_FALSE(Client(port).connected()) << "round " << round << ": a stopped server accepted a connection";
+    for (int i = 1; i < kClients; i += 2) {
+      EXPECT_EQ(clients[static_cast<std::size_t>(i)].healthz(), "") << "round " << round << ": idle session left open";
+    }
+  }
+}
+
+TEST_F(ServerTest, RequestsGetAnswersUntilStopAndStopIsIdempotent) {
+  Server server(*handler, options());
+  std::thread serving([&server] { server.run(false); });
+  Client client(server.port());
+  ASSERT_TRUE(client.connected());
+  EXPECT_EQ(client.healthz(), "HTTP/1.1 200 OK");
+  EXPECT_EQ(client.healthz(), "HTTP/1.1 200 OK");  // the same connection, kept alive
+  server.stop();
+  server.stop();
+  serving.join();
+  EXPECT_EQ(client.healthz(), "");
+}
+
+}  // namespace
+}  // namespace skillcard::service

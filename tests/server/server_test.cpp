@@ -49,9 +49,13 @@ class Client {
 
   // One keep-alive GET /healthz; the answer's status line, or "" if the connection ended.
   std::string healthz() {
-    const std::string request =
-        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nSkillcard-Dev-Terminal-Id: K1\r\n"
-        "Skillcard-Dev-Terminal-Role: kiosk\r\nSkillcard-Dev-Terminal-Region: 420100\r\n\r\n";
+    const auto answer = exchange("GET /healthz HTTP/1.1\r\n" + std::string(kKiosk) + "\r\n");
+    return answer.substr(0, answer.find("\r\n"));
+  }
+
+  // Sends `request` and reads one whole answer (head and Content-Length body); "" if the
+  // connection ended first.
+  std::string exchange(const std::string& request) {
     if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return {};
     std::string answer;
     std::array<char, 1024> chunk{};
@@ -60,8 +64,18 @@ class Client {
       if (n <= 0) return {};
       answer.append(chunk.data(), static_cast<std::size_t>(n));
     }
-    return answer.substr(0, answer.find("\r\n"));
+    return answer;
   }
+
+  // True once the service has closed its side (recv sees the end, not data).
+  bool closed_by_peer() {
+    char c = 0;
+    return ::recv(fd_, &c, 1, 0) == 0;
+  }
+
+  static constexpr std::string_view kKiosk =
+      "Host: localhost\r\nSkillcard-Dev-Terminal-Id: K1\r\nSkillcard-Dev-Terminal-Role: kiosk\r\n"
+      "Skillcard-Dev-Terminal-Region: 420100\r\n";
 
  private:
   static bool body_complete(const std::string& answer) {
@@ -141,6 +155,57 @@ TEST_F(ServerTest, RequestsGetAnswersUntilStopAndStopIsIdempotent) {
   server.stop();
   serving.join();
   EXPECT_EQ(client.healthz(), "");
+}
+
+// The answer is written by hand (not by Beast's serializer): its head must still say what HTTP
+// requires — the status line in the request's version, Date, a Content-Length that matches the
+// body, and whether the connection stays open.
+TEST_F(ServerTest, AnswersCarryDateLengthAndTheConnectionsFate) {
+  Server server(*handler, options());
+  std::thread serving([&server] { server.run(false); });
+  {
+    Client client(server.port());
+    const auto answer = client.exchange("GET /healthz HTTP/1.1\r\n" + std::string(Client::kKiosk) + "\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\r\nServer: skillcard\r\n"), std::string::npos) << answer;
+    EXPECT_NE(answer.find(" GMT\r\n"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\r\nDate: "), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\r\nContent-Type: application/json"), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("Connection:"), std::string::npos) << "HTTP/1.1 persists without saying so: " << answer;
+    const auto body = answer.substr(answer.find("\r\n\r\n") + 4);
+    EXPECT_EQ(body.rfind("{\"status\":\"ok\"", 0), 0U) << body;
+    EXPECT_NE(answer.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos) << answer;
+  }
+  {
+    Client client(server.port());  // HTTP/1.1 asking to close: answered, then closed
+    const auto answer =
+        client.exchange("GET /healthz HTTP/1.1\r\nConnection: close\r\n" + std::string(Client::kKiosk) + "\r\n");
+    EXPECT_NE(answer.find("\r\nConnection: close\r\n"), std::string::npos) << answer;
+    EXPECT_TRUE(client.closed_by_peer());
+  }
+  {
+    Client client(server.port());  // HTTP/1.0 asking to stay: kept, and said so
+    const auto answer =
+        client.exchange("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n" + std::string(Client::kKiosk) + "\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.0 200 OK\r\n", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\r\nConnection: keep-alive\r\n"), std::string::npos) << answer;
+    EXPECT_EQ(client.healthz(), "HTTP/1.1 200 OK") << "an HTTP/1.0 keep-alive connection was not kept";
+  }
+  {
+    Client client(server.port());  // HTTP/1.0 by default: closed after the answer
+    const auto answer = client.exchange("GET /healthz HTTP/1.0\r\n" + std::string(Client::kKiosk) + "\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.0 200 OK\r\n", 0), 0U) << answer;
+    EXPECT_EQ(answer.find("Connection:"), std::string::npos) << answer;
+    EXPECT_TRUE(client.closed_by_peer());
+  }
+  {
+    Client client(server.port());  // a refusal keeps its status and JSON body
+    const auto answer = client.exchange("GET /no-such-thing HTTP/1.1\r\n" + std::string(Client::kKiosk) + "\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\"error\":"), std::string::npos) << answer;
+  }
+  server.stop();
+  serving.join();
 }
 
 }  // namespace

@@ -3,6 +3,11 @@
 // service caches no verification result, only parsed keys), against raw ES256 verifies/s of the
 // same distinct tokens on CPU 0 in the same run (goal >= 0.85x); p50/p99 latency; plain HTTP
 // and TLS reported apart.
+// The load generator's clients wait for answers by polling their sockets (yielding CPU 1 to
+// each other), never asleep in recv: a sleeping client on another CPU makes every answer's send
+// wake it with an inter-processor interrupt that the kernel charges to the service's CPU — on
+// this machine (a nested virtual machine) a tenth of the service's time, measured with perf — where a
+// terminal on another machine costs the service nothing of the kind.
 // Usage: service_bench [--quick] [--handler-only]   (--handler-only: the in-process line and
 // where the handler's time goes)
 #include <netinet/tcp.h>
@@ -177,7 +182,8 @@ struct LoadResult {
   std::vector<double> latencies_us;
 };
 
-// `connections` keep-alive clients on CPU 1, each sending its share of distinct tokens in turn.
+// `connections` keep-alive clients on CPU 1, each sending its share of distinct tokens in turn
+// and spinning (not sleeping) until its answer is there (see the header).
 LoadResult load(World& world, std::uint16_t port, SSL_CTX* tls, std::size_t connections, std::size_t from,
                 std::size_t count, const std::string& headers) {
   std::vector<std::vector<double>> lat(connections);
@@ -188,7 +194,7 @@ LoadResult load(World& world, std::uint16_t port, SSL_CTX* tls, std::size_t conn
     threads.emplace_back([&, c] {
       pin(1);
       try {
-        testing::Client client(port, tls);
+        testing::Client client(port, tls, /*spin=*/true);
         for (std::size_t i = from + c; i < from + count; i += connections) {
           const auto t0 = Clock::now();
           if (client.post("/v1/vouchers/verify", world.bodies[i % world.bodies.size()], headers) != 200) ++failures;

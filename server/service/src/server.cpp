@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -125,14 +126,51 @@ struct Server::Impl {
   static constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;
   std::atomic<std::int64_t> last_revocation_check{0};
 
-  // RFC 9110 IMF-fixdate, e.g. "Sat, 28 Nov 2026 21:30:00 GMT".
-  static std::string http_date() {
+  // RFC 9110 IMF-fixdate, e.g. "Sat, 28 Nov 2026 21:30:00 GMT": formatted once a second per
+  // thread, not once an answer.
+  static std::string_view http_date() {
+    thread_local std::time_t formatted = -1;
+    thread_local std::array<char, 40> text{};
+    thread_local std::size_t length = 0;
     const std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    char text[40];
-    const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-    return std::string(text, n);
+    if (now != formatted) {
+      std::tm utc{};
+      gmtime_r(&now, &utc);
+      length = std::strftime(text.data(), text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+      formatted = now;
+    }
+    return {text.data(), length};
+  }
+
+  // The whole answer as one buffer (one write, one TLS record for a small answer): the status
+  // line, Server, Date (offline terminals take the time from it: design, "Time"), the
+  // handler's headers, Content-Length and the connection's fate, then the body. Written
+  // directly: Beast's generic serializer costs more than the answer's bytes do.
+  static std::string answer_text(const Response& response, unsigned version, bool keep_alive) {
+    const auto status = static_cast<unsigned>(response.status);
+    const auto reason = http::obsolete_reason(static_cast<http::status>(response.status));
+    std::string out;
+    out.reserve(160 + response.body.size());
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    out.append(reason.data(), reason.size());
+    out += "\r\nServer: skillcard\r\nDate: ";
+    out += http_date();
+    for (const auto& [name, value] : response.headers) {
+      out += "\r\n";
+      out += name;
+      out += ": ";
+      out += value;
+    }
+    out += "\r\nContent-Length: ";
+    out += std::to_string(response.body.size());
+    // HTTP/1.1 connections persist unless closed; HTTP/1.0 ones close unless kept.
+    if (version == 10 && keep_alive) out += "\r\nConnection: keep-alive";
+    if (version != 10 && !keep_alive) out += "\r\nConnection: close";
+    out += "\r\n\r\n";
+    out += response.body;
+    return out;
   }
 
   // The "error" member of a refusal body, without a JSON library in this translation unit.
@@ -186,7 +224,7 @@ struct Server::Impl {
           const auto name = field.name_string();
           request.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
         }
-        request.body = req.body();
+        request.body = std::move(parser.get().body());
         std::optional<Terminal> who = terminal;
         if (options.insecure_loopback) {
           auto get = [&](const char* name) {
@@ -237,15 +275,9 @@ struct Server::Impl {
           }
         }
       }
-      http::response<http::string_body> res{static_cast<http::status>(response.status), version};
-      res.set(http::field::server, "skillcard");
-      res.set(http::field::date, http_date());  // offline terminals take the time from it (design, "Time")
-      for (const auto& [name, value] : response.headers) res.set(name, value);
-      res.keep_alive(keep_alive);
-      res.body() = std::move(response.body);
-      res.prepare_payload();
+      const std::string answer = answer_text(response, version, keep_alive);
       lowest.expires_after(options.timeout);
-      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      co_await net::async_write(stream, net::buffer(answer), net::redirect_error(net::use_awaitable, ec));
       if (drain && !ec) {
         // Read and drop the rest of an oversize upload (within a bound) before closing, so that
         // the client gets the 400 rather than a connection reset on its unread bytes.

@@ -210,6 +210,10 @@ TEST_F(HandlerTest, VerifyRefusesEveryClassOfBadInput) {
       {"unknown field", "{\"token\": \"AA\", \"extra\": 1}", "extra"},
       {"missing field", "{}", "token"},
       {"duplicate field", "{\"token\": \"AA\", \"token\": \"AA\"}", "token"},
+      {"duplicate in a nested object", "{\"token\": {\"a\": 1, \"b\": [{\"a\": 1}], \"a\": 2}}", "a"},
+      // A name used again in another object is no duplicate: these fail on type and name.
+      {"same name nested", "{\"token\": {\"token\": 1}}", "token"},
+      {"same name after a nested object", "{\"x\": {\"token\": 1}, \"token\": \"AA\"}", "x"},
       {"not base64url", "{\"token\": \"a+b/\"}", "token"},
       {"padding", "{\"token\": \"AA==\"}", "token"},
       {"deep", std::string(100, '[') + std::string(100, ']'), "body"},

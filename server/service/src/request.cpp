@@ -80,7 +80,11 @@ std::array<std::uint8_t, N> hex_id(std::string_view text, std::string_view field
 }  // namespace
 
 Response json_response(int status, const json& body) {
-  return Response{status, body.dump(-1, ' ', false, json::error_handler_t::replace), {kJsonType, kNoStore}};
+  return json_text_response(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+Response json_text_response(int status, std::string body) {
+  return Response{status, std::move(body), {kJsonType, kNoStore}};
 }
 
 void refuse(std::string_view code, const Values& values, const Values& extra) {
@@ -107,23 +111,40 @@ void check_members(const json& object, std::span<const FieldRule> rules, std::st
 
 json parse_object(const std::string& body, std::span<const FieldRule> rules, bool empty_ok) {
   if (body.empty() && empty_ok) return json::object();
-  std::vector<std::set<std::string>> keys;
-  std::string problem;
-  std::string problem_field = "body";
-  const json::parser_callback_t callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (!problem.empty()) return true;
-    if (depth > kMaxDepth) problem = "nested more than " + std::to_string(kMaxDepth) + " levels deep";
+  // Duplicate members (RFC 8259 leaves them undefined; nlohmann keeps the last): the names seen
+  // in each open object, flat, with where each object's names begin. Request objects are small,
+  // so a linear search beats a set per object.
+  struct Seen {
+    std::vector<std::string> names;
+    std::vector<std::size_t> starts;
+    std::string problem;
+    std::string problem_field = "body";
+  } seen;
+  // One captured pointer: std::function keeps it without allocating.
+  const json::parser_callback_t callback = [state = &seen](int depth, json::parse_event_t event, json& parsed) {
+    auto& s = *state;
+    if (!s.problem.empty()) return true;
+    if (depth > kMaxDepth) s.problem = "nested more than " + std::to_string(kMaxDepth) + " levels deep";
     switch (event) {
       case json::parse_event_t::object_start:
-        keys.emplace_back();
+        s.starts.push_back(s.names.size());
         break;
       case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
+        if (!s.starts.empty()) {
+          s.names.resize(s.starts.back());
+          s.starts.pop_back();
+        }
         break;
       case json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() && !keys.back().insert(parsed.get<std::string>()).second) {
-          problem = "duplicate member";
-          problem_field = clip(parsed.get<std::string>());
+        if (!s.starts.empty() && parsed.is_string()) {
+          const auto& name = parsed.get_ref<const std::string&>();
+          const auto begin = s.names.begin() + static_cast<std::ptrdiff_t>(s.starts.back());
+          if (std::find(begin, s.names.end(), name) != s.names.end()) {
+            s.problem = "duplicate member";
+            s.problem_field = clip(name);
+          } else {
+            s.names.push_back(name);
+          }
         }
         break;
       default:
@@ -133,7 +154,7 @@ json parse_object(const std::string& body, std::span<const FieldRule> rules, boo
   };
   json value = json::parse(body, callback, /*allow_exceptions=*/false);
   if (value.is_discarded()) bad_field("body", "not well-formed JSON");
-  if (!problem.empty()) bad_field(problem_field, problem);
+  if (!seen.problem.empty()) bad_field(seen.problem_field, seen.problem);
   if (!value.is_object()) bad_field("body", "must be a JSON object");
   check_members(value, rules, {});
   return value;

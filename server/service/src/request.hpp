@@ -26,6 +26,8 @@ struct Refused {
 };
 
 Response json_response(int status, const json& body);
+// `body` is JSON text already (written by JsonWriter).
+Response json_text_response(int status, std::string body);
 [[noreturn]] void refuse(std::string_view code, const Values& values = {}, const Values& extra = {});
 [[noreturn]] void bad_field(std::string_view field, std::string_view detail);
 

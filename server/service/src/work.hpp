@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "json_writer.hpp"
 #include "request.hpp"
 #include "skillcard/ledger/ledger.hpp"
 #include "skillcard/policy/policy.hpp"
@@ -47,6 +48,8 @@ struct CardProof {
 };
 
 json voucher_json(const schemas::VoucherClaims& claims);
+// The same members, written straight into an answer (the verify path).
+void write_voucher(JsonWriter& out, const schemas::VoucherClaims& claims);
 
 class Work {
  public:

@@ -34,6 +34,26 @@ json voucher_json(const schemas::VoucherClaims& c) {
   return j;
 }
 
+void write_voucher(JsonWriter& out, const schemas::VoucherClaims& c) {
+  out.begin_object();
+  out.key("id").hex(c.id);
+  out.key("issuer").number(c.issuer);
+  out.key("holder").hex(c.holder);
+  out.key("programme").number(static_cast<unsigned>(c.programme));
+  out.key("occupation").text(schemas::format_occupation(c.occupation));
+  out.key("level").number(c.level);
+  out.key("fund").number(static_cast<unsigned>(c.fund));
+  out.key("face_value_fen").number(c.face_value_fen);
+  out.key("planned_hours").number(c.planned_hours);
+  out.key("planned_online_hours").number(c.planned_online_hours);
+  out.key("eligible_regions").numbers(c.eligible_regions);
+  out.key("eligible_providers").numbers(c.eligible_providers);
+  out.key("issued_at").number(c.issued_at);
+  out.key("not_before").number(c.not_before);
+  out.key("expires_at").number(c.expires_at);
+  out.end_object();
+}
+
 Response Work::run(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::Healthz:
@@ -318,12 +338,17 @@ Response Work::verify() {
     refuse_token("TOKEN_UNKNOWN_KID", "ledger", {{"detail", "not the token the ledger issued under this id"}});
   }
   if (ctx_.metrics) ctx_.metrics->count_verification(true);
-  json answer = json::object();
-  answer["valid"] = true;
-  answer["kid"] = ledger::lower_hex(decoded->kid);
-  answer["state"] = ledger::to_string(record->state);
-  answer["voucher"] = voucher_json(claims);
-  return json_response(200, answer);
+  // Written directly (the same members as voucher_json, tested so): this answer goes out for
+  // every verified token.
+  JsonWriter answer;
+  answer.begin_object();
+  answer.key("valid").boolean(true);
+  answer.key("kid").hex(decoded->kid);
+  answer.key("state").text(ledger::to_string(record->state));
+  answer.key("voucher");
+  write_voucher(answer, claims);
+  answer.end_object();
+  return json_text_response(200, std::move(answer).take());
 }
 
 }  // namespace skillcard::service::detail

@@ -117,7 +117,9 @@ TEST_F(ServerTest, StopWhileKeepAliveSessionsEndTouchesNoEndedSession) {
   constexpr int kRounds = 40;
   constexpr int kClients = 12;
   for (int round = 0; round < kRounds; ++round) {
-    Server server(*handler, options());
+    auto o = options();
+    o.threads = round % 2 == 0 ? 4 : 1;  // sessions on strands, and on the one thread's executor
+    Server server(*handler, o);
     const auto port = server.port();
     std::thread serving([&server] { server.run(false); });
     std::vector<Client> clients;

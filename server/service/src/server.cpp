@@ -101,7 +101,8 @@ struct Server::Impl {
 
   const Handler& handler;
   ServerOptions options;
-  net::io_context ioc;
+  // One thread: Asio may skip its cross-thread wake-ups (the concurrency hint).
+  net::io_context ioc{options.threads == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT};
   std::optional<ssl::context> tls;
   tcp::acceptor acceptor;
   net::signal_set signals;
@@ -388,8 +389,13 @@ struct Server::Impl {
   net::awaitable<void> accept_loop() {
     for (;;) {
       beast::error_code ec;
+      // A session's work (its coroutine, its timer, a stop's cancel) runs on a strand when several
+      // threads serve; with one thread it is serial anyway, and the io_context's own executor
+      // spares every handler the strand's lock and shared reference counting.
+      const net::any_io_executor executor_for_session =
+          options.threads > 1 ? net::any_io_executor(net::make_strand(ioc)) : net::any_io_executor(ioc.get_executor());
       tcp::socket socket =
-          co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+          co_await acceptor.async_accept(executor_for_session, net::redirect_error(net::use_awaitable, ec));
       if (ec) {
         if (stopping || ec == net::error::operation_aborted) co_return;
         log("accept failed: " + ec.message());

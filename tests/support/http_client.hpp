@@ -4,10 +4,10 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,8 +20,7 @@ namespace skillcard::testing {
 
 class Client {
  public:
-  // spin: wait for answers by polling the socket without sleeping (see read_some).
-  Client(std::uint16_t port, SSL_CTX* tls, bool spin = false) : spin_(spin) {
+  Client(std::uint16_t port, SSL_CTX* tls) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -53,65 +52,79 @@ class Client {
   }
   int request(const std::string& method, const std::string& path, const std::string& body,
               const std::string& extra_headers, std::string* body_out = nullptr) {
-    std::string text = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                       extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    write_all(text);
-    // Headers, then Content-Length bytes of body.
-    std::size_t header_end;
-    while ((header_end = in_.find("\r\n\r\n")) == std::string::npos) read_some();
-    const auto status = std::stoi(in_.substr(9, 3));
-    const auto cl = in_.find("Content-Length: ");
-    const std::size_t length = cl < header_end ? std::stoul(in_.substr(cl + 16)) : 0;
-    while (in_.size() < header_end + 4 + length) read_some();
-    if (body_out) *body_out = in_.substr(header_end + 4, length);
-    in_.erase(0, header_end + 4 + length);
+    send(method, path, body, extra_headers);
+    int status = 0;
+    while (!answer_in_buffer(status, body_out)) read_some();
     return status;
   }
 
+  // The benchmark's event loop: the socket in non-blocking mode, requests sent with send() and
+  // answers collected with try_read_answer() when poll() says the socket is readable (or
+  // has_buffered(): TLS may have read a record the application has not yet taken).
+  void set_nonblocking() { ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK); }
+  int fd() const { return fd_; }
+  bool has_buffered() const { return ssl_ && SSL_pending(ssl_) > 0; }
+  void send(const std::string& method, const std::string& path, const std::string& body,
+            const std::string& extra_headers) {
+    std::string text = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                       extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    write_all(text);
+  }
+  // Reads what is there without waiting; true (and the status) once a whole answer has come.
+  bool try_read_answer(int& status) {
+    char buf[8192];
+    for (;;) {
+      const auto n = ssl_ ? SSL_read(ssl_, buf, sizeof buf) : static_cast<int>(::recv(fd_, buf, sizeof buf, 0));
+      if (n > 0) {
+        in_.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (!would_block(n)) throw std::runtime_error("connection closed");
+      break;
+    }
+    return answer_in_buffer(status, nullptr);
+  }
+
  private:
+  // Takes one whole answer (head, then Content-Length bytes of body) off the input, if there.
+  bool answer_in_buffer(int& status, std::string* body_out) {
+    const auto header_end = in_.find("\r\n\r\n");
+    if (header_end == std::string::npos) return false;
+    const auto cl = in_.find("Content-Length: ");
+    const std::size_t length = cl < header_end ? std::stoul(in_.substr(cl + 16)) : 0;
+    if (in_.size() < header_end + 4 + length) return false;
+    status = std::stoi(in_.substr(9, 3));
+    if (body_out) *body_out = in_.substr(header_end + 4, length);
+    in_.erase(0, header_end + 4 + length);
+    return true;
+  }
+  bool would_block(int n) const {
+    if (ssl_) {
+      const int e = SSL_get_error(ssl_, n);
+      return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+    }
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+  }
   void write_all(const std::string& data) {
     std::size_t done = 0;
     while (done < data.size()) {
       const auto n = ssl_ ? SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done))
-                          : static_cast<int>(::send(fd_, data.data() + done, data.size() - done, 0));
-      if (n <= 0) throw std::runtime_error("write failed");
+                          : static_cast<int>(::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL));
+      if (n <= 0) {
+        if (would_block(n)) continue;  // non-blocking and full: try again
+        throw std::runtime_error("write failed");
+      }
       done += static_cast<std::size_t>(n);
     }
   }
-  // A spinning client never sleeps in recv, so the server's kernel has no reader to wake on
-  // another CPU when it sends the answer: on a loopback benchmark that wake-up (an
-  // inter-processor interrupt, costly in a virtual machine) is charged to the server's CPU,
-  // where a remote terminal would cost it nothing.
   void read_some() {
     char buf[8192];
-    for (;;) {
-      if (ssl_) {
-        if (spin_ && SSL_pending(ssl_) == 0) {
-          char probe;
-          const auto p = ::recv(fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-          if (p < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            sched_yield();  // the other clients on this CPU
-            continue;
-          }
-        }
-        const auto n = SSL_read(ssl_, buf, sizeof buf);
-        if (n <= 0) throw std::runtime_error("connection closed");
-        in_.append(buf, static_cast<std::size_t>(n));
-        return;
-      }
-      const auto n = ::recv(fd_, buf, sizeof buf, spin_ ? MSG_DONTWAIT : 0);
-      if (n < 0 && spin_ && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        sched_yield();  // the other clients on this CPU
-        continue;
-      }
-      if (n <= 0) throw std::runtime_error("connection closed");
-      in_.append(buf, static_cast<std::size_t>(n));
-      return;
-    }
+    const auto n = ssl_ ? SSL_read(ssl_, buf, sizeof buf) : static_cast<int>(::recv(fd_, buf, sizeof buf, 0));
+    if (n <= 0) throw std::runtime_error("connection closed");
+    in_.append(buf, static_cast<std::size_t>(n));
   }
   int fd_ = -1;
   SSL* ssl_ = nullptr;
-  bool spin_ = false;
   std::string in_;
 };
 

@@ -3,11 +3,13 @@
 // service caches no verification result, only parsed keys), against raw ES256 verifies/s of the
 // same distinct tokens on CPU 0 in the same run (goal >= 0.85x); p50/p99 latency; plain HTTP
 // and TLS reported apart.
-// The load generator's clients wait for answers by polling their sockets (yielding CPU 1 to
-// each other), never asleep in recv: a sleeping client on another CPU makes every answer's send
-// wake it with an inter-processor interrupt that the kernel charges to the service's CPU — on
-// this machine (a nested virtual machine) a tenth of the service's time, measured with perf — where a
-// terminal on another machine costs the service nothing of the kind.
+// The load generator (one thread on CPU 1) waits for answers by polling its sockets, never
+// asleep: a sleeping client on another CPU makes every answer's send wake it with an
+// inter-processor interrupt that the kernel charges to the service's CPU — on this machine (a
+// nested virtual machine) a tenth of the service's time, measured with perf — where a terminal
+// on another machine costs the service nothing of the kind. A polling thread needs CPU 1 to
+// itself: on a busy machine its time slices, not the service, set the rate (run it under
+// `chrt -f 50`, or on a quiet machine).
 // Usage: service_bench [--quick] [--handler-only]   (--handler-only: the in-process line and
 // where the handler's time goes)
 #include <netinet/tcp.h>
@@ -182,34 +184,74 @@ struct LoadResult {
   std::vector<double> latencies_us;
 };
 
-// `connections` keep-alive clients on CPU 1, each sending its share of distinct tokens in turn
-// and spinning (not sleeping) until its answer is there (see the header).
+// One load thread on CPU 1 driving `connections` keep-alive connections, each sending its share
+// of distinct tokens in turn (the next request as soon as its answer is there). The thread
+// polls its sockets without sleeping (see the header); being one thread, it never keeps
+// another client that has its answer from running, whatever else shares CPU 1.
 LoadResult load(World& world, std::uint16_t port, SSL_CTX* tls, std::size_t connections, std::size_t from,
                 std::size_t count, const std::string& headers) {
-  std::vector<std::vector<double>> lat(connections);
-  std::atomic<int> failures{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (std::size_t c = 0; c < connections; ++c) {
-    threads.emplace_back([&, c] {
-      pin(1);
-      try {
-        testing::Client client(port, tls, /*spin=*/true);
-        for (std::size_t i = from + c; i < from + count; i += connections) {
-          const auto t0 = Clock::now();
-          if (client.post("/v1/vouchers/verify", world.bodies[i % world.bodies.size()], headers) != 200) ++failures;
-          lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-        }
-      } catch (const std::exception&) {
-        ++failures;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (failures) throw std::runtime_error("service bench: " + std::to_string(failures.load()) + " failed requests");
+  struct Connection {
+    std::unique_ptr<testing::Client> client;
+    std::size_t next = 0;  // index of the request in flight
+    Clock::time_point sent;
+    std::string in;
+  };
   LoadResult out;
-  for (auto& l : lat) out.latencies_us.insert(out.latencies_us.end(), l.begin(), l.end());
+  int failures = 0;
+  std::exception_ptr error;
+  const auto start = Clock::now();
+  std::thread t([&] {
+    pin(1);
+    try {
+      std::vector<Connection> conns(connections);
+      std::vector<pollfd> fds(connections);
+      std::size_t open = 0;
+      auto send_next = [&](std::size_t c) {
+        auto& conn = conns[c];
+        const auto& body = world.bodies[conn.next % world.bodies.size()];
+        conn.sent = Clock::now();
+        conn.client->send("POST", "/v1/vouchers/verify", body, headers);
+      };
+      for (std::size_t c = 0; c < connections; ++c) {
+        conns[c].client = std::make_unique<testing::Client>(port, tls);
+        conns[c].client->set_nonblocking();
+        conns[c].next = from + c;
+        fds[c] = {conns[c].client->fd(), POLLIN, 0};
+        if (conns[c].next < from + count) {
+          send_next(c);
+          ++open;
+        } else {
+          fds[c].fd = -1;
+        }
+      }
+      while (open > 0) {
+        if (::poll(fds.data(), fds.size(), 0) < 0) throw std::runtime_error("poll failed");
+        for (std::size_t c = 0; c < connections; ++c) {
+          if (fds[c].fd < 0) continue;
+          // TLS may hold a decrypted record already read from the socket: try it too.
+          if ((fds[c].revents & (POLLIN | POLLHUP | POLLERR)) == 0 && !conns[c].client->has_buffered()) continue;
+          auto& conn = conns[c];
+          int status = 0;
+          if (!conn.client->try_read_answer(status)) continue;
+          if (status != 200) ++failures;
+          out.latencies_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - conn.sent).count());
+          conn.next += connections;
+          if (conn.next < from + count) {
+            send_next(c);
+          } else {
+            fds[c].fd = -1;
+            --open;
+          }
+        }
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (error) std::rethrow_exception(error);
+  if (failures) throw std::runtime_error("service bench: " + std::to_string(failures) + " failed requests");
   out.rate = static_cast<double>(out.latencies_us.size()) / seconds;
   std::sort(out.latencies_us.begin(), out.latencies_us.end());
   return out;

@@ -4,6 +4,7 @@
 // (control characters as \u00XX; non-ASCII UTF-8 passes through unchanged).
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <span>
@@ -83,8 +84,16 @@ class JsonWriter {
   }
   static constexpr char kHex[] = "0123456789abcdef";
 
+  static bool plain(char c) { return c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20; }
+
   void string(std::string_view s) {
     out_ += '"';
+    // Names and most values need no escape: one append, not a character at a time.
+    if (std::all_of(s.begin(), s.end(), plain)) {
+      out_.append(s);
+      out_ += '"';
+      return;
+    }
     for (const char c : s) {
       const auto u = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\') {

@@ -45,6 +45,9 @@ namespace {
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// The prefix of the API's own header names (compared without regard to case).
+constexpr beast::string_view kOwnPrefix{"skillcard-", 10};
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -221,9 +224,13 @@ struct Server::Impl {
         Request request;
         request.method = std::string(req.method_string());
         request.target = std::string(req.target());
+        // The handler sees the API's own headers (Skillcard-*, docs/api.yaml); HTTP's framing
+        // (Host, Content-Length, Connection, …) stays here, where it is handled.
         for (const auto& field : req) {
           const auto name = field.name_string();
-          request.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
+          if (name.size() > kOwnPrefix.size() && beast::iequals(name.substr(0, kOwnPrefix.size()), kOwnPrefix)) {
+            request.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
+          }
         }
         request.body = std::move(parser.get().body());
         std::optional<Terminal> who = terminal;

@@ -31,7 +31,7 @@ inline constexpr std::string_view kClerkHeader = "skillcard-clerk";
 struct Request {
   std::string method;                                       // "GET", "POST", ...
   std::string target;                                       // path and query, e.g. "/v1/nonces"
-  std::map<std::string, std::string, std::less<>> headers;  // names in lower case
+  std::map<std::string, std::string, std::less<>> headers;  // the Skillcard-* ones, names in lower case
   std::string body;
   Terminal terminal;  // authenticated by the network layer
 };

@@ -59,7 +59,7 @@ class FlowTest : public ::testing::Test {
     fs::remove_all(dir);
     fs::create_directories(dir);
     ledger = ledger::SqliteLedger::open(dir / "ledger.db");
-    trust = TrustStore::from_signed_list(keys.signed_list(), keys.root.public_key());
+    trust = keys.trust_store();
     config = policy::PolicyConfig::from_toml(R"(
 [defaults]
 annual_limit = 3
@@ -88,10 +88,7 @@ amount_fen = 150000
   }
 
   void make_handler(bool with_policy) {
-    ServiceContext ctx;
-    ctx.ledger = ledger.get();
-    ctx.trust = trust.get();
-    ctx.clock = [this] { return now; };
+    auto ctx = base_context(*ledger, *trust, [this] { return now; });
     if (with_policy) {
       ctx.policy = &config;
       ctx.registry = people.get();

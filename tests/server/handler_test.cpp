@@ -20,14 +20,9 @@ using json = nlohmann::json;
 
 class HandlerTest : public ::testing::Test {
  protected:
-  HandlerTest() {
-    trust = TrustStore::from_signed_list(keys.signed_list(), keys.root.public_key());
-    ServiceContext ctx;
-    ctx.ledger = &ledger;
-    ctx.trust = trust.get();
-    ctx.metrics = &metrics;
-    ctx.clock = [this] { return now; };
-    handler = std::make_unique<Handler>(ctx);
+  HandlerTest() : trust(keys.trust_store()) {
+    handler = std::make_unique<Handler>(base_context(
+        ledger, *trust, [this] { return now; }, &metrics));
   }
 
   static Terminal terminal(Role role) {
@@ -314,10 +309,7 @@ TEST_F(HandlerTest, StorageFailureIs503NotABadRequest) {
 
 TEST_F(HandlerTest, DuplicateNonceValueIsDrawnAgain) {
   int calls = 0;
-  ServiceContext ctx;
-  ctx.ledger = &ledger;
-  ctx.trust = trust.get();
-  ctx.clock = [] { return kNow; };
+  auto ctx = base_context(ledger, *trust, [] { return kNow; });
   ctx.random = [&](std::span<std::uint8_t> out) { std::fill(out.begin(), out.end(), calls++ < 2 ? 0 : 7); };
   const Handler h(ctx);
   EXPECT_EQ(h.handle({"POST", "/v1/nonces", {{"skillcard-clerk", "C1"}}, "", terminal(Role::Site)}).status, 201);

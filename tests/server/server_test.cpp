@@ -90,13 +90,8 @@ class Client {
 
 class ServerTest : public ::testing::Test {
  protected:
-  ServerTest() {
-    trust = TrustStore::from_signed_list(keys.signed_list(), keys.root.public_key());
-    ServiceContext ctx;
-    ctx.ledger = &ledger;
-    ctx.trust = trust.get();
-    ctx.clock = [] { return kNow; };
-    handler = std::make_unique<Handler>(ctx);
+  ServerTest() : trust(keys.trust_store()) {
+    handler = std::make_unique<Handler>(base_context(ledger, *trust, [] { return kNow; }));
   }
 
   ServerOptions options() const {

@@ -112,6 +112,20 @@ std::vector<AuditEntry> FakeLedger::audit_entries(std::uint64_t, std::size_t) { 
 
 crypto::Kid kid(const crypto::OpenSsl::PrivateKey& key) { return crypto::kid_of<crypto::OpenSsl>(key.public_key()); }
 
+std::unique_ptr<TrustStore> KeySet::trust_store() const {
+  return TrustStore::from_signed_list(signed_list(), root.public_key());
+}
+
+ServiceContext base_context(ledger::Ledger& ledger, const TrustStore& trust, std::function<std::uint64_t()> clock,
+                            Metrics* metrics) {
+  ServiceContext ctx;
+  ctx.ledger = &ledger;
+  ctx.trust = &trust;
+  ctx.metrics = metrics;
+  ctx.clock = std::move(clock);
+  return ctx;
+}
+
 Bytes KeySet::signed_list() const {
   schemas::TrustListClaims claims;
   claims.sequence = 7;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "skillcard/ledger/ledger.hpp"
 #include "skillcard/registry/registry.hpp"
 #include "skillcard/schemas/voucher.hpp"
+#include "skillcard/service/handler.hpp"
 #include "skillcard/service/trust_store.hpp"
 
 namespace skillcard::service::testing {
@@ -95,7 +97,14 @@ struct KeySet {
   crypto::OpenSsl::PrivateKey unlisted = crypto::OpenSsl::PrivateKey::generate();      // not on the list
   crypto::OpenSsl::PrivateKey card_ca = crypto::OpenSsl::PrivateKey::generate();       // role card-ca
   Bytes signed_list() const;
+  // The trust store the service would load from signed_list().
+  std::unique_ptr<TrustStore> trust_store() const;
 };
+
+// The handler's context over a ledger and a trust store, with the given clock and optional
+// metrics; callers add the policy, registry and signers where they need them.
+ServiceContext base_context(ledger::Ledger& ledger, const TrustStore& trust, std::function<std::uint64_t()> clock,
+                            Metrics* metrics = nullptr);
 
 schemas::VoucherClaims sample_claims(std::uint64_t serial);
 Bytes sign_token(const schemas::VoucherClaims& claims, const crypto::OpenSsl::PrivateKey& key);

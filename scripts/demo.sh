@@ -98,7 +98,7 @@ api C0001 GET /v1/trust-list | sed -n 's/.*"trust_list":"\([^"]*\)".*/\1/p' >"$o
 proved "service on 127.0.0.1:$port; the operator funded the special account (P16); the counter registered card $card"
 
 step "5. the card in a real PC/SC reader: private pcscd + vsmartcard vpcd + skillcard-sim"
-vport=35993
+vport=29993  # below the ephemeral port range: no outgoing connection can be holding it
 tests/integration/pcscd_fixture.sh start "$pcsc" "$vport" >/dev/null
 export PCSCLITE_CSOCK_NAME="$pcsc/run/pcscd.comm"
 $B/card_applet_sim/skillcard-sim --image "$out/card.img" --vpcd "127.0.0.1:$vport" 2>"$out/logs/sim.log" &

@@ -42,8 +42,8 @@ for stage in $stages; do
       say "running the benchmarks (JSON lines; goals reported, not enforced)"
       # ledger_bench's PostgreSQL lines run against a throwaway cluster of their own.
       pg_bench_dir=build/ci/bench-pg
-      if tests/ledger/pg_fixture.sh start "$pg_bench_dir" 35972 >/dev/null; then
-        export SKILLCARD_PG_CONNINFO="host=127.0.0.1 port=35972 dbname=skillcard user=postgres"
+      if tests/ledger/pg_fixture.sh start "$pg_bench_dir" 29972 >/dev/null; then
+        export SKILLCARD_PG_CONNINFO="host=127.0.0.1 port=29972 dbname=skillcard user=postgres"
       else
         echo "test.sh: no PostgreSQL for ledger_bench; its PostgreSQL lines are skipped" >&2
       fi

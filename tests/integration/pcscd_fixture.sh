@@ -10,7 +10,7 @@ action=$1
 dir=$2
 case $action in
   start)
-    port=${3:-35963}
+    port=${3:-29963}
     "$0" stop "$dir" 2>/dev/null || true
     mkdir -p "$dir/run" "$dir/conf" /run/pcscd
     printf 'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x%X\n' \

@@ -25,7 +25,7 @@ using namespace skillcard::reader;
 
 namespace {
 
-constexpr int kPort = 35983;  // apart from the tests' 35963
+constexpr int kPort = 29983;  // apart from the tests' 29963, below the ephemeral port range
 const std::string kDir = "/tmp/skillcard-pcsc-bench-" + std::to_string(::getpid());
 
 bool read_exact(int fd, std::uint8_t* p, std::size_t n) {

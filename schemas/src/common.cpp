@@ -1,7 +1,6 @@
 // Shared helpers: programme check, occupation codes, diagnostic notation.
 #include "skillcard/schemas/common.hpp"
 
-#include <cstdio>
 #include <utility>
 
 #include "cbor_strict.hpp"
@@ -32,9 +31,14 @@ std::uint32_t parse_occupation(std::string_view code) {
 }
 
 std::string format_occupation(std::uint32_t code) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%u-%02u-%02u-%02u", code / 1000000, code / 10000 % 100, code / 100 % 100, code % 100);
-  return buf;
+  // d-dd-dd-dd without printf: every verify answer carries one.
+  std::string out = std::to_string(code / 1000000);
+  for (const std::uint32_t part : {code / 10000 % 100, code / 100 % 100, code % 100}) {
+    out += '-';
+    out += static_cast<char>('0' + part / 10);
+    out += static_cast<char>('0' + part % 10);
+  }
+  return out;
 }
 
 namespace {

@@ -144,6 +144,8 @@ TEST(VoucherToken, OccupationCodes) {
   EXPECT_EQ(parse_occupation("4-04-05-05"), 4040505u);
   EXPECT_EQ(format_occupation(4040505), "4-04-05-05");
   EXPECT_EQ(format_occupation(parse_occupation("6-31-01-09")), "6-31-01-09");
+  EXPECT_EQ(format_occupation(1000000), "1-00-00-00");
+  EXPECT_EQ(format_occupation(12345678), "12-34-56-78");  // what printf("%u-%02u-%02u-%02u") wrote
   EXPECT_THROW(parse_occupation("4040505"), std::invalid_argument);
   EXPECT_THROW(parse_occupation("0-04-05-05"), std::invalid_argument);
   EXPECT_THROW(parse_occupation("4-0A-05-05"), std::invalid_argument);

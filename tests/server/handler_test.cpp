@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 
@@ -333,6 +334,22 @@ TEST_F(HandlerTest, VerifyAcceptsAValidTokenForEveryRole) {
     EXPECT_EQ(b.at("voucher").at("face_value_fen"), 180000);
   }
   EXPECT_EQ(metrics.refusals("TOKEN_BAD_SIGNATURE"), 0U);
+}
+
+// The plain body is read without a JSON document; spelt any other way the same token gets the
+// same answer through the full parser.
+TEST_F(HandlerTest, VerifyAnswersTheSameWhateverTheTokensJsonSpelling) {
+  const auto text = base64url_encode(issued(3));
+  char escaped[7];
+  std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(text[0]));
+  const auto plain = call(Role::Kiosk, "POST", "/v1/vouchers/verify", "{\"token\":\"" + text + "\"}");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  for (const auto& body :
+       {" {\n\t\"token\" : \"" + text + "\" }\r\n", "{\"token\":\"" + std::string(escaped) + text.substr(1) + "\"}"}) {
+    const auto r = call(Role::Kiosk, "POST", "/v1/vouchers/verify", body);
+    EXPECT_EQ(r.status, 200) << body;
+    EXPECT_EQ(r.body, plain.body) << body;
+  }
 }
 
 TEST_F(HandlerTest, VerifyAcceptsTheUntaggedForm) {

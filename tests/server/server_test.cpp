@@ -205,5 +205,39 @@ TEST_F(ServerTest, AnswersCarryDateLengthAndTheConnectionsFate) {
   serving.join();
 }
 
+// The parser writes each request into the session's reused Request: a chunked body arrives
+// whole, a later shorter body is not mixed with an earlier one, and the API's own headers reach
+// the handler whatever the case of their names.
+TEST_F(ServerTest, RequestsArriveWholeWhateverTheirFraming) {
+  Server server(*handler, options());
+  std::thread serving([&server] { server.run(false); });
+  Client client(server.port());
+  const std::string kiosk(Client::kKiosk);
+  // Chunked, split inside the member name: the handler sees the whole body and names the field.
+  auto answer = client.exchange("POST /v1/vouchers/verify HTTP/1.1\r\n" + kiosk +
+                                "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"tok\r\nA\r\nen\":\"a+b\"}\r\n0\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;
+  EXPECT_NE(answer.find("\"field\":\"token\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find("base64url"), std::string::npos) << answer;
+  // The same connection, a shorter body: "missing", not the earlier body's leftovers.
+  answer = client.exchange("POST /v1/vouchers/verify HTTP/1.1\r\n" + kiosk + "Content-Length: 2\r\n\r\n{}");
+  EXPECT_NE(answer.find("\"field\":\"token\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find("missing"), std::string::npos) << answer;
+  // A counter's write without a clerk is refused by name; with one (any case) it gets past that.
+  const std::string counter =
+      "Host: localhost\r\nSkillcard-Dev-Terminal-Id: C1\r\nSkillcard-Dev-Terminal-Role: counter\r\n"
+      "Skillcard-Dev-Terminal-Region: 420100\r\n";
+  const std::string void_request = "POST /v1/vouchers/00000000000000ff/void HTTP/1.1\r\n" + counter;
+  const std::string body = "{\"reason\":\"test\"}";
+  const std::string framing = "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  answer = client.exchange(void_request + framing);
+  EXPECT_NE(answer.find("Skillcard-Clerk"), std::string::npos) << answer;
+  answer = client.exchange(void_request + "sKILLCARD-cLERK: CLERK7\r\n" + framing);
+  EXPECT_EQ(answer.find("Skillcard-Clerk"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"error\":"), std::string::npos) << answer;  // no such voucher here
+  server.stop();
+  serving.join();
+}
+
 }  // namespace
 }  // namespace skillcard::service

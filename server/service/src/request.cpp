@@ -160,6 +160,39 @@ json parse_object(const std::string& body, std::span<const FieldRule> rules, boo
   return value;
 }
 
+std::optional<std::string_view> sole_plain_string(std::string_view body, std::string_view name) noexcept {
+  std::size_t at = 0;
+  const auto space = [&] {
+    while (at < body.size() && (body[at] == ' ' || body[at] == '\t' || body[at] == '\n' || body[at] == '\r')) ++at;
+  };
+  const auto take = [&](char c) {
+    space();
+    if (at >= body.size() || body[at] != c) return false;
+    ++at;
+    return true;
+  };
+  // A string token without escapes: its characters as they stand, or nullopt.
+  const auto plain = [&]() -> std::optional<std::string_view> {
+    if (!take('"')) return std::nullopt;
+    const auto start = at;
+    while (at < body.size() && body[at] != '"') {
+      const auto c = static_cast<unsigned char>(body[at]);
+      if (c < 0x20 || c > 0x7e || c == '\\') return std::nullopt;
+      ++at;
+    }
+    if (at >= body.size()) return std::nullopt;
+    return body.substr(start, at++ - start);
+  };
+  if (!take('{')) return std::nullopt;
+  const auto key = plain();
+  if (!key || *key != name || !take(':')) return std::nullopt;
+  const auto value = plain();
+  if (!value || !take('}')) return std::nullopt;
+  space();
+  if (at != body.size()) return std::nullopt;
+  return value;
+}
+
 const std::string& text(const json& body, std::string_view field) {
   return body.at(std::string(field)).get_ref<const std::string&>();
 }
@@ -204,7 +237,10 @@ schemas::HolderRef holder_ref_from_hex(std::string_view text, std::string_view f
 schemas::Nonce nonce_from_hex(std::string_view text, std::string_view field) { return hex_id<17>(text, field); }
 
 Bytes base64url_field(const json& body, std::string_view field, std::size_t max_bytes, std::string_view path) {
-  const auto& value = text(body, field);
+  return base64url_text(text(body, field), field, max_bytes, path);
+}
+
+Bytes base64url_text(std::string_view value, std::string_view field, std::size_t max_bytes, std::string_view path) {
   if (value.size() > (max_bytes * 4 + 2) / 3) {
     bad_field(joined(path, field), "larger than " + std::to_string(max_bytes) + " bytes");
   }

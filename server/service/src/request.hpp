@@ -42,6 +42,11 @@ struct FieldRule {
 // required ones present); otherwise BAD_REQUEST_FIELD naming the first wrong field. An empty
 // body counts as {} when `empty_ok`. Depth, duplicate members and syntax are checked too.
 json parse_object(const std::string& body, std::span<const FieldRule> rules, bool empty_ok);
+// The value of a body that is exactly `{"<name>": "<value>"}` (JSON whitespace allowed) with a
+// value that needs no unescaping: printable ASCII without `"` or `\`. Anything else gives
+// nullopt, and the caller parses the body in full (parse_object), which names what is wrong.
+// Such a body means the same to both, so this is only a shortcut for the hottest request.
+std::optional<std::string_view> sole_plain_string(std::string_view body, std::string_view name) noexcept;
 // The same member checks for a nested object; `path` prefixes field names ("card_proof.").
 void check_members(const json& object, std::span<const FieldRule> rules, std::string_view path);
 
@@ -59,6 +64,7 @@ schemas::VoucherId voucher_id_from_hex(std::string_view text, std::string_view f
 schemas::HolderRef holder_ref_from_hex(std::string_view text, std::string_view field);
 schemas::Nonce nonce_from_hex(std::string_view text, std::string_view field);
 Bytes base64url_field(const json& body, std::string_view field, std::size_t max_bytes, std::string_view path = {});
+Bytes base64url_text(std::string_view value, std::string_view field, std::size_t max_bytes, std::string_view path = {});
 std::uint32_t occupation(const json& body, std::string_view field);
 bool is_card_number(std::string_view text) noexcept;
 

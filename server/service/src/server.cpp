@@ -88,6 +88,79 @@ std::optional<Peer> peer_of(SSL* ssl) {
   return peer;
 }
 
+// The development identity of a plain-HTTP terminal (Skillcard-Dev-Terminal-*): read by the
+// network layer, never passed to the handler.
+struct DevIdentity {
+  std::string id, role, region, site;
+  void clear() {
+    id.clear();
+    role.clear();
+    region.clear();
+    site.clear();
+  }
+};
+
+// A request parser that writes straight into the session's Request: method, target, the API's
+// own Skillcard-* headers and the body. Beast's basic_parser does the HTTP/1.1 framing
+// (Content-Length, chunked, Connection, limits); the headers the handler never sees are not
+// stored, and a keep-alive connection reuses its Request's buffers from one request to the next.
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  RequestParser(Request& into, DevIdentity& dev) : out_(into), dev_(dev) {
+    out_.method.clear();
+    out_.target.clear();
+    out_.headers.clear();
+    out_.body.clear();
+    dev_.clear();
+  }
+  unsigned version() const noexcept { return version_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
+                       beast::error_code&) override {
+    out_.method.assign(method.data(), method.size());
+    out_.target.assign(target.data(), target.size());
+    version_ = static_cast<unsigned>(version);
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // never called for a request parser
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value, beast::error_code&) override {
+    if (name.size() <= kOwnPrefix.size() || !beast::iequals(name.substr(0, kOwnPrefix.size()), kOwnPrefix)) return;
+    const auto rest = name.substr(kOwnPrefix.size());
+    const std::string_view text(value.data(), value.size());
+    constexpr beast::string_view dev{"dev-terminal-", 13};
+    if (rest.size() > dev.size() && beast::iequals(rest.substr(0, dev.size()), dev)) {
+      const auto which = rest.substr(dev.size());
+      if (beast::iequals(which, "id")) dev_.id = text;
+      if (beast::iequals(which, "role")) dev_.role = text;
+      if (beast::iequals(which, "region")) dev_.region = text;
+      if (beast::iequals(which, "site")) dev_.site = text;
+      return;
+    }
+    out_.headers[lower(std::string_view(name.data(), name.size()))] = text;
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+    // basic_parser has already refused a length over the body limit.
+    if (length) out_.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view data, beast::error_code&) override {
+    out_.body.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, beast::error_code&) override {
+    out_.body.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& out_;
+  DevIdentity& dev_;
+  unsigned version_ = 11;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -191,8 +264,10 @@ struct Server::Impl {
   net::awaitable<void> serve(Stream& stream, beast::tcp_stream& lowest, std::optional<Terminal> terminal,
                              std::string_view refusal, bool& idle, std::string_view serial) {
     beast::flat_buffer buffer;
+    Request request;
+    DevIdentity dev;
     for (;;) {
-      http::request_parser<http::string_body> parser;
+      RequestParser parser(request, dev);
       parser.body_limit(options.max_body);
       parser.header_limit(16 * 1024);
       lowest.expires_after(options.timeout);
@@ -218,30 +293,13 @@ struct Server::Impl {
         response = Handler::refusal("BAD_REQUEST_FIELD", {{"field", "request"}, {"detail", "not an HTTP/1.1 request"}},
                                     {{"field", "request"}});
       } else {
-        const auto& req = parser.get();
-        version = req.version();
-        keep_alive = req.keep_alive() && !stopping;
-        Request request;
-        request.method = std::string(req.method_string());
-        request.target = std::string(req.target());
         // The handler sees the API's own headers (Skillcard-*, docs/api.yaml); HTTP's framing
         // (Host, Content-Length, Connection, …) stays here, where it is handled.
-        for (const auto& field : req) {
-          const auto name = field.name_string();
-          if (name.size() > kOwnPrefix.size() && beast::iequals(name.substr(0, kOwnPrefix.size()), kOwnPrefix)) {
-            request.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
-          }
-        }
-        request.body = std::move(parser.get().body());
+        version = parser.version();
+        keep_alive = parser.keep_alive() && !stopping;
         std::optional<Terminal> who = terminal;
         if (options.insecure_loopback) {
-          auto get = [&](const char* name) {
-            const auto it = request.headers.find(name);
-            return it == request.headers.end() ? std::string() : it->second;
-          };
-          const auto verdict =
-              terminal_from_subject({get("skillcard-dev-terminal-id"), "skillcard", get("skillcard-dev-terminal-role"),
-                                     get("skillcard-dev-terminal-region"), get("skillcard-dev-terminal-site")});
+          const auto verdict = terminal_from_subject({dev.id, "skillcard", dev.role, dev.region, dev.site});
           who = verdict.terminal;
         }
         // A terminal revoked while its connection stays open is refused from its next request.

@@ -20,6 +20,7 @@ std::string trim(std::string_view s) {
 
 std::string canonical_serial(std::string_view hex) {
   std::string out;
+  out.reserve(hex.size());
   for (const char c : hex) {
     if (c == ':') continue;
     out += static_cast<char>((c >= 'A' && c <= 'F') ? c - 'A' + 'a' : c);
@@ -138,7 +139,8 @@ bool TerminalRevocations::reload_if_changed(std::string* problem) {
 bool TerminalRevocations::is_revoked(std::string_view terminal_id, std::string_view serial_hex) const {
   std::lock_guard lock(mutex_);
   if (ids_.contains(terminal_id)) return true;
-  return !serial_hex.empty() && serials_.contains(canonical_serial(serial_hex));
+  // Asked on every request of a TLS connection: nothing to canonicalise when no serial is listed.
+  return !serial_hex.empty() && !serials_.empty() && serials_.contains(canonical_serial(serial_hex));
 }
 
 std::size_t TerminalRevocations::size() const {

@@ -10,8 +10,8 @@
 // on another machine costs the service nothing of the kind. A polling thread needs CPU 1 to
 // itself: on a busy machine its time slices, not the service, set the rate (run it under
 // `chrt -f 50`, or on a quiet machine).
-// Usage: service_bench [--quick] [--handler-only]   (--handler-only: the in-process line and
-// where the handler's time goes)
+// Usage: service_bench [--quick] [--connections N] [--handler-only]   (--handler-only: the
+// in-process line and where the handler's time goes; N keep-alive connections, default 4)
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -373,7 +373,10 @@ int main(int argc, char** argv) {
   const bool handler_only = std::string(argv[argc - 1]) == "--handler-only";
   const std::size_t tokens = quick ? 3'000 : 20'000;
   const std::size_t requests = tokens;  // each round sends every token once
-  const std::size_t connections = 4;
+  std::size_t connections = 4;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--connections") connections = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
+  }
   const auto raw_time = quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(1500);
   try {
     World world(tokens);
@@ -509,7 +512,7 @@ int main(int argc, char** argv) {
                                       : "Skillcard-Dev-Terminal-Id: K1\r\nSkillcard-Dev-Terminal-Role: kiosk\r\n"
                                         "Skillcard-Dev-Terminal-Region: 420100\r\n";
       // Interleaved: raw, service, raw, service, raw; medians of each.
-      std::vector<double> raw, served, cpu_per_request;
+      std::vector<double> raw, served, cpu_per_request, busy;
       LoadResult last;
       raw.push_back(raw_verify_rate(world, raw_time));
       (void)load(world, server.port(), client_tls, connections, 0, requests / 10, headers);  // warm-up
@@ -518,6 +521,7 @@ int main(int argc, char** argv) {
         last = load(world, server.port(), client_tls, connections, 0, requests, headers);
         cpu_per_request.push_back((serving_cpu() - cpu0) * 1e6 / static_cast<double>(requests));
         served.push_back(last.rate);
+        busy.push_back(cpu_per_request.back() * last.rate / 1e4);  // % of the run's time on CPU
         raw.push_back(raw_verify_rate(world, raw_time));
       }
       server.stop();
@@ -531,9 +535,10 @@ int main(int argc, char** argv) {
       char note[260];
       std::snprintf(note, sizeof note,
                     "p50 %.0f us, p99 %.0f us; %zu keep-alive connections; service on CPU 0, %.0f us of its CPU time "
-                    "per request; %.2fx the bare socket loop",
+                    "per request, busy %.0f%%; %.2fx the bare socket loop",
                     percentile(last.latencies_us, 0.50), percentile(last.latencies_us, 0.99), connections,
-                    *std::min_element(cpu_per_request.begin(), cpu_per_request.end()), value / floor_rate);
+                    *std::min_element(cpu_per_request.begin(), cpu_per_request.end()),
+                    *std::max_element(busy.begin(), busy.end()), value / floor_rate);
       bench::report(tls ? "service.verify_requests_tls" : "service.verify_requests_http", value, "req/s", baseline,
                     0.85, note);
       bench::report(tls ? "service.verify_latency_p99_tls_time" : "service.verify_latency_p99_http_time",

@@ -662,6 +662,15 @@ class Engine final : public Ledger {
     return store_.read([&](Db& db) { return find_voucher(db, serial_of(id)); });
   }
 
+  std::optional<VoucherStanding> voucher_standing(const VoucherId& id) override {
+    return store_.read([&](Db& db) -> std::optional<VoucherStanding> {
+      auto q = db.query("SELECT state, token FROM vouchers WHERE serial = ?1");
+      q.args(serial_of(id));
+      if (!q.step()) return std::nullopt;
+      return VoucherStanding{static_cast<VoucherState>(q.i64(0)), q.blob(1)};
+    });
+  }
+
   std::vector<VoucherRecord> holder_vouchers(const HolderRef& holder) override {
     return store_.read([&](Db& db) {
       std::vector<VoucherRecord> out;

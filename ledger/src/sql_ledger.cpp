@@ -40,6 +40,9 @@ std::size_t SqlLedger::expire_vouchers(UtcSeconds cutoff, const Actor& actor, Ut
   return engine_->expire_vouchers(cutoff, actor, now);
 }
 std::optional<VoucherRecord> SqlLedger::voucher(const VoucherId& id) { return engine_->voucher(id); }
+std::optional<VoucherStanding> SqlLedger::voucher_standing(const VoucherId& id) {
+  return engine_->voucher_standing(id);
+}
 std::vector<VoucherRecord> SqlLedger::holder_vouchers(const HolderRef& holder) {
   return engine_->holder_vouchers(holder);
 }

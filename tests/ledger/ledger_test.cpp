@@ -127,6 +127,15 @@ TEST(Ledger, VoucherLifecycleWrittenVoidedExpired) {
   EXPECT_EQ(s.ledger->expire_vouchers(b.claims.expires_at, clerk(), kNow), 0u);
   EXPECT_EQ(s.ledger->expire_vouchers(b.claims.expires_at + 1, clerk(), kNow), 1u);
   EXPECT_EQ(s.ledger->voucher(b.id())->state, VoucherState::Expired);
+  // The standing (what verify reads) follows the record: state and the token as issued.
+  for (const auto* v : {&a, &b}) {
+    const auto standing = s.ledger->voucher_standing(v->id());
+    ASSERT_TRUE(standing);
+    EXPECT_EQ(standing->state, s.ledger->voucher(v->id())->state);
+    EXPECT_EQ(standing->token, v->token);
+  }
+  EXPECT_EQ(s.ledger->voucher_standing(a.id())->state, VoucherState::Voided);
+  EXPECT_FALSE(s.ledger->voucher_standing(voucher_id(99)));
   EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 0);
   EXPECT_EQ(s.ledger->void_voucher(b.id(), "late", clerk(), kNow).status, VoucherStatus::WrongState);
 }

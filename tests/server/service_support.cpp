@@ -64,6 +64,11 @@ std::optional<VoucherRecord> FakeLedger::voucher(const VoucherId& id) {
   if (it == vouchers.end()) return std::nullopt;
   return it->second;
 }
+std::optional<VoucherStanding> FakeLedger::voucher_standing(const VoucherId& id) {
+  const auto record = voucher(id);
+  if (!record) return std::nullopt;
+  return VoucherStanding{record->state, record->token};
+}
 std::vector<VoucherRecord> FakeLedger::holder_vouchers(const HolderRef&) { unused("holder_vouchers"); }
 std::vector<VoucherRecord> FakeLedger::holder_history(const HolderRef&, int) { unused("holder_history"); }
 Revocations FakeLedger::revocations(UtcSeconds) {

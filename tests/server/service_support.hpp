@@ -53,6 +53,7 @@ class FakeLedger final : public ledger::Ledger {
                                       ledger::UtcSeconds) override;
   std::size_t expire_vouchers(ledger::UtcSeconds, const ledger::Actor&, ledger::UtcSeconds) override;
   std::optional<ledger::VoucherRecord> voucher(const ledger::VoucherId& id) override;
+  std::optional<ledger::VoucherStanding> voucher_standing(const ledger::VoucherId& id) override;
   std::vector<ledger::VoucherRecord> holder_vouchers(const ledger::HolderRef&) override;
   std::vector<ledger::VoucherRecord> holder_history(const ledger::HolderRef&, int) override;
   ledger::Revocations revocations(ledger::UtcSeconds) override;

@@ -327,7 +327,7 @@ Response Work::verify() {
   if (at < claims.not_before) refuse_token("P15_VOUCHER_NOT_YET_VALID", "validity");
   if (at >= claims.expires_at) refuse_token("P15_VOUCHER_EXPIRED", "validity");
   // 5. the ledger's state
-  const auto record = ctx_.ledger->voucher(claims.id);
+  const auto record = ctx_.ledger->voucher_standing(claims.id);
   if (!record) refuse_token("VOUCHER_UNKNOWN", "ledger");
   using S = ledger::VoucherState;
   switch (record->state) {

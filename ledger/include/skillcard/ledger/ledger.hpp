@@ -65,6 +65,8 @@ class Ledger {
   // P12 sync window, so offline receipts made before expiry can still arrive). Returns how many.
   virtual std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) = 0;
   virtual std::optional<VoucherRecord> voucher(const VoucherId& id) = 0;
+  // The state and issued token of voucher(id), without the rest of the record.
+  virtual std::optional<VoucherStanding> voucher_standing(const VoucherId& id) = 0;
   virtual std::vector<VoucherRecord> holder_vouchers(const HolderRef& holder) = 0;
   // The holder's subsidies in a CST year held by this ledger (states that count for P1). The
   // registry of record's history from other systems comes from #9 (SubsidyHistorySource).

@@ -40,6 +40,7 @@ class SqlLedger : public Ledger {
                               UtcSeconds now) override;
   std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) override;
   std::optional<VoucherRecord> voucher(const VoucherId& id) override;
+  std::optional<VoucherStanding> voucher_standing(const VoucherId& id) override;
   std::vector<VoucherRecord> holder_vouchers(const HolderRef& holder) override;
   Revocations revocations(UtcSeconds now) override;
   void for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) override;

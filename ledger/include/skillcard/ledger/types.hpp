@@ -150,6 +150,13 @@ std::string_view to_string(VoucherState state) noexcept;
 // written, redeemed.
 bool counts_as_subsidy(VoucherState state) noexcept;
 
+// What checking a presented token needs from the ledger: the voucher's state and the token it
+// was issued as (the service's verify reads this, not the whole record, on every request).
+struct VoucherStanding {
+  VoucherState state = VoucherState::Issued;
+  Bytes token;
+};
+
 struct VoucherRecord {
   schemas::VoucherClaims claims;  // exactly the token's claims; claims.id is the voucher id
   crypto::Kid signer{};           // kid in the token's protected header

@@ -14,6 +14,12 @@ if [ -z "$dir" ]; then
   echo "usage: $0 start DIR PORT | stop DIR" >&2
   exit 2
 fi
+# The server runs with its data directory as its working directory, so a relative DIR would
+# point its socket and lock files nowhere (scripts/test.sh passes build/ci/bench-pg).
+case $dir in
+  /*) ;;
+  *) dir=$PWD/$dir ;;
+esac
 data=$dir/data
 
 as_owner() {

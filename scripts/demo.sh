@@ -123,6 +123,9 @@ expect_exit() { # expect_exit CODE LOGNAME COMMAND...
 }
 
 step "6. counter: three vouchers for the holder (genuineness check, policy, signed token, STORE VOUCHER)"
+expect_exit 0 counter-read cli C0001 counter read
+sed 's/^/   /' "$out/logs/counter-read.json"
+grep -q "card: $card (genuine)" "$out/logs/counter-read.json" || fail "counter read: $(cat "$out/logs/counter-read.json")"
 vouchers=()
 for occupation in 4-04-05-05 4-04-05-06 4-04-05-07; do
   expect_exit 0 "issue-$occupation" cli C0001 --json counter issue --citizen-id $holder --programme 3 \

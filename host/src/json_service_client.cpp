@@ -231,6 +231,11 @@ CardRecord JsonServiceClient::get_card(std::string_view number) {
   return card_record(parse_body(call("GET", "/v1/cards/" + std::string(number), "", false)));
 }
 
+CardRecord JsonServiceClient::check_holder(std::string_view number, std::string_view citizen_id) {
+  const json body = {{"citizen_id", std::string(citizen_id)}};
+  return card_record(parse_body(call("POST", "/v1/cards/" + std::string(number) + "/holder-check", body.dump(), true)));
+}
+
 IssuedVoucher JsonServiceClient::issue_voucher(const IssueRequest& r) {
   json body = {{"card", r.card},
                {"citizen_id", r.citizen_id},

@@ -67,6 +67,14 @@ GenuineCard CounterWorkflow::prove_genuine() {
   return {std::move(verified), std::move(proof)};
 }
 
+CardReading CounterWorkflow::read_card() {
+  auto genuine = prove_genuine();
+  auto at_service = service_->get_card(genuine.card.claims.card_number);
+  card_->open(CardRole::Counter);
+  auto on_card = card_->list_vouchers(apdu::kListAll);
+  return {std::move(genuine), std::move(at_service), std::move(on_card)};
+}
+
 IssueOutcome CounterWorkflow::issue(const IssueInput& in) {
   const auto genuine = prove_genuine();
   IssueRequest request{genuine.card.claims.card_number,
@@ -150,10 +158,14 @@ void CounterWorkflow::change_pin(const Pin& old_pin, const Pin& new_pin) {
   card_->change_pin(old_pin, new_pin);
 }
 
-void CounterWorkflow::reset_pin(const Pin& new_pin) {
-  card_->select();
+CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const Pin& new_pin) {
+  const auto genuine = prove_genuine();
+  // The service says whose card this is; a wrong person or a lost card stops here, before the
+  // card is touched.
+  auto card = service_->check_holder(genuine.card.claims.card_number, citizen_id);
   card_->open(CardRole::Counter);
   card_->reset_retry_counter(new_pin);
+  return card;
 }
 
 LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, const std::string& citizen_id) {

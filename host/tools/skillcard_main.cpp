@@ -193,6 +193,20 @@ struct Output {
   }
 };
 
+// China Standard Time, as the bureau's rules count days (P12): "2026-06-30 14:05 +08:00".
+std::string cst_time(std::uint64_t utc) {
+  using namespace std::chrono;
+  const sys_seconds at{seconds{static_cast<std::int64_t>(utc) + 8 * 3600}};
+  const auto day = floor<days>(at);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{at - day};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u %02ld:%02ld +08:00", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()));
+  return text;
+}
+
 std::string yuan(std::uint64_t fen) {
   return "¥" + std::to_string(fen / 100) + "." + (fen % 100 < 10 ? "0" : "") + std::to_string(fen % 100);
 }
@@ -250,6 +264,7 @@ int main(int argc, char** argv) {
 
   auto* counter = app.add_subcommand("counter", "service counter");
   counter->require_subcommand(1);
+  auto* c_read = counter->add_subcommand("read", "prove the card genuine; show it as the service and the card hold it");
   IssueInput issue;
   std::vector<std::uint32_t> regions, providers;
   auto* c_issue = counter->add_subcommand("issue", "issue a voucher and write it to the card");
@@ -275,7 +290,9 @@ int main(int argc, char** argv) {
   c_cert->add_option("--number", cert.number)->required();
   c_cert->add_option("--date", cert.date, "YYYY-MM-DD")->required();
   auto* c_change = counter->add_subcommand("change-pin", "holder changes the PIN (old, then new)");
+  std::string reset_citizen;
   auto* c_reset = counter->add_subcommand("reset-pin", "set a new PIN after checking the identity document");
+  c_reset->add_option("--citizen-id", reset_citizen, "the citizen ID on the holder's identity document")->required();
   std::string lost_card, lost_citizen;
   auto* c_lost = counter->add_subcommand("lost", "report a card lost; the card in the reader replaces it");
   c_lost->add_option("--card", lost_card, "the lost card's number")->required();
@@ -316,7 +333,32 @@ int main(int argc, char** argv) {
     out.lang = lang_of(o);
     Terminal t(o);
     const Clock clock = now;
-    if (c_issue->parsed()) {
+    if (c_read->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      const auto r = w.read_card();
+      const auto& claims = r.genuine.card.claims;
+      json slots = json::array();
+      out.line("社保卡", "card", claims.card_number + (out.lang == Lang::ZhCn ? " (真卡)" : " (genuine)"));
+      out.line("有效期至", "valid until", cst_time(claims.not_after));
+      out.line("登记状态", "registered state",
+               r.at_service.state + (r.at_service.replaced_by ? " → " + *r.at_service.replaced_by : ""));
+      out.line("核销计数", "redemption counter", std::to_string(r.on_card.redemption_counter));
+      for (const auto& s : r.on_card.slots) {
+        if (s.state == SlotState::Empty) continue;
+        slots.push_back({{"voucher_id", lower_hex(s.id)}, {"state", to_string(s.state)}, {"expires_at", s.expiry}});
+        out.line("培训券", "voucher",
+                 lower_hex(s.id) + " " + std::string(to_string(s.state)) + " " + cst_time(s.expiry));
+      }
+      out.result = {{"card", claims.card_number},
+                    {"genuine", true},
+                    {"region", claims.region},
+                    {"not_after", claims.not_after},
+                    {"state", r.at_service.state},
+                    {"holder", lower_hex(r.at_service.holder)},
+                    {"redemption_counter", r.on_card.redemption_counter},
+                    {"vouchers", slots}};
+      if (r.at_service.replaced_by) out.result["replaced_by"] = *r.at_service.replaced_by;
+    } else if (c_issue->parsed()) {
       if (!regions.empty()) issue.eligible_regions = regions;
       if (!providers.empty()) issue.eligible_providers = providers;
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
@@ -353,8 +395,8 @@ int main(int argc, char** argv) {
     } else if (c_reset->parsed()) {
       const auto new_pin = read_pin(o, "New PIN: ");
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      w.reset_pin(new_pin);
-      out.result = {{"pin", "reset"}};
+      const auto card = w.reset_pin(reset_citizen, new_pin);
+      out.result = {{"pin", "reset"}, {"card", card.card}};
       out.line("密码", "PIN", "reset");
     } else if (c_lost->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
@@ -392,6 +434,7 @@ int main(int argc, char** argv) {
         if (r.redemption) out.result["face_value_fen"] = r.redemption->face_value_fen;
         out.line("培训券", "voucher", lower_hex(r.voucher_id));
         if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));
+        out.line("时间", "time", cst_time(r.terminal_time));
         out.line("核销凭据号", "receipt id", r.receipt_id);
         out.line("状态", "status", std::string(to_string(r.status)));
         if (out.as_json) std::cout << out.result.dump() << "\n";
@@ -446,7 +489,8 @@ int main(int argc, char** argv) {
                             {"verified", k.token_verified}});
         out.line("培训券", "voucher",
                  lower_hex(k.service.voucher_id) + " " + k.service.state + " " +
-                     yuan(k.service.voucher.face_value_fen) + (k.token_verified ? "" : " !" + k.problem));
+                     yuan(k.service.voucher.face_value_fen) + " " + (out.lang == Lang::ZhCn ? "有效期至 " : "until ") +
+                     cst_time(k.service.voucher.expires_at) + (k.token_verified ? "" : " !" + k.problem));
       }
       for (const auto& r : v.records) {
         json rec = {{"check", to_string(r.check)}, {"digest_version", r.raw.digest_version}};

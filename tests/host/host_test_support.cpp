@@ -159,6 +159,7 @@ RecordedCertificate UnexpectedService::record_certificate(const CertificateReque
   unexpected("record_certificate");
 }
 LostAnswer UnexpectedService::report_lost(const LostRequest&) { unexpected("report_lost"); }
+CardRecord UnexpectedService::check_holder(std::string_view, std::string_view) { unexpected("check_holder"); }
 HolderVouchers UnexpectedService::holder_vouchers(const HolderRef&, const CardProof&) { unexpected("holder_vouchers"); }
 Portfolio UnexpectedService::holder_portfolio(const HolderRef&, const CardProof&) { unexpected("holder_portfolio"); }
 TrustListAnswer UnexpectedService::trust_list() { unexpected("trust_list"); }
@@ -207,6 +208,16 @@ CardRecord FakeService::get_card(std::string_view number) {
   keys_of_card(number);
   return {std::string(number), kRegion, ct::holder_ref(), lost_cards.count(std::string(number)) ? "lost" : "active",
           std::nullopt};
+}
+
+// Every card of this fake belongs to the one holder of citizen_id().
+CardRecord FakeService::check_holder(std::string_view number, std::string_view citizen) {
+  check_up();
+  if (!crypto::citizen_id_problem(citizen).empty()) refuse(400, "CITIZEN_ID_INVALID");
+  auto card = get_card(number);
+  if (card.state != "active") refuse(403, "CARD_REVOKED");
+  if (citizen != citizen_id()) refuse(422, "P13_REGISTRY_MISMATCH");
+  return card;
 }
 
 void FakeService::check_proof(const CardProof& proof, bool need_pin) const {

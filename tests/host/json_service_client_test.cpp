@@ -216,6 +216,15 @@ TEST_F(JsonClient, CertificatesLostCardAndHolderReadsWithTheProofHeader) {
   ASSERT_EQ(lost.moved.size(), 1u);
   EXPECT_EQ(lost.moved[0].token, (Bytes{5, 6}));
 
+  answer(200, {{"card", "4201000001"}, {"region", 420100}, {"holder", kHolderHex}, {"state", "active"}});
+  const auto checked = client.check_holder("4201000001", "420100199003070016");
+  EXPECT_EQ(transport->last.method, "POST");
+  EXPECT_EQ(transport->last.target, "/v1/cards/4201000001/holder-check");
+  EXPECT_EQ(transport->header("Skillcard-Clerk"), "clerk-007");
+  EXPECT_EQ(transport->body(), (json{{"citizen_id", "420100199003070016"}}));
+  EXPECT_EQ(checked.state, "active");
+  EXPECT_EQ(lower_hex(checked.holder), kHolderHex);
+
   const auto holder = fixed_from_hex<16>(kHolderHex, "holder");
   answer(200, {{"holder", kHolderHex},
                {"vouchers",

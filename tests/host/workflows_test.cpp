@@ -92,6 +92,27 @@ TEST_F(Workflows, CounterIssueWritesTheVoucherAndConfirmsIt) {
   EXPECT_EQ(channel->by_ins[apdu::kInsStoreVoucher], 1u);
 }
 
+TEST_F(Workflows, CounterReadsTheCardGenuineWithItsStateAtTheServiceAndItsSlots) {
+  const auto id = stored_voucher({kRegion}, {});
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  channel->exchanges = 0;
+  channel->by_ins.clear();
+  const auto r = counter.read_card();
+  EXPECT_EQ(channel->exchanges - channel->by_ins[0xA4], 5u);
+  EXPECT_EQ(r.genuine.card.claims.card_number, ct::kCardNumber);
+  EXPECT_EQ(r.at_service.card, ct::kCardNumber);
+  EXPECT_EQ(r.at_service.state, "active");
+  EXPECT_EQ(r.on_card.holder, ct::holder_ref());
+  const auto stored = std::count_if(r.on_card.slots.begin(), r.on_card.slots.end(), [&](const SlotSummary& slot) {
+    return slot.id == id && slot.state == SlotState::Stored;
+  });
+  EXPECT_EQ(stored, 1);
+  // A lost card reads as lost: the clerk sees it before doing anything else.
+  service.lost_cards.insert(std::string(ct::kCardNumber));
+  EXPECT_EQ(counter.read_card().at_service.state, "lost");
+}
+
 TEST_F(Workflows, CounterIssueVoidsWhenTheCardRefusesTheWrite) {
   for (int i = 0; i < 32; ++i) stored_voucher({kRegion}, {});
   CardSession s(*channel, *counter_keys);
@@ -369,7 +390,18 @@ TEST_F(Workflows, WrongPinThreeTimesBlocksAndTheCounterResetsIt) {
   }
   CardSession cs(*channel, *counter_keys);
   CounterWorkflow counter(cs, service, trust, clock);
-  counter.reset_pin(Pin("246810"));
+  // Another person's identity document: refused at the service, the card is not touched.
+  const std::string first17 = "11010519491231002";
+  try {
+    counter.reset_pin(first17 + crypto::citizen_id_check_character(first17), Pin("246810"));
+    FAIL() << "reset for another person";
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "P13_REGISTRY_MISMATCH");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 0u);
+  const auto reset = counter.reset_pin(citizen_id(), Pin("246810"));
+  EXPECT_EQ(reset.card, ct::kCardNumber);
+  EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 1u);
   const auto out = w.redeem(w.prepare(), Pin("246810"), 84, 36);
   EXPECT_EQ(out.status, RedeemStatus::Recorded);
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);

@@ -468,7 +468,18 @@ TEST_F(WorkflowsPcsc, WrongPinThreeTimesBlocksItAndTheCounterResetsIt) {
   {
     CardSession counter_session(reader.channel(), *counter_keys);
     CounterWorkflow c(counter_session, counter_service(), *trust, wall_clock);
-    c.reset_pin(Pin("246810"));
+    // Another person's identity document: the service refuses, the card is not touched.
+    const std::string first17 = "11010519491231002";
+    try {
+      c.reset_pin(first17 + crypto::citizen_id_check_character(first17), Pin("246810"));
+      FAIL() << "reset for another person";
+    } catch (const ServiceRefusal& e) {
+      EXPECT_EQ(e.code(), "P13_REGISTRY_MISMATCH");
+      EXPECT_EQ(e.http_status(), 422);
+    }
+    EXPECT_EQ(reader.channel().by_ins[apdu::kInsResetRetryCounter], 0u);
+    EXPECT_EQ(c.reset_pin(env().holder, Pin("246810")).card, kCard);
+    EXPECT_EQ(reader.channel().by_ins[apdu::kInsResetRetryCounter], 1u);
   }
   try {
     w.redeem(w.prepare(), Pin(kPin), 84, 36);

@@ -448,6 +448,29 @@ TEST_F(FlowTest, LostCardMovesItsVouchersAndItsReceiptsAreRefused) {
   expect_refusal(issue(alice, kAlice, "4-04-05-04"), "CARD_REVOKED");
 }
 
+// Before a PIN reset the counter checks the identity document's citizen ID against the card
+// (P13: the registry of record says whose card it is).
+TEST_F(FlowTest, P13_HolderCheckBeforeAPinResetNamesTheCardsHolderOnly) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto check = [&](const std::string& number, const std::string& citizen) {
+    return call(Role::Counter, "POST", "/v1/cards/" + number + "/holder-check", json{{"citizen_id", citizen}});
+  };
+  const auto ok = check(alice.number, kAlice);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(body_of(ok).at("card"), alice.number);
+  EXPECT_EQ(body_of(ok).at("state"), "active");
+  expect_refusal(check(alice.number, kBob), "P13_REGISTRY_MISMATCH");
+  expect_refusal(check(replacement.number, kAlice), "CARD_UNKNOWN");
+  EXPECT_EQ(body_of(check(alice.number, "420100199003070011")).at("error"), "CITIZEN_ID_INVALID");
+  EXPECT_EQ(body_of(check("42010", kAlice)).at("field"), "number");
+  const auto no_clerk =
+      call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/holder-check", json{{"citizen_id", kAlice}}, {});
+  EXPECT_EQ(no_clerk.status, 400) << no_clerk.body;
+  ASSERT_EQ(call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/lost", json{{"citizen_id", kAlice}}).status,
+            200);
+  expect_refusal(check(alice.number, kAlice), "CARD_REVOKED");
+}
+
 TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   const json cert{{"card", alice.number},         {"citizen_id", kAlice}, {"kind", 3},
@@ -568,6 +591,7 @@ TEST_F(FlowTest, BadInputOnEveryEndpointNamesTheField) {
        json{{"certificate", base64url_encode(alice.certificate(keys))}, {"citizen_id", kAlice}}},
       {Role::Counter, "/v1/cards/" + alice.number + "/lost",
        json{{"citizen_id", kAlice}, {"replacement", "4201000009"}}},
+      {Role::Counter, "/v1/cards/" + alice.number + "/holder-check", json{{"citizen_id", kAlice}}},
       {Role::Counter, "/v1/certificates",
        json{{"card", alice.number},
             {"citizen_id", kAlice},

@@ -110,6 +110,7 @@ const RouteCase kRouteCases[] = {
     {"POST", "/v1/redemptions/sync", {Role::Site}},
     {"POST", "/v1/certificates", {Role::Counter}},
     {"POST", "/v1/cards/1234567890/lost", {Role::Counter}},
+    {"POST", "/v1/cards/1234567890/holder-check", {Role::Counter}},
     {"GET", "/v1/holders/00112233445566778899aabbccddeeff/vouchers", {Role::Counter, Role::Kiosk}},
     {"GET", "/v1/holders/00112233445566778899aabbccddeeff/portfolio", {Role::Counter, Role::Kiosk}},
 };

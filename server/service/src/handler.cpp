@@ -50,6 +50,8 @@ constexpr std::array kRoutes{
     Route{"GET", "/v1/cards/{}", "GET /v1/cards/{number}", bit(Role::Counter) | bit(Role::Operator),
           Endpoint::CardInfo},
     Route{"POST", "/v1/cards/{}/lost", "POST /v1/cards/{number}/lost", bit(Role::Counter), Endpoint::CardLost},
+    Route{"POST", "/v1/cards/{}/holder-check", "POST /v1/cards/{number}/holder-check", bit(Role::Counter),
+          Endpoint::CardHolderCheck},
     Route{"GET", "/v1/holders/{}/vouchers", "GET /v1/holders/{ref}/vouchers", bit(Role::Counter) | bit(Role::Kiosk),
           Endpoint::HolderVouchers},
     Route{"GET", "/v1/reports/{}", "GET /v1/reports/{kind}", bit(Role::Operator), Endpoint::Report},

@@ -32,6 +32,7 @@ enum class Endpoint {
   RegisterCard,
   CardInfo,
   CardLost,
+  CardHolderCheck,
   Budget,
   HolderVouchers,
   HolderPortfolio,
@@ -80,6 +81,7 @@ class Work {
   Response register_card();
   Response card_info();
   Response card_lost();
+  Response card_holder_check();
   Response certificates();
   Response holder_vouchers();
   Response holder_portfolio();

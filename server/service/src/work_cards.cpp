@@ -159,6 +159,20 @@ Response Work::card_info() {
   return json_response(200, card_json(*card));
 }
 
+// Before a PIN reset: the citizen ID on the document the clerk checked is the card's holder's,
+// and the card is active. Read-only; the access log keeps the clerk and terminal.
+Response Work::card_holder_check() {
+  static constexpr FieldRule rules[] = {{"citizen_id", Kind::String, true}};
+  const auto body = parse_object(request_.body, rules, false);
+  static_cast<void>(actor_of(request_));  // Skillcard-Clerk: who checked the document
+  const auto number_text = std::string(segment(2));
+  if (!is_card_number(number_text)) bad_field("number", "a card number of 10 digits");
+  const auto citizen = citizen_id(body, "citizen_id");
+  const auto card = active_card(number_text);
+  require_holder(card, holder_of(citizen));
+  return json_response(200, card_json(card));
+}
+
 Response Work::card_lost() {
   static constexpr FieldRule rules[] = {{"citizen_id", Kind::String, true}, {"replacement", Kind::String, false}};
   const auto body = parse_object(request_.body, rules, false);

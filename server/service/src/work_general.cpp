@@ -88,6 +88,8 @@ Response Work::run(Endpoint endpoint) {
       return card_info();
     case Endpoint::CardLost:
       return card_lost();
+    case Endpoint::CardHolderCheck:
+      return card_holder_check();
     case Endpoint::HolderVouchers:
       return holder_vouchers();
     case Endpoint::HolderPortfolio:

@@ -29,6 +29,13 @@ struct GenuineCard {
   CardProof proof;  // over a fresh server nonce, pin_verified = false
 };
 
+// What the counter sees when a card is put down.
+struct CardReading {
+  GenuineCard genuine;
+  CardRecord at_service;  // GET /v1/cards/{number}: registered holder, active / lost / replaced
+  VoucherList on_card;    // LIST VOUCHERS (00) in a counter session: every slot
+};
+
 struct IssueInput {
   std::string citizen_id;
   std::uint32_t programme = 0;
@@ -68,6 +75,8 @@ class CounterWorkflow {
   // SELECT, GET DATA 01 03 (certificate checked against the trust list), a server nonce, plain
   // INTERNAL AUTHENTICATE checked with the certificate's auth key. HostRefusal if not genuine.
   GenuineCard prove_genuine();
+  // Genuineness (2 exchanges), GET /v1/cards/{number}, IU, EA, LIST (00): 5 exchanges.
+  CardReading read_card();
   // Genuineness, POST /v1/vouchers, counter session, STORE VOUCHER, then …/written; a definitive
   // write failure voids the voucher; an unknown one returns WriteState::Unknown.
   IssueOutcome issue(const IssueInput& input);
@@ -77,8 +86,10 @@ class CounterWorkflow {
   // POST /v1/certificates, then WRITE DIGEST of the new signed digest (card number from the card).
   RecordedCertificate record_certificate(CertificateRequest request);
   void change_pin(const Pin& old_pin, const Pin& new_pin);
-  // After the clerk has checked the holder's identity document: RESET RETRY COUNTER.
-  void reset_pin(const Pin& new_pin);
+  // After the clerk has checked the holder's identity document: genuineness, the document's
+  // citizen ID checked against the card's holder at the service (POST …/holder-check), then
+  // RESET RETRY COUNTER. Returns the card as the service holds it.
+  CardRecord reset_pin(std::string_view citizen_id, const Pin& new_pin);
   // The card in the reader is the replacement (registered before): the service moves the lost
   // card's unredeemed vouchers; each is STOREd here and confirmed written.
   LostOutcome replace_lost_card(const std::string& lost_card, const std::string& citizen_id);

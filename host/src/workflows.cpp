@@ -274,6 +274,12 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   }
 
   const auto candidates = usable(list);
+  if (!voucher && choose_ && !candidates.empty()) {
+    voucher = choose_(candidates);
+    const bool offered =
+        std::any_of(candidates.begin(), candidates.end(), [&](const SlotSummary& s) { return s.id == *voucher; });
+    if (!offered) throw HostRefusal("VOUCHER_NOT_ON_CARD", "the chosen voucher is not one of those usable here");
+  }
   const SlotSummary* chosen = nullptr;
   for (const auto& s : candidates)
     if (!voucher || s.id == *voucher) {

@@ -101,6 +101,27 @@ Pin read_pin(const Options& o, const char* prompt) {
   }
 }
 
+// The holder's choice among the vouchers usable here, asked on the terminal when there are
+// several and a person is at it (no --pin-fd); otherwise the first.
+std::size_t ask_choice(std::size_t count) {
+  std::FILE* tty = std::fopen("/dev/tty", "r+");
+  if (!tty) return 0;
+  std::size_t choice = 0;
+  for (;;) {
+    std::fprintf(tty, "1-%zu: ", count);
+    std::fflush(tty);
+    char line[16] = {};
+    if (!std::fgets(line, sizeof line, tty)) break;
+    const auto n = std::strtoul(line, nullptr, 10);
+    if (n >= 1 && n <= count) {
+      choice = n - 1;
+      break;
+    }
+  }
+  std::fclose(tty);
+  return choice;
+}
+
 // Everything a workflow needs, opened lazily in dependency order.
 struct Terminal {
   const Options& o;
@@ -418,6 +439,17 @@ int main(int argc, char** argv) {
     } else if (s_redeem->parsed()) {
       OfflineQueue queue(queue_file);
       SiteWorkflow w(t.session(), t.svc(), queue, site_config, clock);
+      json usable_here = json::array();
+      w.set_chooser([&](const std::vector<SlotSummary>& usable) {
+        for (std::size_t i = 0; i < usable.size(); ++i) {
+          usable_here.push_back({{"voucher_id", lower_hex(usable[i].id)}, {"expires_at", usable[i].expiry}});
+          out.line("可用培训券 " + std::to_string(i + 1), "usable here " + std::to_string(i + 1),
+                   lower_hex(usable[i].id) + " " + (out.lang == Lang::ZhCn ? "有效期至 " : "until ") +
+                       cst_time(usable[i].expiry));
+        }
+        const bool ask = usable.size() > 1 && o.pin_fd < 0 && !out.as_json;
+        return usable[ask ? ask_choice(usable.size()) : 0].id;
+      });
       const auto nonce = w.prepare();
       const auto pin = read_pin(o, "PIN: ");
       std::optional<VoucherId> chosen;
@@ -430,7 +462,8 @@ int main(int argc, char** argv) {
                       {"counter", r.counter},
                       {"terminal_time", r.terminal_time},
                       {"recovered", r.recovered},
-                      {"receipt", base64url_encode(r.receipt)}};
+                      {"receipt", base64url_encode(r.receipt)},
+                      {"usable_here", usable_here}};
         if (r.redemption) out.result["face_value_fen"] = r.redemption->face_value_fen;
         out.line("培训券", "voucher", lower_hex(r.voucher_id));
         if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));

@@ -179,6 +179,37 @@ TEST_F(Workflows, SiteRedeemsWithinFiveExchangesAfterSelect) {
   EXPECT_EQ(queue->size(), 0u);
 }
 
+TEST_F(Workflows, SiteHolderChoosesAmongTheVouchersUsableHereDuringTheTap) {
+  const auto first = stored_voucher({}, {kSite});
+  stored_voucher({110000}, {});  // another region's: never offered here
+  const auto third = stored_voucher({kRegion}, {});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  std::vector<VoucherId> offered;
+  w.set_chooser([&](const std::vector<SlotSummary>& usable) {
+    for (const auto& slot : usable) offered.push_back(slot.id);
+    return usable.back().id;
+  });
+  channel->exchanges = 0;
+  channel->by_ins.clear();
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(offered, (std::vector<VoucherId>{first, third}));
+  EXPECT_EQ(out.voucher_id, third);
+  EXPECT_EQ(service.vouchers.at(third).state, "redeemed");
+  EXPECT_EQ(service.vouchers.at(first).state, "written");
+  EXPECT_LE(channel->exchanges - channel->by_ins[0xA4], 5u);
+  // A choice outside the offer is refused before REDEEM.
+  w.set_chooser([](const std::vector<SlotSummary>&) { return VoucherId{9, 9, 9, 9, 9, 9, 9, 9}; });
+  channel->by_ins.clear();
+  try {
+    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    FAIL() << "redeemed a voucher that was not offered";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "VOUCHER_NOT_ON_CARD");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+}
+
 TEST_F(Workflows, SiteRefusesWhenNoVoucherIsUsableHere) {
   stored_voucher({110000}, {});
   CardSession s(*channel, *site_keys);

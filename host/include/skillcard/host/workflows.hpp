@@ -169,6 +169,10 @@ class SiteWorkflow {
                        std::uint16_t online_hours, std::optional<VoucherId> voucher = std::nullopt);
   // Slots usable at this site now.
   std::vector<SlotSummary> usable(const VoucherList& list) const;
+  // The holder's choice during the tap, when redeem() was given no voucher: called with the
+  // slots usable here (at least one) and returns one of their ids. Unset: the first.
+  using Chooser = std::function<VoucherId(const std::vector<SlotSummary>& usable)>;
+  void set_chooser(Chooser choose) { choose_ = std::move(choose); }
 
  private:
   RedeemOutcome submit(RedeemOutcome outcome);
@@ -177,6 +181,7 @@ class SiteWorkflow {
   OfflineQueue* queue_;
   SiteConfig config_;
   Clock clock_;
+  Chooser choose_;
 };
 
 // ------------------------------------------------------------------------------------ kiosk

@@ -67,6 +67,15 @@ class Client {
     return answer;
   }
 
+  // A recv that waits longer fails (so a test that expects a close cannot hang).
+  void receive_timeout(int seconds) {
+    timeval tv{seconds, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  bool send_text(std::string_view text) {
+    return ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+  }
+
   // True once the service has closed its side (recv sees the end, not data).
   bool closed_by_peer() {
     char c = 0;
@@ -152,6 +161,33 @@ TEST_F(ServerTest, RequestsGetAnswersUntilStopAndStopIsIdempotent) {
   server.stop();
   serving.join();
   EXPECT_EQ(client.healthz(), "");
+}
+
+// The time limit is per read and per write, not per connection: a client that stops halfway
+// through a request is closed once the limit passes, one that keeps asking over a longer time
+// is not (each request moves the limit on). With one thread and with several (strands).
+TEST_F(ServerTest, ASilentClientIsClosedAfterTheTimeLimitAndABusyOneIsNot) {
+  for (const unsigned threads : {1U, 4U}) {
+    SCOPED_TRACE(threads);
+    auto o = options();
+    o.threads = threads;
+    o.timeout = std::chrono::milliseconds(400);
+    Server server(*handler, o);
+    std::thread serving([&server] { server.run(false); });
+    Client silent(server.port());
+    Client busy(server.port());
+    ASSERT_TRUE(silent.connected() && busy.connected());
+    silent.receive_timeout(20);
+    ASSERT_TRUE(silent.send_text("GET /healthz HTTP/1.1\r\nHost: local"));
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_EQ(busy.healthz(), "HTTP/1.1 200 OK") << i;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(silent.closed_by_peer());
+    EXPECT_EQ(busy.healthz(), "HTTP/1.1 200 OK");
+    server.stop();
+    serving.join();
+  }
 }
 
 // The answer is written by hand (not by Beast's serializer): its head must still say what HTTP

@@ -40,7 +40,7 @@ struct ServerOptions {
   // Development only; refused unless `address` is a loopback address.
   bool insecure_loopback = false;
   std::size_t max_body = kMaxBody;
-  std::chrono::seconds timeout{30};  // per request read/write, and the TLS handshake
+  std::chrono::milliseconds timeout{30'000};  // per request read/write, and the TLS handshake
   // Threads serving requests. A request's handler runs on its thread until the ledger has made
   // its write durable, so writes are batched into one commit (the ledger's group commit) only
   // as far as there are threads waiting together: one per write expected at the same moment.

@@ -111,7 +111,7 @@ proved "the host drives the simulated card through pcscd exactly as it drives a 
 cli() { # cli TERMINAL ARGS...
   local t=$1
   shift
-  $B/host/skillcard --lang en --service 127.0.0.1:$port --ca "$out/keys/province-root.cert.pem" \
+  $B/host/skillcard --lang "${CLI_LANG:-en}" --service 127.0.0.1:$port --ca "$out/keys/province-root.cert.pem" \
     --root "$out/keys/province-root.cert.pem" --cert "$out/terminals/$t.cert.pem" --key "$out/terminals/$t.key.pem" \
     --master-keys "$out/keys/master-keys.toml" --clerk demo --trust-list "$out/logs/trust-$t.cose" "$@"
 }
@@ -168,6 +168,10 @@ proved "recorded once; the same certificate again is refused (P14), never asked 
 step "11. kiosk: after the PIN, the holder's vouchers and verified portfolio (read-only)"
 expect_exit 0 kiosk cli K0001 --pin-fd 3 kiosk show 3<<<"$pin"
 sed 's/^/   /' "$out/logs/kiosk.json"
+echo
+CLI_LANG=zh-CN expect_exit 0 kiosk-zh cli K0001 --pin-fd 3 kiosk show 3<<<"$pin"
+sed 's/^/   /' "$out/logs/kiosk-zh.json"
+grep -q "已核销" "$out/logs/kiosk-zh.json" || fail "kiosk in Chinese: $(cat "$out/logs/kiosk-zh.json")"
 expect_exit 0 kiosk-json cli K0001 --pin-fd 3 --json kiosk show 3<<<"$pin"
 proved "records checked against the card's signed digest; the service answered only with the card's proof"
 

@@ -20,6 +20,7 @@
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/host/encoding.hpp"
 #include "skillcard/host/json_service_client.hpp"
+#include "skillcard/host/text_table.hpp"
 #include "skillcard/host/workflows.hpp"
 #include "skillcard/reader/pcsc.hpp"
 #include "skillcard/schemas/common.hpp"
@@ -212,7 +213,54 @@ struct Output {
   void line(const std::string& zh, const std::string& en, const std::string& value) {
     if (!as_json) std::cout << (lang == Lang::ZhCn ? zh : en) << ": " << value << "\n";
   }
+  std::string word(const char* zh, const char* en) const { return lang == Lang::ZhCn ? zh : en; }
+  void table(const TextTable& t) const {
+    if (!as_json && !t.empty()) std::cout << t.render();
+  }
 };
+
+// A state or check word of the API (docs/api.yaml) as a holder reads it.
+std::string state_text(const Output& out, std::string_view code) {
+  struct Word {
+    std::string_view code, zh, en;
+  };
+  static constexpr Word kWords[] = {
+      {"issued", "已发放", "issued"},
+      {"written", "已写卡", "on the card"},
+      {"redeemed", "已核销", "redeemed"},
+      {"voided", "已作废", "voided"},
+      {"moved", "已转至新卡", "moved to a new card"},
+      {"expired", "已过期", "expired"},
+      {"stored", "可使用", "usable"},
+      {"purged-pending", "待清理", "to be purged"},
+      {"active", "正常", "active"},
+      {"lost", "已挂失", "reported lost"},
+      {"replaced", "已换卡", "replaced"},
+      {"on-card", "与卡内摘要一致", "matches the card"},
+      {"card-digest-out-of-date", "卡内摘要待更新", "card digest out of date"},
+      {"not-on-card-digest", "不在卡内摘要中", "not on the card's digest"},
+      {"mismatch", "与卡内摘要不符", "does not match the card"},
+      {"no-card-digest", "卡内无摘要", "no digest on the card"},
+  };
+  for (const auto& w : kWords)
+    if (w.code == code) return std::string(out.lang == Lang::ZhCn ? w.zh : w.en);
+  return std::string(code);
+}
+
+// Where a voucher may be used: its regions and training providers.
+std::string usable_at(const Output& out, const std::vector<std::uint32_t>& regions,
+                      const std::vector<std::uint32_t>& providers) {
+  std::string text;
+  const auto list = [&](const char* zh, const char* en, const std::vector<std::uint32_t>& codes) {
+    if (codes.empty()) return;
+    if (!text.empty()) text += "; ";
+    text += out.word(zh, en);
+    for (std::size_t i = 0; i < codes.size(); ++i) text += (i ? "," : " ") + std::to_string(codes[i]);
+  };
+  list("地区", "region", regions);
+  list("机构", "provider", providers);
+  return text;
+}
 
 // China Standard Time, as the bureau's rules count days (P12): "2026-06-30 14:05 +08:00".
 std::string cst_time(std::uint64_t utc) {
@@ -361,15 +409,19 @@ int main(int argc, char** argv) {
       json slots = json::array();
       out.line("社保卡", "card", claims.card_number + (out.lang == Lang::ZhCn ? " (真卡)" : " (genuine)"));
       out.line("有效期至", "valid until", cst_time(claims.not_after));
-      out.line("登记状态", "registered state",
-               r.at_service.state + (r.at_service.replaced_by ? " → " + *r.at_service.replaced_by : ""));
+      out.line(
+          "登记状态", "registered state",
+          state_text(out, r.at_service.state) + (r.at_service.replaced_by ? " → " + *r.at_service.replaced_by : ""));
       out.line("核销计数", "redemption counter", std::to_string(r.on_card.redemption_counter));
+      TextTable table({out.word("卡内培训券", "vouchers on the card"), out.word("状态", "state"),
+                       out.word("有效期至", "valid until"), out.word("适用", "usable at")});
       for (const auto& s : r.on_card.slots) {
         if (s.state == SlotState::Empty) continue;
         slots.push_back({{"voucher_id", lower_hex(s.id)}, {"state", to_string(s.state)}, {"expires_at", s.expiry}});
-        out.line("培训券", "voucher",
-                 lower_hex(s.id) + " " + std::string(to_string(s.state)) + " " + cst_time(s.expiry));
+        table.add({lower_hex(s.id), state_text(out, to_string(s.state)), cst_time(s.expiry),
+                   usable_at(out, s.regions, s.providers)});
       }
+      out.table(table);
       out.result = {{"card", claims.card_number},
                     {"genuine", true},
                     {"region", claims.region},
@@ -491,6 +543,8 @@ int main(int argc, char** argv) {
     } else if (s_queue->parsed()) {
       OfflineQueue queue(queue_file);
       json items = json::array();
+      TextTable table({out.word("培训券", "voucher"), out.word("核销凭据号", "receipt id"), out.word("状态", "status"),
+                       out.word("剩余时间", "time left"), out.word("原因", "last error")});
       for (const auto& q : queue.pending(now())) {
         items.push_back({{"voucher_id", lower_hex(q.voucher_id)},
                          {"card", q.card},
@@ -500,10 +554,11 @@ int main(int argc, char** argv) {
                          {"refused", q.refused},
                          {"last_error", q.last_error.value_or("")},
                          {"seconds_left", q.seconds_left}});
-        out.line(
-            q.refused ? "被拒绝" : "待上传", q.refused ? "refused" : "waiting",
-            lower_hex(q.voucher_id) + " " + receipt_id(q.receipt) + " " + std::to_string(q.seconds_left / 3600) + " h");
+        table.add({lower_hex(q.voucher_id), receipt_id(q.receipt),
+                   q.refused ? out.word("被拒绝", "refused") : out.word("待上传", "waiting"),
+                   std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"), q.last_error.value_or("")});
       }
+      out.table(table);
       out.result = {{"receipts", items}};
     } else if (k_show->parsed()) {
       const bool both = !want_vouchers && !want_portfolio;
@@ -511,6 +566,11 @@ int main(int argc, char** argv) {
       const auto pin = read_pin(o, "PIN: ");
       const auto v = w.lookup(pin, both || want_vouchers, both || want_portfolio);
       json vouchers = json::array(), records = json::array();
+      TextTable voucher_table({out.word("培训券", "voucher"), out.word("状态", "state"), out.word("面值", "value"),
+                               out.word("有效期至", "valid until"), out.word("适用", "usable at"),
+                               out.word("签名核验", "signature")});
+      TextTable record_table({out.word("证书编号", "certificate"), out.word("发证机构", "issuer"),
+                              out.word("职业", "occupation"), out.word("等级", "level"), out.word("核验", "check")});
       for (const auto& k : v.vouchers) {
         vouchers.push_back({{"voucher_id", lower_hex(k.service.voucher_id)},
                             {"state", k.service.state},
@@ -520,10 +580,10 @@ int main(int argc, char** argv) {
                             {"eligible_providers", k.service.voucher.eligible_providers},
                             {"on_card", k.on_card ? std::string(to_string(*k.on_card)) : std::string()},
                             {"verified", k.token_verified}});
-        out.line("培训券", "voucher",
-                 lower_hex(k.service.voucher_id) + " " + k.service.state + " " +
-                     yuan(k.service.voucher.face_value_fen) + " " + (out.lang == Lang::ZhCn ? "有效期至 " : "until ") +
-                     cst_time(k.service.voucher.expires_at) + (k.token_verified ? "" : " !" + k.problem));
+        voucher_table.add({lower_hex(k.service.voucher_id), state_text(out, k.service.state),
+                           yuan(k.service.voucher.face_value_fen), cst_time(k.service.voucher.expires_at),
+                           usable_at(out, k.service.voucher.eligible_regions, k.service.voucher.eligible_providers),
+                           k.token_verified ? out.word("有效", "valid") : "✗ " + k.problem});
       }
       for (const auto& r : v.records) {
         json rec = {{"check", to_string(r.check)}, {"digest_version", r.raw.digest_version}};
@@ -535,10 +595,16 @@ int main(int argc, char** argv) {
           rec["number"] = r.record->number;
         }
         records.push_back(rec);
-        out.line("证书", "certificate",
-                 (r.record ? r.record->number + " " + r.record->issuer : std::string("?")) + " [" +
-                     std::string(to_string(r.check)) + "]");
+        if (r.record) {
+          record_table.add({r.record->number, r.record->issuer, schemas::format_occupation(r.record->occupation),
+                            std::to_string(r.record->level), state_text(out, to_string(r.check))});
+        } else {
+          record_table.add({"?", "", "", "", state_text(out, to_string(r.check))});
+        }
       }
+      out.table(voucher_table);
+      if (!voucher_table.empty() && !record_table.empty() && !out.as_json) std::cout << "\n";
+      out.table(record_table);
       out.result = {{"card", v.card},
                     {"holder", lower_hex(v.holder)},
                     {"card_digest_out_of_date", v.card_digest_out_of_date},

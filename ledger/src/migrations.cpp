@@ -8,7 +8,7 @@ namespace skillcard::ledger::sqlite {
 
 namespace {
 
-// Version 1: the ledger of issue #7. Courses and attendance (a later issue) come as migration 2
+// Version 1: the ledger of issue #7. Courses and attendance (a later issue) come as migration 3
 // with their own tables (courses, course_sessions, attendance taps keyed by card and the card's
 // attendance counter), referencing vouchers(serial) and cards(number).
 constexpr const char* kV1 = R"sql(

@@ -632,11 +632,11 @@ class Engine final : public Ledger {
 
   // The sweep reads only what can still be live and expiring: vouchers_by_expiry from the last
   // sweep's cutoff C up to this one, plus the vouchers added since that sweep (serial > S). Since
-  // no voucher ever becomes issued or written again (every other state is final or leads to one),
-  // after a sweep with cutoff C no voucher up to serial S is live with expires_at < C; meta's
-  // `expiry_swept` keeps (C, S), moved on only by a sweep with a cutoff not below C. Without it the
-  // expiry index (no longer partial, see migrations.cpp version 2) would make every sweep visit
-  // every voucher that ever expired.
+  // no voucher ever becomes issued or written again (redeemed leads only to voided, the other
+  // states are final), after a sweep with cutoff C no voucher up to serial S is live with
+  // expires_at < C. meta's `expiry_swept` keeps (C, S), moved on only by a sweep whose cutoff is
+  // not below C. Without it the expiry index (no longer partial, see migrations.cpp version 2)
+  // would make every sweep visit every voucher that ever expired.
   std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) override {
     require_actor(actor);
     std::size_t count = 0;
@@ -692,7 +692,7 @@ class Engine final : public Ledger {
         const std::uint64_t serial = top.u64(0);
         Bytes mark(16);
         for (std::size_t i = 0; i < 8; ++i) {
-          mark[7 - i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(cutoff) >> (8 * i));
+          mark[7 - i] = static_cast<std::uint8_t>(cutoff >> (8 * i));
           mark[15 - i] = static_cast<std::uint8_t>(serial >> (8 * i));
         }
         db.query(

@@ -630,6 +630,13 @@ class Engine final : public Ledger {
     return out;
   }
 
+  // The sweep reads only what can still be live and expiring: vouchers_by_expiry from the last
+  // sweep's cutoff C up to this one, plus the vouchers added since that sweep (serial > S). Since
+  // no voucher ever becomes issued or written again (redeemed leads only to voided, the other
+  // states are final), after a sweep with cutoff C no voucher up to serial S is live with
+  // expires_at < C. meta's `expiry_swept` keeps (C, S), moved on only by a sweep whose cutoff is
+  // not below C. Without it the expiry index (no longer partial, see migrations.cpp version 2)
+  // would make every sweep visit every voucher that ever expired.
   std::size_t expire_vouchers(UtcSeconds cutoff, const Actor& actor, UtcSeconds now) override {
     require_actor(actor);
     std::size_t count = 0;
@@ -640,18 +647,59 @@ class Engine final : public Ledger {
         FundSource fund;
         std::int64_t face;
       };
-      std::vector<Expiring> expiring;
+      std::uint64_t swept_cutoff = 0;
+      std::uint64_t swept_serial = 0;
+      bool swept = false;
       {
-        auto q = db.query(
-            "SELECT serial, fund, face_value_fen FROM vouchers WHERE state IN (1, 2) AND expires_at < ?1 "
-            "ORDER BY serial");
-        q.args(cutoff);
-        while (q.step()) expiring.push_back({q.u64(0), static_cast<FundSource>(q.i64(1)), q.i64(2)});
+        auto q = db.query("SELECT value FROM meta WHERE key = 'expiry_swept'");
+        if (q.step()) {
+          const auto mark = fixed<16>(q, 0);
+          for (std::size_t i = 0; i < 8; ++i) {
+            swept_cutoff = swept_cutoff << 8 | mark[i];
+            swept_serial = swept_serial << 8 | mark[8 + i];
+          }
+          swept = true;
+        }
       }
+      std::vector<Expiring> expiring;
+      const auto collect = [&](auto& q) {
+        while (q.step()) expiring.push_back({q.u64(0), static_cast<FundSource>(q.i64(1)), q.i64(2)});
+      };
+      if (cutoff > swept_cutoff) {
+        auto q = db.query(
+            "SELECT serial, fund, face_value_fen FROM vouchers WHERE expires_at >= ?1 AND expires_at < ?2 "
+            "AND state IN (1, 2)");
+        q.args(swept_cutoff, cutoff);
+        collect(q);
+      }
+      if (swept) {
+        auto q = db.query(
+            "SELECT serial, fund, face_value_fen FROM vouchers WHERE serial > ?1 AND expires_at < ?2 "
+            "AND state IN (1, 2) AND expires_at < ?3");
+        q.args(swept_serial, cutoff, swept_cutoff);  // the rest was read above
+        collect(q);
+      }
+      std::sort(expiring.begin(), expiring.end(),
+                [](const Expiring& a, const Expiring& b) { return a.serial < b.serial; });
       for (const auto& e : expiring) {
         db.query("UPDATE vouchers SET state = 5, state_changed_at = ?1 WHERE serial = ?2").args(now, e.serial).run();
         adjust_budget(db, e.fund, -e.face, 0);
         append_audit(db, now, actor, "voucher.expire", voucher_subject(voucher_id(e.serial)), "ok");
+      }
+      if (!swept || cutoff >= swept_cutoff) {
+        auto top = db.query("SELECT coalesce(max(serial), 0) FROM vouchers");
+        top.step();
+        const std::uint64_t serial = top.u64(0);
+        Bytes mark(16);
+        for (std::size_t i = 0; i < 8; ++i) {
+          mark[7 - i] = static_cast<std::uint8_t>(cutoff >> (8 * i));
+          mark[15 - i] = static_cast<std::uint8_t>(serial >> (8 * i));
+        }
+        db.query(
+              "INSERT INTO meta (key, value) VALUES ('expiry_swept', ?1) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .args(ByteView(mark))
+            .run();
       }
       count = expiring.size();
     });

@@ -8,7 +8,7 @@ namespace skillcard::ledger::sqlite {
 
 namespace {
 
-// Version 1: the ledger of issue #7. Courses and attendance (a later issue) come as migration 2
+// Version 1: the ledger of issue #7. Courses and attendance (a later issue) come as migration 3
 // with their own tables (courses, course_sessions, attendance taps keyed by card and the card's
 // attendance counter), referencing vouchers(serial) and cards(number).
 constexpr const char* kV1 = R"sql(
@@ -152,8 +152,18 @@ CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates
 BEGIN SELECT RAISE(ABORT, 'certificates are recorded for life (P14), never deleted'); END;
 )sql";
 
+// Version 2: no index names vouchers.state, in a key or a predicate, so that a redemption's
+// voucher update (state and state_changed_at only) leaves every index alone — on PostgreSQL that
+// makes it a HOT update (pg_migrations.cpp); here it spares the partial index's delete. The
+// expiry sweep reads vouchers_by_expiry from the last sweep's cutoff on (docs/ledger.md, "Schema").
+constexpr const char* kV2 = R"sql(
+DROP INDEX vouchers_live_by_expiry;
+CREATE INDEX vouchers_by_expiry ON vouchers (expires_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
+    {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSqliteSchemaVersion));
 

@@ -10,7 +10,7 @@ namespace {
 // Version 1: the tables, keys and append-only rules of SQLite's version 1 in PostgreSQL types
 // (bigint, bytea, text), plus writer_lock: the one row every write transaction locks first, so
 // that writers from every process are serialised as they are by SQLite's write lock (see
-// docs/ledger.md, "PostgreSQL"). Later tables (courses, attendance) come as migration 2.
+// docs/ledger.md, "PostgreSQL"). Later tables (courses, attendance) come as migration 3.
 constexpr const char* kV1 = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
@@ -163,8 +163,23 @@ CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates
   FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('certificates are recorded for life (P14), never deleted');
 )sql";
 
+// Version 2 (SQLite's version 2 too): no index names vouchers.state, in a key or a predicate.
+// PostgreSQL updates a row in place (HOT: no index entry written) only when no indexed column —
+// predicate columns included — changes and the page has room; with vouchers_live_by_expiry's
+// `WHERE state IN (1, 2)` every state change rewrote all five of the voucher's index entries.
+// The fill factor leaves that room on pages filled from now on (a voucher row is ≈ 0.4 KiB: about
+// one new version per page between prunes; mark_written and the redemption are each a committed
+// transaction apart, so the dead version is pruned before the next). Rows already stored keep
+// their pages; their updates become HOT as pruning frees room.
+constexpr const char* kV2 = R"sql(
+DROP INDEX vouchers_live_by_expiry;
+CREATE INDEX vouchers_by_expiry ON vouchers (expires_at);
+ALTER TABLE vouchers SET (fillfactor = 90);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
+    {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kPgSchemaVersion));
 

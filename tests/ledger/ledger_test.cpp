@@ -354,3 +354,110 @@ TEST(Ledger, RefusalCodesAreInTheCatalogue) {
   EXPECT_EQ(refusal_code(RecordStatus::VoucherAlreadyRedeemed), "P15_ALREADY_REDEEMED");
   EXPECT_EQ(refusal_code(RecordStatus::CounterReused), "COUNTER_REUSED");
 }
+
+// Schema version 2 (both backends): a version 1 ledger — rebuilt here from a current one by
+// undoing migration 2 exactly — is migrated at open; its records, budgets and audit chain are
+// untouched, the expiry index no longer names the state, and the sweep still finds what expires.
+TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
+  TempDir dir;
+  const auto where = dir / "ledger.db";
+  const bool pg = backend_name() == "postgresql";
+  std::vector<VoucherRecord> before;
+  AuditHead head;
+  std::optional<RedemptionRecord> redeemed;
+  {
+    auto s = seeded_ledger(where, 2, 1'000'000);
+    const auto a = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000001));
+    const auto b =
+        issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 2000, kNow, 1000002), s.cards[0].number);
+    issue_ok(*s.ledger, claims_for(holder(2), FundSource::SpecialAccount, 4000, kNow + 10, 1000003));
+    s.ledger->mark_written(a.id(), clerk(), kNow);
+    ASSERT_EQ(s.ledger
+                  ->record_redemption(
+                      redeem_request(receipt(b.id(), 1, nonce(schemas::NonceKind::Terminal, 1)), s.cards[0].number))
+                  .status,
+              RecordStatus::Recorded);
+    for (unsigned h : {1u, 2u}) {
+      for (auto& v : s.ledger->holder_vouchers(holder(h))) before.push_back(v);
+    }
+    head = s.ledger->audit_head();
+    redeemed = s.ledger->redemption(b.id());
+  }
+  {
+    Raw raw(where);
+    raw.exec("DROP INDEX vouchers_by_expiry");
+    raw.exec("CREATE INDEX vouchers_live_by_expiry ON vouchers (expires_at) WHERE state IN (1, 2)");
+    if (pg) raw.exec("ALTER TABLE vouchers RESET (fillfactor)");
+    raw.exec("DELETE FROM schema_version WHERE version = 2");
+    ASSERT_EQ(raw.number("SELECT max(version) FROM schema_version"), 1);
+  }
+  auto ledger = open_ledger(where);
+  EXPECT_EQ(ledger->schema_version(), 2);
+  std::vector<VoucherRecord> after;
+  for (unsigned h : {1u, 2u}) {
+    for (auto& v : ledger->holder_vouchers(holder(h))) after.push_back(v);
+  }
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(ledger->audit_head(), head);
+  EXPECT_EQ(ledger->redemption(before[1].id()), redeemed);
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->committed_fen, 5000);
+  EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->spent_fen, 2000);
+  {
+    Raw raw(where);
+    EXPECT_EQ(raw.number("SELECT count(*) FROM schema_version"), 2);
+    const std::string index_named = pg ? "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND "
+                                         "indexname = '"
+                                       : "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '";
+    EXPECT_EQ(raw.number(index_named + "vouchers_by_expiry'"), 1);
+    EXPECT_EQ(raw.number(index_named + "vouchers_live_by_expiry'"), 0);
+    if (pg) {
+      EXPECT_EQ(raw.number("SELECT count(*) FROM pg_class WHERE oid = 'vouchers'::regclass AND "
+                           "reloptions @> ARRAY['fillfactor=90']"),
+                1);
+    }
+  }
+  // The live ones (a written, the third issued) expire; the redeemed one does not.
+  EXPECT_EQ(ledger->expire_vouchers(kNow + 10 + 92 * 86400 + 1, clerk(), kNow), 2u);
+  EXPECT_EQ(ledger->voucher(before[0].id())->state, VoucherState::Expired);
+  EXPECT_EQ(ledger->voucher(before[1].id())->state, VoucherState::Redeemed);
+  EXPECT_EQ(ledger->voucher(before[2].id())->state, VoucherState::Expired);
+}
+
+// The sweep reads from the last sweep's cutoff on, plus the vouchers added since: a voucher issued
+// after a sweep with an expiry before that sweep's cutoff, and a sweep with a lower cutoff than the
+// last, still expire exactly the live vouchers whose expiry is before the cutoff — and no others.
+TEST(Ledger, ExpirySweepsFindEveryLiveVoucherWhateverTheOrderOfCutoffs) {
+  TempDir dir;
+  auto s = seeded_ledger(dir / "ledger.db", 1, 1'000'000);
+  const auto at = [&](UtcSeconds expires, std::uint32_t occupation) {
+    auto c = claims_for(holder(1), FundSource::SpecialAccount, 100, kNow, occupation);
+    c.expires_at = expires;
+    return issue_ok(*s.ledger, c, s.cards[0].number);
+  };
+  const auto early = at(kNow + 1000, 1000001);
+  const auto late = at(kNow + 5000, 1000002);
+  EXPECT_EQ(s.ledger->expire_vouchers(kNow + 3000, clerk(), kNow), 1u);  // early
+  EXPECT_EQ(s.ledger->voucher(early.id())->state, VoucherState::Expired);
+  EXPECT_EQ(s.ledger->voucher(late.id())->state, VoucherState::Issued);
+  const auto after_sweep = at(kNow + 2000, 1000003);  // below the last cutoff, issued later
+  const auto lower = at(kNow + 500, 1000004);
+  EXPECT_EQ(s.ledger->expire_vouchers(kNow + 1000, clerk(), kNow), 1u);  // a lower cutoff: `lower` only
+  EXPECT_EQ(s.ledger->voucher(lower.id())->state, VoucherState::Expired);
+  EXPECT_EQ(s.ledger->voucher(after_sweep.id())->state, VoucherState::Issued);
+  EXPECT_EQ(s.ledger->expire_vouchers(kNow + 3000, clerk(), kNow), 1u);  // the same cutoff again
+  EXPECT_EQ(s.ledger->voucher(after_sweep.id())->state, VoucherState::Expired);
+  EXPECT_EQ(s.ledger->expire_vouchers(kNow + 3000, clerk(), kNow), 0u);
+  EXPECT_EQ(s.ledger->voucher(late.id())->state, VoucherState::Issued);
+  const auto redeemed_late = at(kNow + 4000, 1000005);
+  ASSERT_EQ(s.ledger
+                ->record_redemption(redeem_request(
+                    receipt(redeemed_late.id(), 1, nonce(schemas::NonceKind::Terminal, 1)), s.cards[0].number))
+                .status,
+            RecordStatus::Recorded);
+  EXPECT_EQ(s.ledger->expire_vouchers(kNow + 6000, clerk(), kNow), 1u);  // late; not the redeemed one
+  EXPECT_EQ(s.ledger->voucher(late.id())->state, VoucherState::Expired);
+  EXPECT_EQ(s.ledger->voucher(redeemed_late.id())->state, VoucherState::Redeemed);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 0);
+  EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->spent_fen, 100);
+}

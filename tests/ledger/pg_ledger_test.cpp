@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <latch>
 #include <set>
@@ -526,4 +527,59 @@ TEST(PgLedger, WriterLockHeldElsewhereIsBusyAfterTheLockTimeoutThenWritesGoOn) {
   EXPECT_EQ(ledger->set_budget(FundSource::SpecialAccount, 3000, clerk(), kNow), BudgetStatus::Set);
   EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->allocated_fen, 3000) << "the refused write left nothing";
   EXPECT_EQ(ledger->audit_head().count, 2u);
+}
+
+// Schema version 2: a redemption's voucher update (state, state_changed_at) changes no indexed
+// column and no index predicate, and the fill factor leaves its page room, so PostgreSQL makes it
+// a HOT update (no index entry written). Read from the table's statistics, which the writer's
+// server process reports when its connection ends (hence the ledger closed and the wait).
+TEST(PgLedger, RedemptionUpdatesTheVoucherInPlaceWithoutTouchingAnyIndex) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  constexpr int kVouchers = 12;
+  struct Counts {
+    std::int64_t inserted, updated, hot;
+  };
+  const auto counts = [&](std::int64_t inserted, std::int64_t updated) {
+    Raw raw(where);
+    const std::string of = " FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = 'vouchers'";
+    Counts c{};
+    for (int i = 0; i < 300; ++i) {  // until the closed connections' counts arrived (at most 30 s)
+      raw.exec("SELECT pg_stat_clear_snapshot()");
+      c = {raw.number("SELECT n_tup_ins" + of), raw.number("SELECT n_tup_upd" + of),
+           raw.number("SELECT n_tup_hot_upd" + of)};
+      if (c.inserted >= inserted && c.updated >= updated) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return c;
+  };
+  std::vector<VoucherRecord> vouchers;
+  std::vector<NewCard> cards;
+  {
+    auto s = seeded_ledger(where, 1, 1'000'000'000);
+    cards = s.cards;
+    for (int i = 0; i < kVouchers; ++i) {
+      vouchers.push_back(issue_ok(
+          *s.ledger,
+          claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000001 + static_cast<std::uint32_t>(i)),
+          cards[0].number));
+    }
+  }
+  const auto before = counts(kVouchers, 0);
+  ASSERT_EQ(before.inserted, kVouchers);
+  {
+    auto ledger = open_ledger(where);
+    for (int i = 0; i < kVouchers; ++i) {
+      const auto v = static_cast<std::size_t>(i);
+      ASSERT_EQ(ledger
+                    ->record_redemption(redeem_request(
+                        receipt(vouchers[v].id(), static_cast<std::uint32_t>(i + 1), nonce(NonceKind::Terminal, v)),
+                        cards[0].number))
+                    .status,
+                RecordStatus::Recorded);
+    }
+  }
+  const auto after = counts(kVouchers, before.updated + kVouchers);
+  EXPECT_EQ(after.updated - before.updated, kVouchers) << "one voucher update per redemption";
+  EXPECT_EQ(after.hot - before.hot, kVouchers) << "every one of them a HOT update";
 }

@@ -13,7 +13,7 @@
 namespace skillcard::ledger {
 
 // The newest schema this build knows (migrations 1..kSqliteSchemaVersion).
-inline constexpr int kSqliteSchemaVersion = 1;
+inline constexpr int kSqliteSchemaVersion = 2;
 
 struct SqliteOptions {
   // Operations per transaction; 1 = one transaction per operation (the naive baseline).

@@ -231,9 +231,9 @@ CardRecord JsonServiceClient::get_card(std::string_view number) {
   return card_record(parse_body(call("GET", "/v1/cards/" + std::string(number), "", false)));
 }
 
-CardRecord JsonServiceClient::check_holder(std::string_view number, std::string_view citizen_id) {
-  const json body = {{"citizen_id", std::string(citizen_id)}};
-  return card_record(parse_body(call("POST", "/v1/cards/" + std::string(number) + "/holder-check", body.dump(), true)));
+CardRecord JsonServiceClient::check_holder(std::string_view citizen_id, const CardProof& proof) {
+  const json body = {{"citizen_id", std::string(citizen_id)}, {"card_proof", proof_json(proof)}};
+  return card_record(parse_body(call("POST", "/v1/cards/" + proof.card + "/holder-check", body.dump(), true)));
 }
 
 IssuedVoucher JsonServiceClient::issue_voucher(const IssueRequest& r) {

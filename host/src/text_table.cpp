@@ -58,6 +58,26 @@ TextTable::TextTable(std::vector<std::string> header) : header_(std::move(header
 void TextTable::add(std::vector<std::string> row) {
   if (row.size() > header_.size()) throw std::invalid_argument("table row has more cells than the header");
   row.resize(header_.size());
+  // Cells carry text from elsewhere (a certificate's issuer, a service's error): control
+  // characters would break the layout or drive the terminal (escape sequences), so each C0, DEL
+  // and C1 (U+0080-U+009F, C2 80-9F in UTF-8) character shows as '?'.
+  for (auto& cell : row) {
+    std::string clean;
+    clean.reserve(cell.size());
+    for (std::size_t i = 0; i < cell.size(); ++i) {
+      const auto b = static_cast<unsigned char>(cell[i]);
+      if (b < 0x20 || b == 0x7F) {
+        clean += '?';
+      } else if (b == 0xC2 && i + 1 < cell.size() && static_cast<unsigned char>(cell[i + 1]) >= 0x80 &&
+                 static_cast<unsigned char>(cell[i + 1]) <= 0x9F) {
+        clean += '?';
+        ++i;
+      } else {
+        clean += cell[i];
+      }
+    }
+    cell = std::move(clean);
+  }
   rows_.push_back(std::move(row));
 }
 

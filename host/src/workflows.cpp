@@ -67,10 +67,18 @@ GenuineCard CounterWorkflow::prove_genuine() {
   return {std::move(verified), std::move(proof)};
 }
 
+// A counter session on the card proven genuine a moment ago: another card put in the reader
+// since then is refused, not served.
+void CounterWorkflow::open_counter_session(const GenuineCard& genuine) {
+  card_->open(CardRole::Counter);
+  if (card_->card_number() != genuine.card.claims.card_number)
+    throw HostRefusal("CARD_REMOVED", "another card is in the reader than the one proven genuine");
+}
+
 CardReading CounterWorkflow::read_card() {
   auto genuine = prove_genuine();
   auto at_service = service_->get_card(genuine.card.claims.card_number);
-  card_->open(CardRole::Counter);
+  open_counter_session(genuine);
   auto on_card = card_->list_vouchers(apdu::kListAll);
   return {std::move(genuine), std::move(at_service), std::move(on_card)};
 }
@@ -147,7 +155,7 @@ RecordedCertificate CounterWorkflow::record_certificate(CertificateRequest reque
   request.card = genuine.card.claims.card_number;
   auto recorded = service_->record_certificate(request);
   verify_portfolio_digest(recorded.digest, *trust_, clock_());
-  card_->open(CardRole::Counter);
+  open_counter_session(genuine);
   card_->write_digest(recorded.digest);
   return recorded;
 }
@@ -162,8 +170,8 @@ CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const Pin& ne
   const auto genuine = prove_genuine();
   // The service says whose card this is; a wrong person or a lost card stops here, before the
   // card is touched.
-  auto card = service_->check_holder(genuine.card.claims.card_number, citizen_id);
-  card_->open(CardRole::Counter);
+  auto card = service_->check_holder(citizen_id, genuine.proof);
+  open_counter_session(genuine);
   card_->reset_retry_counter(new_pin);
   return card;
 }
@@ -182,7 +190,7 @@ LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, con
 
 std::vector<VoucherId> CounterWorkflow::purge_redeemed() {
   const auto genuine = prove_genuine();
-  card_->open(CardRole::Counter);
+  open_counter_session(genuine);
   const auto list = card_->list_vouchers(apdu::kListAll);
   const auto at_service = service_->holder_vouchers(list.holder, genuine.proof);
   std::vector<VoucherId> purged;

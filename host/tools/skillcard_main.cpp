@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -107,20 +108,24 @@ Pin read_pin(const Options& o, const char* prompt) {
 std::size_t ask_choice(std::size_t count) {
   std::FILE* tty = std::fopen("/dev/tty", "r+");
   if (!tty) return 0;
-  std::size_t choice = 0;
   for (;;) {
-    std::fprintf(tty, "1-%zu: ", count);
+    std::fprintf(tty, "1-%zu (q: cancel): ", count);
     std::fflush(tty);
-    char line[16] = {};
-    if (!std::fgets(line, sizeof line, tty)) break;
-    const auto n = std::strtoul(line, nullptr, 10);
-    if (n >= 1 && n <= count) {
-      choice = n - 1;
-      break;
+    std::string line;
+    int c = 0;
+    while ((c = std::fgetc(tty)) != EOF && c != '\n') line.push_back(static_cast<char>(c));
+    // Nothing chosen (end of input, q): nothing is redeemed — the card has not been asked yet.
+    if ((c == EOF && line.empty()) || line == "q") {
+      std::fclose(tty);
+      throw HostRefusal("CANCELLED", "the holder chose no voucher");
+    }
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
+    if (ec == std::errc() && end == line.data() + line.size() && n >= 1 && n <= count) {
+      std::fclose(tty);
+      return n - 1;
     }
   }
-  std::fclose(tty);
-  return choice;
 }
 
 // Everything a workflow needs, opened lazily in dependency order.
@@ -265,6 +270,8 @@ std::string usable_at(const Output& out, const std::vector<std::uint32_t>& regio
 // China Standard Time, as the bureau's rules count days (P12): "2026-06-30 14:05 +08:00".
 std::string cst_time(std::uint64_t utc) {
   using namespace std::chrono;
+  // Beyond 9999-12-31 (a certificate may say "never"): no calendar date to show.
+  if (utc > 253402300799ULL - 8 * 3600) return "—";
   const sys_seconds at{seconds{static_cast<std::int64_t>(utc) + 8 * 3600}};
   const auto day = floor<days>(at);
   const year_month_day ymd{day};

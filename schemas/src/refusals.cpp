@@ -282,6 +282,7 @@ const std::vector<Refusal>& table() {
        "",
        "收到的信任列表版本低于本机现有版本，已拒绝。",
        "Refused a trust list with a lower sequence number than the one held."},
+      {"CANCELLED", {}, 0, "", "已取消，未做任何操作。", "Cancelled; nothing was done."},
       {"CARD_ERROR",
        {},
        0,

@@ -159,7 +159,7 @@ RecordedCertificate UnexpectedService::record_certificate(const CertificateReque
   unexpected("record_certificate");
 }
 LostAnswer UnexpectedService::report_lost(const LostRequest&) { unexpected("report_lost"); }
-CardRecord UnexpectedService::check_holder(std::string_view, std::string_view) { unexpected("check_holder"); }
+CardRecord UnexpectedService::check_holder(std::string_view, const CardProof&) { unexpected("check_holder"); }
 HolderVouchers UnexpectedService::holder_vouchers(const HolderRef&, const CardProof&) { unexpected("holder_vouchers"); }
 Portfolio UnexpectedService::holder_portfolio(const HolderRef&, const CardProof&) { unexpected("holder_portfolio"); }
 TrustListAnswer UnexpectedService::trust_list() { unexpected("trust_list"); }
@@ -211,11 +211,14 @@ CardRecord FakeService::get_card(std::string_view number) {
 }
 
 // Every card of this fake belongs to the one holder of citizen_id().
-CardRecord FakeService::check_holder(std::string_view number, std::string_view citizen) {
+CardRecord FakeService::check_holder(std::string_view citizen, const CardProof& proof) {
   check_up();
   if (!crypto::citizen_id_problem(citizen).empty()) refuse(400, "CITIZEN_ID_INVALID");
-  auto card = get_card(number);
+  auto card = get_card(proof.card);
   if (card.state != "active") refuse(403, "CARD_REVOKED");
+  if (used_nonces_.count(proof.nonce)) refuse(422, "CARD_PROOF_INVALID");
+  check_proof(proof, false);
+  used_nonces_.insert(proof.nonce);  // used up, as the service does
   if (citizen != citizen_id()) refuse(422, "P13_REGISTRY_MISMATCH");
   return card;
 }

@@ -82,7 +82,7 @@ class UnexpectedService : public ServiceClient {
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;
   CardRecord get_card(std::string_view number) override;
-  CardRecord check_holder(std::string_view number, std::string_view citizen_id) override;
+  CardRecord check_holder(std::string_view citizen_id, const CardProof& proof) override;
   IssuedVoucher issue_voucher(const IssueRequest& request) override;
   VoucherStateAnswer mark_written(const VoucherId& id) override;
   VoucherStateAnswer void_voucher(const VoucherId& id, std::string_view reason) override;
@@ -108,7 +108,7 @@ class FakeService final : public ServiceClient {
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;
   CardRecord get_card(std::string_view number) override;
-  CardRecord check_holder(std::string_view number, std::string_view citizen_id) override;
+  CardRecord check_holder(std::string_view citizen_id, const CardProof& proof) override;
   IssuedVoucher issue_voucher(const IssueRequest& request) override;
   VoucherStateAnswer mark_written(const VoucherId& id) override;
   VoucherStateAnswer void_voucher(const VoucherId& id, std::string_view reason) override;

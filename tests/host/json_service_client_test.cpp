@@ -217,11 +217,13 @@ TEST_F(JsonClient, CertificatesLostCardAndHolderReadsWithTheProofHeader) {
   EXPECT_EQ(lost.moved[0].token, (Bytes{5, 6}));
 
   answer(200, {{"card", "4201000001"}, {"region", 420100}, {"holder", kHolderHex}, {"state", "active"}});
-  const auto checked = client.check_holder("4201000001", "420100199003070016");
+  const auto checked = client.check_holder("420100199003070016", proof());
   EXPECT_EQ(transport->last.method, "POST");
   EXPECT_EQ(transport->last.target, "/v1/cards/4201000001/holder-check");
   EXPECT_EQ(transport->header("Skillcard-Clerk"), "clerk-007");
-  EXPECT_EQ(transport->body(), (json{{"citizen_id", "420100199003070016"}}));
+  EXPECT_EQ(transport->body()["citizen_id"], "420100199003070016");
+  EXPECT_EQ(transport->body()["card_proof"]["card"], "4201000001");
+  EXPECT_EQ(transport->body()["card_proof"]["counter"], 5);
   EXPECT_EQ(checked.state, "active");
   EXPECT_EQ(lower_hex(checked.holder), kHolderHex);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace skillcard::host {
@@ -43,6 +44,17 @@ TEST(TextTable, ColumnsLineUpWhateverTheScript) {
   EXPECT_EQ(second, "0000000000000002  已写卡");  // no trailing spaces
   // Each state column starts at the same display column.
   EXPECT_EQ(display_width(header.substr(0, header.find("状态"))), display_width(first.substr(0, first.find("已核销"))));
+}
+
+// A cell's text may come from elsewhere: no escape sequence or line break reaches the terminal.
+TEST(TextTable, ControlCharactersInACellShowAsQuestionMarks) {
+  TextTable table({"issuer"});
+  table.add(
+      {"\x1b[2Jevil\nline\x7f\xc2\x9b"
+       "31m中心"});
+  const auto text = table.render();
+  EXPECT_EQ(text.substr(text.rfind('-') + 2), "?[2Jevil?line??31m中心\n");
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
 }
 
 TEST(TextTable, ARowWiderThanTheHeaderIsRefused) {

@@ -438,6 +438,19 @@ TEST_F(Workflows, WrongPinThreeTimesBlocksAndTheCounterResetsIt) {
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);
 }
 
+TEST_F(Workflows, ALostCardsPinIsNotResetAndTheCardIsNotTouched) {
+  service.lost_cards.insert(std::string(ct::kCardNumber));
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  try {
+    counter.reset_pin(citizen_id(), Pin("246810"));
+    FAIL() << "a lost card's PIN was reset";
+  } catch (const ServiceRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_REVOKED");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 0u);
+}
+
 TEST_F(Workflows, CounterChangesThePinWithTheOldOne) {
   CardSession cs(*channel, *counter_keys);
   CounterWorkflow counter(cs, service, trust, clock);

@@ -449,26 +449,40 @@ TEST_F(FlowTest, LostCardMovesItsVouchersAndItsReceiptsAreRefused) {
 }
 
 // Before a PIN reset the counter checks the identity document's citizen ID against the card
-// (P13: the registry of record says whose card it is).
+// (P13: the registry of record says whose card it is), with the card's proof that it is there.
 TEST_F(FlowTest, P13_HolderCheckBeforeAPinResetNamesTheCardsHolderOnly) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
-  const auto check = [&](const std::string& number, const std::string& citizen) {
-    return call(Role::Counter, "POST", "/v1/cards/" + number + "/holder-check", json{{"citizen_id", citizen}});
+  const auto check_with = [&](const std::string& number, const std::string& citizen, const json& proof) {
+    return call(Role::Counter, "POST", "/v1/cards/" + number + "/holder-check",
+                json{{"citizen_id", citizen}, {"card_proof", proof}});
   };
-  const auto ok = check(alice.number, kAlice);
+  const auto proof_of = [&](TestCard& card) { return json::parse(card.proof(nonce(Role::Counter), false)); };
+  const auto check = [&](TestCard& card, const std::string& citizen) {
+    return check_with(card.number, citizen, proof_of(card));
+  };
+  const auto ok = check(alice, kAlice);
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(body_of(ok).at("card"), alice.number);
   EXPECT_EQ(body_of(ok).at("state"), "active");
-  expect_refusal(check(alice.number, kBob), "P13_REGISTRY_MISMATCH");
-  expect_refusal(check(replacement.number, kAlice), "CARD_UNKNOWN");
-  EXPECT_EQ(body_of(check(alice.number, "420100199003070011")).at("error"), "CITIZEN_ID_INVALID");
-  EXPECT_EQ(body_of(check("42010", kAlice)).at("field"), "number");
-  const auto no_clerk =
-      call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/holder-check", json{{"citizen_id", kAlice}}, {});
+  expect_refusal(check(alice, kBob), "P13_REGISTRY_MISMATCH");
+  expect_refusal(check(replacement, kAlice), "CARD_UNKNOWN");
+  EXPECT_EQ(body_of(check(alice, "420100199003070011")).at("error"), "CITIZEN_ID_INVALID");
+  EXPECT_EQ(body_of(check_with("42010", kAlice, proof_of(alice))).at("field"), "number");
+  // Without the card no citizen ID is compared: a proof of another card, a used nonce, a
+  // signature that is not the card's.
+  EXPECT_EQ(body_of(check_with(alice.number, kBob, proof_of(bob_card))).at("field"), "card_proof.card");
+  const auto used = proof_of(alice);
+  ASSERT_EQ(check_with(alice.number, kAlice, used).status, 200);
+  expect_refusal(check_with(alice.number, kBob, used), "CARD_PROOF_INVALID");
+  auto forged = proof_of(alice);
+  forged["counter"] = forged["counter"].get<std::uint32_t>() + 1;
+  expect_refusal(check_with(alice.number, kBob, forged), "CARD_PROOF_INVALID");
+  const auto no_clerk = call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/holder-check",
+                             json{{"citizen_id", kAlice}, {"card_proof", proof_of(alice)}}, {});
   EXPECT_EQ(no_clerk.status, 400) << no_clerk.body;
   ASSERT_EQ(call(Role::Counter, "POST", "/v1/cards/" + alice.number + "/lost", json{{"citizen_id", kAlice}}).status,
             200);
-  expect_refusal(check(alice.number, kAlice), "CARD_REVOKED");
+  expect_refusal(check(alice, kAlice), "CARD_REVOKED");
 }
 
 TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
@@ -591,7 +605,8 @@ TEST_F(FlowTest, BadInputOnEveryEndpointNamesTheField) {
        json{{"certificate", base64url_encode(alice.certificate(keys))}, {"citizen_id", kAlice}}},
       {Role::Counter, "/v1/cards/" + alice.number + "/lost",
        json{{"citizen_id", kAlice}, {"replacement", "4201000009"}}},
-      {Role::Counter, "/v1/cards/" + alice.number + "/holder-check", json{{"citizen_id", kAlice}}},
+      {Role::Counter, "/v1/cards/" + alice.number + "/holder-check",
+       json{{"citizen_id", kAlice}, {"card_proof", json::parse(alice.proof(nonce(Role::Counter), false))}}},
       {Role::Counter, "/v1/certificates",
        json{{"card", alice.number},
             {"citizen_id", kAlice},

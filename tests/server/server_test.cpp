@@ -171,7 +171,7 @@ TEST_F(ServerTest, ASilentClientIsClosedAfterTheTimeLimitAndABusyOneIsNot) {
     SCOPED_TRACE(threads);
     auto o = options();
     o.threads = threads;
-    o.timeout = std::chrono::milliseconds(400);
+    o.timeout = std::chrono::milliseconds(1000);
     Server server(*handler, o);
     std::thread serving([&server] { server.run(false); });
     Client silent(server.port());
@@ -179,7 +179,7 @@ TEST_F(ServerTest, ASilentClientIsClosedAfterTheTimeLimitAndABusyOneIsNot) {
     ASSERT_TRUE(silent.connected() && busy.connected());
     silent.receive_timeout(20);
     ASSERT_TRUE(silent.send_text("GET /healthz HTTP/1.1\r\nHost: local"));
-    for (int i = 0; i < 10; ++i) {
+    for (int i = 0; i < 15; ++i) {
       EXPECT_EQ(busy.healthz(), "HTTP/1.1 200 OK") << i;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -159,16 +159,21 @@ Response Work::card_info() {
   return json_response(200, card_json(*card));
 }
 
-// Before a PIN reset: the citizen ID on the document the clerk checked is the card's holder's,
-// and the card is active. Read-only; the access log keeps the clerk and terminal.
+// Before a PIN reset: the card is at this counter (its proof over this terminal's nonce, used
+// up and recorded with the clerk), it is active, and the citizen ID on the document the clerk
+// checked is its holder's. The proof comes before the comparison, so that no terminal can test
+// citizen IDs against card numbers without the card.
 Response Work::card_holder_check() {
-  static constexpr FieldRule rules[] = {{"citizen_id", Kind::String, true}};
+  static constexpr FieldRule rules[] = {{"citizen_id", Kind::String, true}, {"card_proof", Kind::Object, true}};
   const auto body = parse_object(request_.body, rules, false);
   static_cast<void>(actor_of(request_));  // Skillcard-Clerk: who checked the document
   const auto number_text = std::string(segment(2));
   if (!is_card_number(number_text)) bad_field("number", "a card number of 10 digits");
   const auto citizen = citizen_id(body, "citizen_id");
+  const auto proof = parse_card_proof(body.at("card_proof"), "card_proof.");
+  if (proof.card != number_text) bad_field("card_proof.card", "not the card named in the path");
   const auto card = active_card(number_text);
+  (void)check_card_proof(proof, /*consume=*/true, "card.holder-check");
   require_holder(card, holder_of(citizen));
   return json_response(200, card_json(card));
 }

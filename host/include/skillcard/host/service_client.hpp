@@ -243,9 +243,10 @@ class ServiceClient {
   virtual NonceGrant create_nonce() = 0;
   virtual CardRecord register_card(ByteView certificate, std::string_view citizen_id) = 0;
   virtual CardRecord get_card(std::string_view number) = 0;
-  // POST /v1/cards/{number}/holder-check: the card is active and the citizen ID is its holder's
-  // (else ServiceRefusal CARD_UNKNOWN, CARD_REVOKED, P13_REGISTRY_MISMATCH).
-  virtual CardRecord check_holder(std::string_view number, std::string_view citizen_id) = 0;
+  // POST /v1/cards/{number}/holder-check: the card is here (its proof, nonce used up), active,
+  // and the citizen ID is its holder's (else ServiceRefusal CARD_UNKNOWN, CARD_REVOKED,
+  // CARD_PROOF_INVALID, P13_REGISTRY_MISMATCH).
+  virtual CardRecord check_holder(std::string_view citizen_id, const CardProof& proof) = 0;
   virtual IssuedVoucher issue_voucher(const IssueRequest& request) = 0;
   virtual VoucherStateAnswer mark_written(const VoucherId& id) = 0;
   virtual VoucherStateAnswer void_voucher(const VoucherId& id, std::string_view reason) = 0;

@@ -17,7 +17,8 @@ std::size_t display_width(std::string_view text);
 class TextTable {
  public:
   explicit TextTable(std::vector<std::string> header);
-  // Shorter rows are padded with empty cells; longer ones throw std::invalid_argument.
+  // Shorter rows are padded with empty cells; longer ones throw std::invalid_argument. Control
+  // characters (C0, DEL, C1) in a cell show as '?'.
   void add(std::vector<std::string> row);
   bool empty() const noexcept { return rows_.empty(); }
   // The header, a rule of '-', then the rows; columns two spaces apart, no trailing spaces.

@@ -87,8 +87,9 @@ class CounterWorkflow {
   RecordedCertificate record_certificate(CertificateRequest request);
   void change_pin(const Pin& old_pin, const Pin& new_pin);
   // After the clerk has checked the holder's identity document: genuineness, the document's
-  // citizen ID checked against the card's holder at the service (POST …/holder-check), then
-  // RESET RETRY COUNTER. Returns the card as the service holds it.
+  // citizen ID checked against the card's holder at the service with the card's proof
+  // (POST …/holder-check), then RESET RETRY COUNTER on that same card (another card in the
+  // reader by then: HostRefusal CARD_REMOVED). Returns the card as the service holds it.
   CardRecord reset_pin(std::string_view citizen_id, const Pin& new_pin);
   // The card in the reader is the replacement (registered before): the service moves the lost
   // card's unredeemed vouchers; each is STOREd here and confirmed written.
@@ -98,6 +99,7 @@ class CounterWorkflow {
 
  private:
   IssueOutcome write_voucher(const VoucherId& id, Bytes token, VoucherInfo info);
+  void open_counter_session(const GenuineCard& genuine);
   CardSession* card_;
   ServiceClient* service_;
   const TrustAnchors* trust_;

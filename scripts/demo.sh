@@ -175,7 +175,17 @@ grep -q "已核销" "$out/logs/kiosk-zh.json" || fail "kiosk in Chinese: $(cat "
 expect_exit 0 kiosk-json cli K0001 --pin-fd 3 --json kiosk show 3<<<"$pin"
 proved "records checked against the card's signed digest; the service answered only with the card's proof"
 
-step "12. operator: monthly report (P18), progress (P19), settlement and reconciliation (P17)"
+step "12. counter: a PIN is reset only for the card's holder (identity document checked at the service)"
+other=11010519491231002X # another person's (valid) citizen ID
+expect_exit 3 reset-other cli C0001 --pin-fd 3 --json counter reset-pin --citizen-id $other 3<<<"135790"
+grep -q P13_REGISTRY_MISMATCH "$out/logs/reset-other.json" || fail "reset for another person: $(cat "$out/logs/reset-other.json")"
+echo "   another person's ID: $(grep -o '"en":"[^"]*"' "$out/logs/reset-other.json" | head -1)"
+expect_exit 0 reset cli C0001 --pin-fd 3 counter reset-pin --citizen-id $holder 3<<<"135790"
+sed 's/^/   /' "$out/logs/reset.json"
+expect_exit 0 kiosk-new-pin cli K0001 --pin-fd 3 --json kiosk show --vouchers 3<<<"135790"
+proved "another person's identity document is refused (P13) before the card is touched; the holder's resets it, and the new PIN opens the kiosk"
+
+step "13. operator: monthly report (P18), progress (P19), settlement and reconciliation (P17)"
 echo "citizen_id,source,issued_on,fund,occupation,level" >"$out/subsidies.csv"
 $B/server/reports/skillcard-report import-registry --registry "$out/registry.sqlite" --people "$out/people.csv" \
   --subsidies "$out/subsidies.csv" --master-keys "$out/keys/master-keys.toml" >/dev/null
@@ -194,7 +204,7 @@ report settlement --year "$year" --month "$month"
 report reconcile
 proved "the redemption is counted once (P18), owed to provider 10001, and the ledger, the budget and the card's counters agree (P17)"
 
-step "13. the published keys verify every token offline; the audit chain matches a signed checkpoint"
+step "14. the published keys verify every token offline; the audit chain matches a signed checkpoint"
 for f in "$out"/tokens/*.b64; do
   $B/tools/skillcard-keytool verify --key "$out/keys/voucher-signer-420100.pub.pem" --cose "$(cat "$f")" >/dev/null ||
     fail "token $(basename "$f") does not verify with voucher-signer-420100.pub.pem"

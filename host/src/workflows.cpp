@@ -166,14 +166,29 @@ void CounterWorkflow::change_pin(const Pin& old_pin, const Pin& new_pin) {
   card_->change_pin(old_pin, new_pin);
 }
 
-CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const Pin& new_pin) {
+// The service says whose card this is; a wrong person or a lost card stops here, before the
+// card is touched (and before anyone types a new PIN).
+CardRecord CounterWorkflow::after_holder_check(std::string_view citizen_id,
+                                               const std::function<void(const GenuineCard&)>& reset) {
   const auto genuine = prove_genuine();
-  // The service says whose card this is; a wrong person or a lost card stops here, before the
-  // card is touched.
   auto card = service_->check_holder(citizen_id, genuine.proof);
-  open_counter_session(genuine);
-  card_->reset_retry_counter(new_pin);
+  reset(genuine);
   return card;
+}
+
+CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const Pin& new_pin) {
+  return after_holder_check(citizen_id, [&](const GenuineCard& genuine) {
+    open_counter_session(genuine);
+    card_->reset_retry_counter(new_pin);
+  });
+}
+
+CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const std::function<Pin()>& ask_new_pin) {
+  return after_holder_check(citizen_id, [&](const GenuineCard& genuine) {
+    const auto new_pin = ask_new_pin();
+    open_counter_session(genuine);
+    card_->reset_retry_counter(new_pin);
+  });
 }
 
 LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, const std::string& citizen_id) {

@@ -473,9 +473,8 @@ int main(int argc, char** argv) {
       out.result = {{"pin", "changed"}};
       out.line("密码", "PIN", "changed");
     } else if (c_reset->parsed()) {
-      const auto new_pin = read_pin(o, "New PIN: ");
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto card = w.reset_pin(reset_citizen, new_pin);
+      const auto card = w.reset_pin(reset_citizen, [&] { return read_pin(o, "New PIN: "); });
       out.result = {{"pin", "reset"}, {"card", card.card}};
       out.line("密码", "PIN", "reset");
     } else if (c_lost->parsed()) {

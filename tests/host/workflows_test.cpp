@@ -424,7 +424,10 @@ TEST_F(Workflows, WrongPinThreeTimesBlocksAndTheCounterResetsIt) {
   // Another person's identity document: refused at the service, the card is not touched.
   const std::string first17 = "11010519491231002";
   try {
-    counter.reset_pin(first17 + crypto::citizen_id_check_character(first17), Pin("246810"));
+    counter.reset_pin(first17 + crypto::citizen_id_check_character(first17), [&]() -> Pin {
+      ADD_FAILURE() << "the new PIN was asked for before the holder was confirmed";
+      return Pin("246810");
+    });
     FAIL() << "reset for another person";
   } catch (const ServiceRefusal& e) {
     EXPECT_EQ(e.code(), "P13_REGISTRY_MISMATCH");

@@ -91,6 +91,8 @@ class CounterWorkflow {
   // (POST …/holder-check), then RESET RETRY COUNTER on that same card (another card in the
   // reader by then: HostRefusal CARD_REMOVED). Returns the card as the service holds it.
   CardRecord reset_pin(std::string_view citizen_id, const Pin& new_pin);
+  // The same, asking for the new PIN only once the service has confirmed the holder.
+  CardRecord reset_pin(std::string_view citizen_id, const std::function<Pin()>& ask_new_pin);
   // The card in the reader is the replacement (registered before): the service moves the lost
   // card's unredeemed vouchers; each is STOREd here and confirmed written.
   LostOutcome replace_lost_card(const std::string& lost_card, const std::string& citizen_id);
@@ -100,6 +102,7 @@ class CounterWorkflow {
  private:
   IssueOutcome write_voucher(const VoucherId& id, Bytes token, VoucherInfo info);
   void open_counter_session(const GenuineCard& genuine);
+  CardRecord after_holder_check(std::string_view citizen_id, const std::function<void(const GenuineCard&)>& reset);
   CardSession* card_;
   ServiceClient* service_;
   const TrustAnchors* trust_;

@@ -58,6 +58,12 @@ class TestChannel final : public iso7816::CardChannel {
   iso7816::ResponseApdu transmit(const iso7816::CommandApdu& command) override;
   Bytes atr() const override { return inner_.atr(); }
   void reset() override { inner_.reset(); }
+  // Another card put into the same reader (powered on afresh).
+  void swap_card(card::Card& other) {
+    card_ = &other;
+    inner_ = card::InProcessChannel(other);
+    inner_.reset();
+  }
 
   std::size_t exchanges = 0;
   std::map<std::uint8_t, std::size_t> by_ins;  // commands seen, by INS

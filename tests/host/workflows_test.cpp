@@ -454,6 +454,25 @@ TEST_F(Workflows, ALostCardsPinIsNotResetAndTheCardIsNotTouched) {
   EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 0u);
 }
 
+// The holder check was for the card proven genuine; another card put in the reader while the
+// new PIN is typed is refused, and neither card's PIN is reset.
+TEST_F(Workflows, APinResetIsRefusedWhenAnotherCardIsPutInTheReader) {
+  auto other = make_second_card();
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  try {
+    counter.reset_pin(citizen_id(), [&] {
+      channel->swap_card(*other);
+      cs.select();  // even with the applet selected on the new card (a reader hiding the swap)
+      return Pin("246810");
+    });
+    FAIL() << "the PIN of a card that was not checked was reset";
+  } catch (const HostRefusal& e) {
+    EXPECT_EQ(e.code(), "CARD_REMOVED");
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 0u);
+}
+
 TEST_F(Workflows, CounterChangesThePinWithTheOldOne) {
   CardSession cs(*channel, *counter_keys);
   CounterWorkflow counter(cs, service, trust, clock);

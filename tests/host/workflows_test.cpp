@@ -19,6 +19,17 @@ using crypto::CardRole;
 using namespace host::testing;
 namespace ct = card::testing;
 
+// The code of the HostRefusal that `f` throws; "(no refusal)" when it returns.
+template <class F>
+std::string refusal_of(F&& f) {
+  try {
+    f();
+  } catch (const HostRefusal& e) {
+    return e.code();
+  }
+  return "(no refusal)";
+}
+
 class Workflows : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -150,12 +161,7 @@ TEST_F(Workflows, CounterRefusesACardWhoseCaIsNotOnTheTrustList) {
   const auto other = TrustAnchors::from_trust_list(list, pki().root.public_key(), 1);
   CardSession s(*channel, *counter_keys);
   CounterWorkflow counter(s, service, other, clock);
-  try {
-    counter.prove_genuine();
-    FAIL() << "a card of an unlisted CA passed";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "TOKEN_UNKNOWN_KID");
-  }
+  EXPECT_EQ(refusal_of([&] { counter.prove_genuine(); }), "TOKEN_UNKNOWN_KID") << "a card of an unlisted CA passed";
   EXPECT_TRUE(service.vouchers.empty());
 }
 
@@ -201,12 +207,8 @@ TEST_F(Workflows, SiteHolderChoosesAmongTheVouchersUsableHereDuringTheTap) {
   // A choice outside the offer is refused before REDEEM.
   w.set_chooser([](const std::vector<SlotSummary>&) { return VoucherId{9, 9, 9, 9, 9, 9, 9, 9}; });
   channel->by_ins.clear();
-  try {
-    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
-    FAIL() << "redeemed a voucher that was not offered";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "VOUCHER_NOT_ON_CARD");
-  }
+  EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "VOUCHER_NOT_ON_CARD")
+      << "redeemed a voucher that was not offered";
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 
@@ -214,12 +216,8 @@ TEST_F(Workflows, SiteRefusesWhenNoVoucherIsUsableHere) {
   stored_voucher({110000}, {});
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, clock);
-  try {
-    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
-    FAIL() << "redeemed a voucher of another region";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "REGION_NOT_ELIGIBLE");
-  }
+  EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "REGION_NOT_ELIGIBLE")
+      << "redeemed a voucher of another region";
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 
@@ -229,12 +227,8 @@ TEST_F(Workflows, TheSameVoucherAgainIsRefusedAsAlreadyRedeemedWithoutASecondRed
   SiteWorkflow w(s, service, *queue, site, clock);
   ASSERT_EQ(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id).status, RedeemStatus::Recorded);
   channel->by_ins.clear();
-  try {
-    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id);
-    FAIL() << "redeemed a voucher twice";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "P15_ALREADY_REDEEMED");
-  }
+  EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id); }), "P15_ALREADY_REDEEMED")
+      << "redeemed a voucher twice";
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
   EXPECT_EQ(service.receipts.size(), 1u);
 }
@@ -346,12 +340,7 @@ TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
   SiteWorkflow w(s, service, *queue, site, [&] { return now; });
   service.down = true;
   const auto refused = [&](const char* why) {
-    try {
-      w.prepare();
-      ADD_FAILURE() << "offline allowed: " << why;
-    } catch (const HostRefusal& e) {
-      EXPECT_EQ(e.code(), "OFFLINE_NOT_ALLOWED") << why;
-    }
+    EXPECT_EQ(refusal_of([&] { w.prepare(); }), "OFFLINE_NOT_ALLOWED") << "offline allowed: " << why;
   };
   refused("no contact yet");
   service.down = false;
@@ -375,12 +364,8 @@ TEST_F(Workflows, ATerminalClockBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
   stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, [] { return kNow - 601; });
-  try {
-    w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
-    FAIL() << "redeemed with a clock before the card's time mark";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "CARD_TIME_REGRESSION");
-  }
+  EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "CARD_TIME_REGRESSION")
+      << "redeemed with a clock before the card's time mark";
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 
@@ -460,16 +445,15 @@ TEST_F(Workflows, APinResetIsRefusedWhenAnotherCardIsPutInTheReader) {
   auto other = make_second_card();
   CardSession cs(*channel, *counter_keys);
   CounterWorkflow counter(cs, service, trust, clock);
-  try {
-    counter.reset_pin(citizen_id(), [&] {
-      channel->swap_card(*other);
-      cs.select();  // even with the applet selected on the new card (a reader hiding the swap)
-      return Pin("246810");
-    });
-    FAIL() << "the PIN of a card that was not checked was reset";
-  } catch (const HostRefusal& e) {
-    EXPECT_EQ(e.code(), "CARD_REMOVED");
-  }
+  EXPECT_EQ(refusal_of([&] {
+              counter.reset_pin(citizen_id(), [&] {
+                channel->swap_card(*other);
+                cs.select();  // even with the applet selected on the new card (a reader hiding the swap)
+                return Pin("246810");
+              });
+            }),
+            "CARD_REMOVED")
+      << "the PIN of a card that was not checked was reset";
   EXPECT_EQ(channel->by_ins[apdu::kInsResetRetryCounter], 0u);
 }
 

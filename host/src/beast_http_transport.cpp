@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "skillcard/host/http_transport.hpp"
+#include "skillcard/host/json_service_client.hpp"
 #include "skillcard/host/service_client.hpp"
 
 namespace skillcard::host {
@@ -145,6 +146,13 @@ HttpResponse BeastHttpTransport::send(const HttpRequest& request) {
   }
   impl_->connect();
   return impl_->exchange(request);
+}
+
+// Here rather than beside the JSON client, so that the client builds without Beast (its fuzz
+// target does).
+std::unique_ptr<ServiceClient> make_https_service_client(HttpsOptions options, std::string clerk) {
+  return std::make_unique<JsonServiceClient>(std::make_shared<BeastHttpTransport>(std::move(options)),
+                                             std::move(clerk));
 }
 
 }  // namespace skillcard::host

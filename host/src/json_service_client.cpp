@@ -380,9 +380,4 @@ Revocations JsonServiceClient::revocations() {
   return r;
 }
 
-std::unique_ptr<ServiceClient> make_https_service_client(HttpsOptions options, std::string clerk) {
-  return std::make_unique<JsonServiceClient>(std::make_shared<BeastHttpTransport>(std::move(options)),
-                                             std::move(clerk));
-}
-
 }  // namespace skillcard::host

@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "request_parser.hpp"
+
 namespace skillcard::service {
 
 namespace net = boost::asio;
@@ -44,15 +46,8 @@ using tcp = net::ip::tcp;
 namespace {
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-// The prefix of the API's own header names (compared without regard to case).
-constexpr beast::string_view kOwnPrefix{"skillcard-", 10};
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return out;
-}
+using detail::DevIdentity;
+using detail::RequestParser;
 
 // The verified peer certificate's subject and serial (hex), via crypto::Certificate.
 struct Peer {
@@ -87,79 +82,6 @@ std::optional<Peer> peer_of(SSL* ssl) {
   }
   return peer;
 }
-
-// The development identity of a plain-HTTP terminal (Skillcard-Dev-Terminal-*): read by the
-// network layer, never passed to the handler.
-struct DevIdentity {
-  std::string id, role, region, site;
-  void clear() {
-    id.clear();
-    role.clear();
-    region.clear();
-    site.clear();
-  }
-};
-
-// A request parser that writes straight into the session's Request: method, target, the API's
-// own Skillcard-* headers and the body. Beast's basic_parser does the HTTP/1.1 framing
-// (Content-Length, chunked, Connection, limits); the headers the handler never sees are not
-// stored, and a keep-alive connection reuses its Request's buffers from one request to the next.
-class RequestParser final : public http::basic_parser<true> {
- public:
-  RequestParser(Request& into, DevIdentity& dev) : out_(into), dev_(dev) {
-    out_.method.clear();
-    out_.target.clear();
-    out_.headers.clear();
-    out_.body.clear();
-    dev_.clear();
-  }
-  unsigned version() const noexcept { return version_; }
-
- private:
-  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
-                       beast::error_code&) override {
-    out_.method.assign(method.data(), method.size());
-    out_.target.assign(target.data(), target.size());
-    version_ = static_cast<unsigned>(version);
-  }
-  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
-    ec = http::error::bad_version;  // never called for a request parser
-  }
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value, beast::error_code&) override {
-    if (name.size() <= kOwnPrefix.size() || !beast::iequals(name.substr(0, kOwnPrefix.size()), kOwnPrefix)) return;
-    const auto rest = name.substr(kOwnPrefix.size());
-    const std::string_view text(value.data(), value.size());
-    constexpr beast::string_view dev{"dev-terminal-", 13};
-    if (rest.size() > dev.size() && beast::iequals(rest.substr(0, dev.size()), dev)) {
-      const auto which = rest.substr(dev.size());
-      if (beast::iequals(which, "id")) dev_.id = text;
-      if (beast::iequals(which, "role")) dev_.role = text;
-      if (beast::iequals(which, "region")) dev_.region = text;
-      if (beast::iequals(which, "site")) dev_.site = text;
-      return;
-    }
-    out_.headers[lower(std::string_view(name.data(), name.size()))] = text;
-  }
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
-    // basic_parser has already refused a length over the body limit.
-    if (length) out_.body.reserve(static_cast<std::size_t>(*length));
-  }
-  std::size_t on_body_impl(beast::string_view data, beast::error_code&) override {
-    out_.body.append(data.data(), data.size());
-    return data.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, beast::error_code&) override {
-    out_.body.append(data.data(), data.size());
-    return data.size();
-  }
-  void on_finish_impl(beast::error_code&) override {}
-
-  Request& out_;
-  DevIdentity& dev_;
-  unsigned version_ = 11;
-};
 
 }  // namespace
 

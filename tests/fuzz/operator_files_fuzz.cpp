@@ -1,7 +1,7 @@
 // Fuzz target for the files that operators hand the service and its tools: the policy (TOML,
-// P1-P16), the P19 targets (TOML), the registry's people and subsidies CSVs and the terminal
-// revocation list. The first byte picks the parser, the rest is the file. A parser may refuse
-// only with its own error type, which names the file, line and field; any other exception
+// P1-P16), the P19 targets (TOML), the registry's people and subsidies CSVs, the terminal
+// revocation list and the master key file (TOML, skillcard-keytool's). The first byte picks the parser, the rest is the
+// file. A parser may refuse only with its own error type, which names the file, line and field; any other exception
 // escaping, or a crash, is a finding.
 #include <unistd.h>
 
@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/policy/config.hpp"
 #include "skillcard/registry/registry.hpp"
 #include "skillcard/reports/targets.hpp"
@@ -41,7 +42,7 @@ const std::filesystem::path& write_scratch(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0:
       try {
         (void)policy::PolicyConfig::from_toml(text, "policy.toml");
@@ -64,6 +65,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       try {
         (void)registry::read_subsidies_csv(write_scratch(text));
       } catch (const registry::CsvError&) {
+      }
+      break;
+    case 5:
+      // Its contract: KeyFileError (unreadable) or std::runtime_error naming the key and line.
+      try {
+        const auto store = crypto::FileMasterKeyStore::load(write_scratch(text));
+        (void)store->card_key(crypto::CardRole::Site, crypto::scp03::KeyType::Mac, "4201000001");
+        (void)store->holder_ref("420102199003071232");
+      } catch (const std::runtime_error&) {
       }
       break;
     default: {

@@ -355,13 +355,48 @@ TEST(Ledger, RefusalCodesAreInTheCatalogue) {
   EXPECT_EQ(refusal_code(RecordStatus::CounterReused), "COUNTER_REUSED");
 }
 
-// Schema version 2 (both backends): a version 1 ledger — rebuilt here from a current one by
-// undoing migration 2 exactly — is migrated at open; its records, budgets and audit chain are
-// untouched, the expiry index no longer names the state, and the sweep still finds what expires.
+// PostgreSQL's migration 3 undone exactly: the domains back to the base types and the column
+// CHECK constraints of version 1, under their default names.
+constexpr const char* kUndoPgMigration3 = R"sql(
+DROP TRIGGER redemptions_receipt_fixed ON redemptions;
+ALTER TABLE vouchers
+  ALTER COLUMN signer_kid TYPE BYTEA, ALTER COLUMN holder TYPE BYTEA, ALTER COLUMN level TYPE BIGINT,
+  ALTER COLUMN fund TYPE BIGINT, ALTER COLUMN face_value_fen TYPE BIGINT, ALTER COLUMN state TYPE BIGINT,
+  ADD CONSTRAINT vouchers_signer_kid_check CHECK (octet_length(signer_kid) = 8),
+  ADD CONSTRAINT vouchers_holder_check CHECK (octet_length(holder) = 16),
+  ADD CONSTRAINT vouchers_level_check CHECK (level BETWEEN 1 AND 5),
+  ADD CONSTRAINT vouchers_fund_check CHECK (fund BETWEEN 1 AND 4),
+  ADD CONSTRAINT vouchers_face_value_fen_check CHECK (face_value_fen >= 0),
+  ADD CONSTRAINT vouchers_state_check CHECK (state BETWEEN 1 AND 6);
+ALTER TABLE redemptions ALTER COLUMN counter TYPE BIGINT, ALTER COLUMN nonce TYPE BYTEA,
+  ADD CONSTRAINT redemptions_counter_check CHECK (counter >= 0),
+  ADD CONSTRAINT redemptions_nonce_check CHECK (octet_length(nonce) = 17);
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF voucher, card, counter, receipt, nonce ON redemptions
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('a recorded receipt never changes');
+ALTER TABLE budgets ALTER COLUMN fund TYPE BIGINT, ALTER COLUMN allocated_fen TYPE BIGINT,
+  ALTER COLUMN committed_fen TYPE BIGINT, ALTER COLUMN spent_fen TYPE BIGINT,
+  ADD CONSTRAINT budgets_fund_check CHECK (fund BETWEEN 1 AND 4),
+  ADD CONSTRAINT budgets_allocated_fen_check CHECK (allocated_fen >= 0),
+  ADD CONSTRAINT budgets_committed_fen_check CHECK (committed_fen >= 0),
+  ADD CONSTRAINT budgets_spent_fen_check CHECK (spent_fen >= 0);
+ALTER TABLE audit_log ALTER COLUMN prev_hash TYPE BYTEA, ALTER COLUMN hash TYPE BYTEA,
+  ADD CONSTRAINT audit_log_prev_hash_check CHECK (octet_length(prev_hash) = 32),
+  ADD CONSTRAINT audit_log_hash_check CHECK (octet_length(hash) = 32);
+ALTER TABLE nonces ALTER COLUMN nonce TYPE BYTEA, ADD CONSTRAINT nonces_nonce_check CHECK (octet_length(nonce) = 17);
+DROP DOMAIN skillcard_bytes8, skillcard_bytes16, skillcard_bytes17, skillcard_bytes32, skillcard_level,
+  skillcard_fund, skillcard_nonnegative, skillcard_voucher_state;
+DELETE FROM schema_version WHERE version = 3;
+)sql";
+
+// Schema version 2 (both backends; PostgreSQL's version 3 on top): a version 1 ledger — rebuilt
+// here from a current one by undoing the later migrations exactly — is migrated at open; its
+// records, budgets and audit chain are untouched, the expiry index no longer names the state, and
+// the sweep still finds what expires.
 TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   TempDir dir;
   const auto where = dir / "ledger.db";
   const bool pg = backend_name() == "postgresql";
+  const int current = pg ? 3 : 2;
   std::vector<VoucherRecord> before;
   AuditHead head;
   std::optional<RedemptionRecord> redeemed;
@@ -385,6 +420,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   }
   {
     Raw raw(where);
+    if (pg) raw.exec(kUndoPgMigration3);
     raw.exec("DROP INDEX vouchers_by_expiry");
     raw.exec("CREATE INDEX vouchers_live_by_expiry ON vouchers (expires_at) WHERE state IN (1, 2)");
     if (pg) raw.exec("ALTER TABLE vouchers RESET (fillfactor)");
@@ -392,7 +428,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
     ASSERT_EQ(raw.number("SELECT max(version) FROM schema_version"), 1);
   }
   auto ledger = open_ledger(where);
-  EXPECT_EQ(ledger->schema_version(), 2);
+  EXPECT_EQ(ledger->schema_version(), current);
   std::vector<VoucherRecord> after;
   for (unsigned h : {1u, 2u}) {
     for (auto& v : ledger->holder_vouchers(holder(h))) after.push_back(v);
@@ -405,7 +441,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   EXPECT_EQ(ledger->budget(FundSource::SpecialAccount)->spent_fen, 2000);
   {
     Raw raw(where);
-    EXPECT_EQ(raw.number("SELECT count(*) FROM schema_version"), 2);
+    EXPECT_EQ(raw.number("SELECT count(*) FROM schema_version"), current);
     const std::string index_named = pg ? "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND "
                                          "indexname = '"
                                        : "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '";

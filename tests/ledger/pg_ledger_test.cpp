@@ -55,6 +55,67 @@ TEST(PgLedger, MigratesAnEmptySchemaToTheCurrentVersion) {
   }
 }
 
+// Schema version 3: the column checks of the tables every redemption, issue and nonce writes are
+// domains (checked per assigned column, not rebuilt from text per statement); only the key and
+// row rules stay table CHECKs, and every value refused before is refused still.
+TEST(PgLedger, ColumnChecksOfTheWrittenTablesAreDomainsThatRefuseWhatTheChecksRefused) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  std::string card;
+  std::uint64_t serial = 0;
+  {
+    auto s = seeded_ledger(where, 1);
+    card = s.cards[0].number;
+    const auto v = issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000001), card);
+    serial = serial_of(v.id());
+  }
+  Raw raw(where);
+  const auto table_checks = [&](const char* table) {
+    return raw.number(std::string("SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid = '") + table +
+                      "'::regclass");
+  };
+  EXPECT_EQ(table_checks("vouchers"), 1) << "serial > 0";
+  EXPECT_EQ(table_checks("redemptions"), 1) << "seq > 0";
+  EXPECT_EQ(table_checks("budgets"), 1) << "committed + spent <= allocated";
+  EXPECT_EQ(table_checks("audit_log"), 0);
+  EXPECT_EQ(table_checks("nonces"), 0);
+  const std::string v = std::to_string(serial);
+  const std::string nonce17 = "x'" + std::string(34, '7') + "'";
+  const std::string redemption =
+      "INSERT INTO redemptions (seq, voucher, card, counter, receipt, site, nonce, "
+      "terminal_time, server_time, classroom_hours, online_hours, terminal, clerk) VALUES "
+      "(1, " +
+      v + ", '" + card + "', ";
+  for (const std::string& sql : std::vector<std::string>{
+           "UPDATE vouchers SET state = 7 WHERE serial = " + v,
+           "UPDATE vouchers SET state = 0 WHERE serial = " + v,
+           "UPDATE vouchers SET level = 6 WHERE serial = " + v,
+           "UPDATE vouchers SET fund = 5 WHERE serial = " + v,
+           "UPDATE vouchers SET face_value_fen = -1 WHERE serial = " + v,
+           "UPDATE vouchers SET holder = x'00' WHERE serial = " + v,
+           "UPDATE vouchers SET signer_kid = x'0102' WHERE serial = " + v,
+           "UPDATE budgets SET spent_fen = -1",
+           "UPDATE budgets SET committed_fen = -1",
+           "UPDATE budgets SET allocated_fen = 0 WHERE fund = 1",  // below what is committed: the row rule
+           "UPDATE budgets SET fund = 9 WHERE fund = 4",
+           "INSERT INTO audit_log (seq, at, terminal, clerk, action, subject, outcome, prev_hash, hash) VALUES "
+           "(999, 1, 't', 'c', 'a', 's', 'o', x'00', x'00')",
+           "INSERT INTO nonces (nonce, terminal, issued_at, expires_at) VALUES (x'01', 'K1', 1, 2)",
+           redemption + "-1, x'00', 1, " + nonce17 + ", 0, 0, 0, 0, 't', 'c')",
+           redemption + "1, x'00', 1, x'0102', 0, 0, 0, 0, 't', 'c')",
+       }) {
+    try {
+      raw.exec(sql);
+      ADD_FAILURE() << "accepted: " << sql;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("violates check constraint"), std::string::npos) << e.what();
+    }
+  }
+  // What the rules allow still goes in.
+  EXPECT_NO_THROW(raw.exec("UPDATE budgets SET allocated_fen = allocated_fen + 1 WHERE fund = 1"));
+  EXPECT_NO_THROW(raw.exec(redemption + "0, x'00', 1, " + nonce17 + ", 0, 0, 0, 0, 't', 'c')"));
+}
+
 TEST(PgLedger, ReopenKeepsTheLedgerIdAndDoesNotMigrateAgain) {
   TempDir dir;
   const auto conninfo = pg_conninfo_for(dir / "ledger");

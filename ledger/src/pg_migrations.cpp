@@ -10,7 +10,7 @@ namespace {
 // Version 1: the tables, keys and append-only rules of SQLite's version 1 in PostgreSQL types
 // (bigint, bytea, text), plus writer_lock: the one row every write transaction locks first, so
 // that writers from every process are serialised as they are by SQLite's write lock (see
-// docs/ledger.md, "PostgreSQL"). Later tables (courses, attendance) come as migration 3.
+// docs/ledger.md, "PostgreSQL"). Later tables (courses, attendance) come as migration 4.
 constexpr const char* kV1 = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,

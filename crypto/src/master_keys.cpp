@@ -89,6 +89,12 @@ std::string citizen_id_problem(std::string_view id) {
   return {};
 }
 
+std::string canonical_citizen_id(std::string_view id) {
+  std::string out(id);
+  if (out.size() == 18 && out[17] == 'x') out[17] = 'X';
+  return out;
+}
+
 std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesystem::path& path) {
   auto text = read_key_file(path);
   toml::table doc;

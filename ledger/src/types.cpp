@@ -287,6 +287,8 @@ std::string_view refusal_code(CardStatus status) noexcept {
     case CardStatus::CardNotActive:
     case CardStatus::ReplacementNotActive:
       return "CARD_REVOKED";
+    case CardStatus::ReplacementOfAnotherHolder:  // the service checks first; a race can still get here
+      return "P13_REGISTRY_MISMATCH";
     default:
       return "";
   }

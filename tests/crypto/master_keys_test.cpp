@@ -57,6 +57,13 @@ TEST(CitizenId, ValidatesIso7064CheckCharacter) {
   EXPECT_NE(citizen_id_problem("4201021990030X1232").find("character 14"), std::string::npos);
 }
 
+TEST(CitizenId, CanonicalFormHasAnUpperCaseCheckCharacter) {
+  EXPECT_EQ(canonical_citizen_id("11010519491231002x"), "11010519491231002X");
+  EXPECT_EQ(canonical_citizen_id("11010519491231002X"), "11010519491231002X");
+  EXPECT_EQ(canonical_citizen_id("420102199003071232"), "420102199003071232");
+  EXPECT_EQ(canonical_citizen_id("x"), "x");  // not an ID: returned as it stands
+}
+
 TEST_F(MasterKeys, GeneratedFileLoads) {
   const auto path = dir_ / "master-keys.toml";
   write_new_file(path, FileMasterKeyStore::generate_toml(), 0600);

@@ -353,6 +353,12 @@ TEST(Ledger, RefusalCodesAreInTheCatalogue) {
   }
   EXPECT_EQ(refusal_code(RecordStatus::VoucherAlreadyRedeemed), "P15_ALREADY_REDEEMED");
   EXPECT_EQ(refusal_code(RecordStatus::CounterReused), "COUNTER_REUSED");
+  // Every refusal a lost report or a replacement can meet has a code (the service answers with it).
+  for (const auto s : {CardStatus::CardUnknown, CardStatus::CardNotActive, CardStatus::ReplacementUnknown,
+                       CardStatus::ReplacementNotActive, CardStatus::ReplacementOfAnotherHolder}) {
+    EXPECT_FALSE(refusal_code(s).empty()) << to_string(s);
+  }
+  EXPECT_EQ(refusal_code(CardStatus::ReplacementOfAnotherHolder), "P13_REGISTRY_MISMATCH");
 }
 
 // PostgreSQL's migration 3 undone exactly: the domains back to the base types and the column

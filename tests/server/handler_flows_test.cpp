@@ -91,7 +91,7 @@ amount_fen = 150000
     auto ctx = base_context(*ledger, *trust, [this] { return now; });
     if (with_policy) {
       ctx.policy = &config;
-      ctx.registry = people.get();
+      ctx.registry = registry_override ? registry_override : people.get();
     }
     ctx.holder_ref = holder_of;
     ctx.voucher_signers[kBureau] = std::make_shared<crypto::KeyFileSigner>(
@@ -163,6 +163,7 @@ amount_fen = 150000
   std::unique_ptr<TrustStore> trust;
   policy::PolicyConfig config;
   std::unique_ptr<registry::MemoryRegistry> people;
+  const registry::Registry* registry_override = nullptr;  // instead of `people`
   std::unique_ptr<Handler> handler;
   std::uint64_t now = kNow;
   TestCard alice, replacement, bob_card;
@@ -240,6 +241,53 @@ TEST_F(FlowTest, P1_FourthSubsidyInTheYearIsRefusedWithEveryViolatedRule) {
   ASSERT_EQ(body.at("violations").size(), 2u);
   EXPECT_EQ(body.at("violations")[1].at("error"), "P3_SAME_OCCUPATION_LEVEL");
   EXPECT_NE(body.at("message").at("zh-CN").get<std::string>().find("3次"), std::string::npos);
+}
+
+// People type the check character X of a citizen ID in either case; the registry holds one
+// spelling. An ID typed "…x" at the counter is the same person as "…X" in the registry.
+TEST_F(FlowTest, P13_ACitizenIdTypedWithALowerCaseXIsTheRegistrysPerson) {
+  std::string upper;
+  for (int n = 100; n < 1000 && upper.empty(); ++n) {  // one in eleven IDs ends in X
+    const auto first17 = "42010219920101" + std::to_string(n);
+    if (crypto::citizen_id_check_character(first17) == 'X') upper = citizen(first17);
+  }
+  ASSERT_EQ(upper.size(), 18u);
+  const auto lower = upper.substr(0, 17) + 'x';
+  people = std::make_unique<registry::MemoryRegistry>(std::vector{registered_person(upper)},
+                                                      std::vector<registry::ExternalSubsidy>{}, holder_of);
+  make_handler(true);
+  ASSERT_EQ(register_card(replacement, lower).status, 201);
+  const auto issued = issue(replacement, lower);
+  EXPECT_EQ(issued.status, 201) << issued.body;
+  // The card was registered to the holder of the one spelling.
+  EXPECT_EQ(issue(replacement, upper, "4-04-05-01").status, 201);
+}
+
+// A registry whose store cannot answer (its database file gone, a disk error).
+class BrokenRegistry final : public registry::Registry {
+ public:
+  policy::RegistryFacts facts(std::string_view) const override { throw registry::RegistryStorageError("disk I/O"); }
+  policy::RegistryFacts facts_by_holder(const crypto::HolderRef&) const override {
+    throw registry::RegistryStorageError("disk I/O");
+  }
+  std::vector<policy::SubsidyRecord> external_subsidies(const crypto::HolderRef&) const override {
+    throw registry::RegistryStorageError("disk I/O");
+  }
+};
+
+TEST_F(FlowTest, ARegistryThatCannotAnswerIsA503AndNothingIsIssued) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const BrokenRegistry broken;
+  registry_override = &broken;
+  make_handler(true);
+  const auto r = issue(alice, kAlice);
+  expect_refusal(r, "SERVICE_UNAVAILABLE");
+  EXPECT_NE(r.body.find("registry"), std::string::npos) << r.body;
+  registry_override = nullptr;
+  make_handler(true);
+  // Nothing was counted against P1 or the budget: three issues still go through.
+  for (const auto* occ : {"4-04-05-01", "4-04-05-02", "4-04-05-03"})
+    EXPECT_FALSE(issued_id(alice, kAlice, occ).empty());
 }
 
 TEST_F(FlowTest, IssueFailsClosedWithoutPolicyOrRegistry) {
@@ -520,6 +568,14 @@ TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
   auto bad = cert;
   bad["date"] = "2026-02-30";
   EXPECT_EQ(body_of(call(Role::Counter, "POST", "/v1/certificates", bad)).at("field"), "date");
+  // Only the spelling YYYY-MM-DD: no spaces, signs, other separators or a NUL inside.
+  for (const auto& spelt : {std::string("2024- 1- 1"), std::string("2024-+1-+1"), std::string("2024/01/01"),
+                            std::string("2024-01-1x"), std::string(" 2024-1-01"), std::string("2024-01-0\0", 10)}) {
+    bad["date"] = spelt;
+    const auto r = call(Role::Counter, "POST", "/v1/certificates", bad);
+    expect_refusal(r, "BAD_REQUEST_FIELD");
+    EXPECT_EQ(body_of(r).at("field"), "date") << spelt;
+  }
 }
 
 TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
@@ -537,6 +593,14 @@ TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
   auto elsewhere = std::map<std::string, std::string, std::less<>>{
       {"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, elsewhere), "CARD_PROOF_INVALID");
+  // The proof header is read as strictly as a body: a member given twice is refused by name.
+  text = alice.proof(nonce(Role::Kiosk), true);
+  ASSERT_EQ(text.front(), '{');
+  text.insert(1, "\"card\":\"" + bob_card.number + "\",");
+  const auto twice = call(Role::Kiosk, "GET", path, nullptr,
+                          {{"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}});
+  expect_refusal(twice, "BAD_REQUEST_FIELD");
+  EXPECT_EQ(body_of(twice).at("field"), "card") << twice.body;
   // With the card and its PIN: the holder's vouchers, and the same proof serves the portfolio.
   const auto headers = proof_header(alice, true);
   const auto vouchers = call(Role::Kiosk, "GET", path, nullptr, headers);

@@ -118,6 +118,42 @@ TEST_F(RegistryFiles, P13_BadRowsAreRefusedWithLineAndField) {
   }
 }
 
+// The first ID of the generated people whose check character is X, spelt with a lower-case x.
+static std::string lower_x_id(const std::vector<Person>& people) {
+  for (const auto& p : people) {
+    if (p.citizen_id.back() == 'X') return p.citizen_id.substr(0, 17) + 'x';
+  }
+  return {};
+}
+
+TEST(MemoryRegistry, P13_ACheckCharacterXIsFoundWhicheverCaseWasTyped) {
+  auto data = generate(200, 3, 2026);
+  const auto lower = lower_x_id(data.people);
+  ASSERT_FALSE(lower.empty());
+  const auto upper = lower.substr(0, 17) + 'X';
+  {
+    const MemoryRegistry registry(data.people, data.subsidies, test_ref);
+    EXPECT_TRUE(registry.facts(lower).known);
+    EXPECT_TRUE(registry.facts(upper).known);
+  }
+  // Typed with a lower-case x in the registry's own file: stored and found as X.
+  for (auto& p : data.people) {
+    if (p.citizen_id == upper) p.citizen_id = lower;
+  }
+  const MemoryRegistry registry(data.people, data.subsidies, test_ref);
+  EXPECT_TRUE(registry.facts(upper).known);
+  EXPECT_TRUE(registry.facts(lower).known);
+}
+
+TEST_F(RegistryFiles, P13_ALowerCaseXInTheCsvIsReadAsX) {
+  const auto people =
+      read_people_csv(write("p.csv",
+                            "citizen_id,name,region,date_of_birth,insured,employed,retired_fisherman,key_groups\n"
+                            "11010519491231002x,张三,420100,1949-12-31,1,0,0,\n"));
+  ASSERT_EQ(people.size(), 1u);
+  EXPECT_EQ(people[0].citizen_id, "11010519491231002X");
+}
+
 TEST(MemoryRegistry, P13_FactsByCitizenIdAndHolderRef) {
   auto data = generate(200, 3, 2026);
   const auto someone = data.people[17];

@@ -190,6 +190,20 @@ TEST_F(ServerTest, ASilentClientIsClosedAfterTheTimeLimitAndABusyOneIsNot) {
   }
 }
 
+TEST(LoggablePath, ACitizenIdInThePathNeverReachesTheAccessLog) {
+  EXPECT_EQ(loggable_path("/v1/holders/11010519491231002X/vouchers?x=1"), "/v1/holders/{citizen-id}/vouchers");
+  EXPECT_EQ(loggable_path("/v1/holders/11010519491231002x/portfolio"), "/v1/holders/{citizen-id}/portfolio");
+  EXPECT_EQ(loggable_path("/v1/holders/110105491231002"), "/v1/holders/{citizen-id}");  // 15 digits (1984-99 IDs)
+  // What belongs there stays: holder references, card numbers, voucher ids, report kinds.
+  EXPECT_EQ(loggable_path("/v1/holders/0123456789abcdef0123456789abcdef/vouchers"),
+            "/v1/holders/0123456789abcdef0123456789abcdef/vouchers");
+  EXPECT_EQ(loggable_path("/v1/cards/4201000001/lost"), "/v1/cards/4201000001/lost");
+  EXPECT_EQ(loggable_path("/v1/vouchers/00000000000000a1/void"), "/v1/vouchers/00000000000000a1/void");
+  EXPECT_EQ(loggable_path("/"), "/");
+  EXPECT_EQ(loggable_path(""), "");
+  EXPECT_EQ(loggable_path("/v1//x/"), "/v1//x/");
+}
+
 // The answer is written by hand (not by Beast's serializer): its head must still say what HTTP
 // requires — the status line in the request's version, Date, a Content-Length that matches the
 // body, and whether the connection stays open.

@@ -98,6 +98,30 @@ TEST_F(SqliteRegistryTest, P13_AnswersAsTheMemoryRegistryDoes) {
   EXPECT_EQ(subsidies, data.subsidies.size());
 }
 
+TEST_F(SqliteRegistryTest, P13_ACheckCharacterXIsFoundWhicheverCaseWasTyped) {
+  auto data = generate(200, 3, 2026);
+  std::string upper;
+  for (auto& p : data.people) {
+    if (p.citizen_id.back() != 'X') continue;
+    upper = p.citizen_id;
+    p.citizen_id.back() = 'x';  // typed so in the registry's export
+    break;
+  }
+  ASSERT_FALSE(upper.empty());
+  for (auto& s : data.subsidies) {
+    if (s.citizen_id == upper) s.citizen_id.back() = 'x';
+  }
+  const auto lower = upper.substr(0, 17) + 'x';
+  auto reg = SqliteRegistry::open(dir_ / "registry.db");
+  reg->import_rows(data.people, data.subsidies, test_ref);
+  EXPECT_TRUE(reg->facts(upper).known);
+  EXPECT_TRUE(reg->facts(lower).known);
+  EXPECT_TRUE(reg->facts_by_holder(test_ref(upper)).known);  // the reference of the one spelling
+  bool stored_upper = false;
+  reg->for_each_person([&](const Person& p, const crypto::HolderRef&) { stored_upper |= p.citizen_id == upper; });
+  EXPECT_TRUE(stored_upper);
+}
+
 TEST_F(SqliteRegistryTest, P13_BadCheckCharacterRefusedAtImportNamingFileLineAndField) {
   auto data = generate(5, 3, 2026);
   write_people_csv(dir_ / "people.csv", data.people);

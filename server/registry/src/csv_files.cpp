@@ -111,7 +111,7 @@ struct Cell {
   std::string citizen_id(const std::string& column) const {
     const auto& t = text(column);
     if (const auto problem = crypto::citizen_id_problem(t); !problem.empty()) fail(column, problem);
-    return t;
+    return crypto::canonical_citizen_id(t);
   }
 };
 

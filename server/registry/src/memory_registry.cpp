@@ -1,6 +1,7 @@
 // The embedded registry: people and external subsidies in memory, indexed two ways.
 #include <cstring>
 
+#include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/registry/registry.hpp"
 
 namespace skillcard::registry {
@@ -14,17 +15,19 @@ std::size_t MemoryRegistry::RefHash::operator()(const crypto::HolderRef& r) cons
 MemoryRegistry::MemoryRegistry(std::vector<Person> people, const std::vector<ExternalSubsidy>& subsidies,
                                HolderRefOf holder_ref)
     : people_(std::move(people)) {
+  for (auto& p : people_) p.citizen_id = crypto::canonical_citizen_id(p.citizen_id);
   for (std::size_t i = 0; i < people_.size(); ++i) {
     if (!by_id_.emplace(people_[i].citizen_id, i).second) {
       throw CsvError("citizen ID " + people_[i].citizen_id.substr(0, 6) + "... appears twice in the registry");
     }
     by_holder_.emplace(holder_ref(people_[i].citizen_id), i);
   }
-  for (const auto& s : subsidies) subsidies_[holder_ref(s.citizen_id)].push_back(s.record);
+  for (const auto& s : subsidies)
+    subsidies_[holder_ref(crypto::canonical_citizen_id(s.citizen_id))].push_back(s.record);
 }
 
 policy::RegistryFacts MemoryRegistry::facts(std::string_view citizen_id) const {
-  const auto it = by_id_.find(std::string(citizen_id));
+  const auto it = by_id_.find(crypto::canonical_citizen_id(citizen_id));
   return it == by_id_.end() ? policy::RegistryFacts{} : people_[it->second].facts;
 }
 

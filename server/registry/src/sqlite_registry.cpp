@@ -212,13 +212,14 @@ ImportCounts SqliteRegistry::import_rows(const std::vector<Person>& people,
                     "retired_fisherman, key_groups) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
       for (std::size_t i = 0; i < people.size(); ++i) {
         const auto& p = people[i];
-        const auto ref = holder_ref(p.citizen_id);
-        if (!refs.emplace(p.citizen_id, ref).second) {
+        const auto id = crypto::canonical_citizen_id(p.citizen_id);
+        const auto ref = holder_ref(id);
+        if (!refs.emplace(id, ref).second) {
           throw CsvError("people[" + std::to_string(i) + "]: citizen_id: " + p.citizen_id.substr(0, 6) +
                          "... appears twice in the registry");
         }
         ins.reset();
-        ins.bind(1, p.citizen_id);
+        ins.bind(1, id);
         ins.bind(2, ref);
         ins.bind(3, p.name);
         ins.bind(4, std::int64_t{p.region});
@@ -236,13 +237,14 @@ ImportCounts SqliteRegistry::import_rows(const std::vector<Person>& people,
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
       for (std::size_t i = 0; i < subsidies.size(); ++i) {
         const auto& s = subsidies[i];
-        const auto it = refs.find(s.citizen_id);
+        const auto id = crypto::canonical_citizen_id(s.citizen_id);
+        const auto it = refs.find(id);
         if (it == refs.end()) {
           throw CsvError("subsidies[" + std::to_string(i) + "]: citizen_id: " + s.citizen_id.substr(0, 6) +
                          "... is not a person of the registry");
         }
         ins.reset();
-        ins.bind(1, s.citizen_id);
+        ins.bind(1, id);
         ins.bind(2, it->second);
         ins.bind(3, static_cast<std::int64_t>(s.record.source));
         ins.bind(4, static_cast<std::int64_t>(s.record.issued_at));
@@ -263,7 +265,7 @@ ImportCounts SqliteRegistry::import_rows(const std::vector<Person>& people,
 policy::RegistryFacts SqliteRegistry::facts(std::string_view citizen_id) const {
   std::lock_guard lock(impl_->mutex);
   Statement q(impl_->db, (std::string("SELECT ") + kPersonColumns + " FROM people WHERE citizen_id = ?1").c_str());
-  q.bind(1, citizen_id);
+  q.bind(1, crypto::canonical_citizen_id(citizen_id));
   return q.step() ? person_from(q).facts : policy::RegistryFacts{};
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "request.hpp"
+#include "skillcard/registry/registry.hpp"
 #include "skillcard/schemas/refusals.hpp"
 #include "work.hpp"
 
@@ -142,6 +143,9 @@ Response Handler::handle(const Request& request) const {
     }
   } catch (const ledger::StorageError&) {
     response = refusal("SERVICE_UNAVAILABLE", {{"detail", "storage"}});
+  } catch (const registry::RegistryStorageError&) {
+    // The registry of record could not answer: nothing was decided on it; the caller retries.
+    response = refusal("SERVICE_UNAVAILABLE", {{"detail", "registry"}});
   } catch (const std::exception&) {
     response = refusal("INTERNAL");
   }

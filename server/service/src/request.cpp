@@ -111,6 +111,13 @@ void check_members(const json& object, std::span<const FieldRule> rules, std::st
 
 json parse_object(const std::string& body, std::span<const FieldRule> rules, bool empty_ok) {
   if (body.empty() && empty_ok) return json::object();
+  json value = parse_strict(body, "body");
+  if (!value.is_object()) bad_field("body", "must be a JSON object");
+  check_members(value, rules, {});
+  return value;
+}
+
+json parse_strict(std::string_view text, std::string_view source) {
   // Duplicate members (RFC 8259 leaves them undefined; nlohmann keeps the last): the names seen
   // in each open object, flat, with where each object's names begin. Request objects are small,
   // so a linear search beats a set per object.
@@ -118,8 +125,9 @@ json parse_object(const std::string& body, std::span<const FieldRule> rules, boo
     std::vector<std::string> names;
     std::vector<std::size_t> starts;
     std::string problem;
-    std::string problem_field = "body";
+    std::string problem_field;
   } seen;
+  seen.problem_field = source;
   // One captured pointer: std::function keeps it without allocating.
   const json::parser_callback_t callback = [state = &seen](int depth, json::parse_event_t event, json& parsed) {
     auto& s = *state;
@@ -152,11 +160,9 @@ json parse_object(const std::string& body, std::span<const FieldRule> rules, boo
     }
     return true;
   };
-  json value = json::parse(body, callback, /*allow_exceptions=*/false);
-  if (value.is_discarded()) bad_field("body", "not well-formed JSON");
+  json value = json::parse(text, callback, /*allow_exceptions=*/false);
+  if (value.is_discarded()) bad_field(source, "not well-formed JSON");
   if (!seen.problem.empty()) bad_field(seen.problem_field, seen.problem);
-  if (!value.is_object()) bad_field("body", "must be a JSON object");
-  check_members(value, rules, {});
   return value;
 }
 
@@ -227,7 +233,7 @@ std::string card_number(const json& body, std::string_view field, std::string_vi
 std::string citizen_id(const json& body, std::string_view field) {
   const auto& value = text(body, field);
   if (!crypto::citizen_id_problem(value).empty()) refuse("CITIZEN_ID_INVALID", {}, {{"field", std::string(field)}});
-  return value;
+  return crypto::canonical_citizen_id(value);
 }
 
 schemas::VoucherId voucher_id_from_hex(std::string_view text, std::string_view field) { return hex_id<8>(text, field); }

@@ -42,6 +42,9 @@ struct FieldRule {
 // required ones present); otherwise BAD_REQUEST_FIELD naming the first wrong field. An empty
 // body counts as {} when `empty_ok`. Depth, duplicate members and syntax are checked too.
 json parse_object(const std::string& body, std::span<const FieldRule> rules, bool empty_ok);
+// Any JSON value, as strictly as parse_object reads a body (syntax, depth, duplicate members);
+// BAD_REQUEST_FIELD names `source` (e.g. a header) or the duplicated member.
+json parse_strict(std::string_view text, std::string_view source);
 // The value of a body that is exactly `{"<name>": "<value>"}` (JSON whitespace allowed) with a
 // value that needs no unescaping: printable ASCII without `"` or `\`. Anything else gives
 // nullopt, and the caller parses the body in full (parse_object), which names what is wrong.

@@ -85,6 +85,30 @@ std::optional<Peer> peer_of(SSL* ssl) {
 
 }  // namespace
 
+std::string loggable_path(std::string_view target) {
+  const auto path = target.substr(0, target.find('?'));
+  const auto looks_like_citizen_id = [](std::string_view s) {
+    if (s.size() != 15 && s.size() != 18) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const bool last_x = i + 1 == s.size() && (s[i] == 'X' || s[i] == 'x');
+      if (!last_x && (s[i] < '0' || s[i] > '9')) return false;
+    }
+    return true;
+  };
+  std::string out;
+  out.reserve(path.size());
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    const auto end = std::min(path.find('/', at), path.size());
+    const auto segment = path.substr(at, end - at);
+    out += looks_like_citizen_id(segment) ? std::string_view("{citizen-id}") : segment;
+    if (end == path.size()) break;
+    out += '/';
+    at = end + 1;
+  }
+  return out;
+}
+
 struct Server::Impl {
   struct Session {
     std::function<void()> cancel_if_idle;  // posts the cancel to the session's strand
@@ -254,7 +278,7 @@ struct Server::Impl {
             record.terminal = who->id;
             record.role = std::string(to_string(who->role));
             record.method = request.method;
-            record.path = request.target.substr(0, request.target.find('?'));
+            record.path = loggable_path(request.target);
             record.status = response.status;
             if (response.status >= 400) record.error = error_code_of(response.body);
             record.millis =

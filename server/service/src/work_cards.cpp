@@ -4,7 +4,6 @@
 // "Card proof and nonces", "Portfolio digest").
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/schemas/portfolio.hpp"
@@ -31,13 +30,20 @@ json card_json(const ledger::CardRecord& card) {
 // YYYY-MM-DD → days since 1970-01-01.
 std::uint32_t date_days(const json& body, std::string_view field) {
   const auto& value = text(body, field);
-  int y = 0;
-  unsigned m = 0;
-  unsigned d = 0;
-  char tail = 0;
-  if (value.size() != 10 || std::sscanf(value.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3) {
+  // Digits exactly where the pattern has them: no sign, space or other spelling of a number.
+  const auto digit = [&](std::size_t i) { return value[i] >= '0' && value[i] <= '9'; };
+  const auto number = [&](std::size_t at, std::size_t n) {
+    unsigned v = 0;
+    for (std::size_t i = at; i < at + n; ++i) v = v * 10 + static_cast<unsigned>(value[i] - '0');
+    return v;
+  };
+  if (value.size() != 10 || value[4] != '-' || value[7] != '-' ||
+      !(digit(0) && digit(1) && digit(2) && digit(3) && digit(5) && digit(6) && digit(8) && digit(9))) {
     bad_field(field, "a date YYYY-MM-DD");
   }
+  const int y = static_cast<int>(number(0, 4));
+  const unsigned m = number(5, 2);
+  const unsigned d = number(8, 2);
   const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
   if (!ymd.ok() || y < 1970) bad_field(field, "not a calendar date from 1970 on");
   return static_cast<std::uint32_t>(std::chrono::sys_days{ymd}.time_since_epoch().count());
@@ -202,7 +208,8 @@ Response Work::card_lost() {
   for (const auto& v : ctx_.ledger->holder_vouchers(card->holder)) {
     const bool moves =
         v.card == number_text && (v.state == ledger::VoucherState::Issued || v.state == ledger::VoucherState::Written);
-    if (replacement && moves && !ctx_.voucher_signers.contains(v.claims.issuer)) {
+    const auto signer = ctx_.voucher_signers.find(v.claims.issuer);
+    if (replacement && moves && (signer == ctx_.voucher_signers.end() || !signer->second)) {
       refuse("SERVICE_UNAVAILABLE", {{"detail", "no voucher signer for bureau " + std::to_string(v.claims.issuer)}});
     }
   }
@@ -329,7 +336,8 @@ schemas::HolderRef Work::proven_holder() const {
   if (it == request_.headers.end()) refuse("CARD_PROOF_REQUIRED");
   const auto proof_text = base64url_decode(it->second);
   if (!proof_text) bad_field("Skillcard-Card-Proof", "not base64url without padding");
-  const auto proof_json = json::parse(proof_text->begin(), proof_text->end(), nullptr, false);
+  const auto proof_json = parse_strict(
+      std::string_view(reinterpret_cast<const char*>(proof_text->data()), proof_text->size()), "Skillcard-Card-Proof");
   if (!proof_json.is_object()) bad_field("Skillcard-Card-Proof", "must be a JSON object");
   const auto proof = parse_card_proof(proof_json, "Skillcard-Card-Proof.");
   if (request_.terminal.role == Role::Kiosk && !proof.pin_verified) {

@@ -23,6 +23,9 @@ std::uint8_t key_version(CardRole role) noexcept;
 std::string citizen_id_problem(std::string_view id);
 // The check character (0-9 or X) of an ID's first 17 digits.
 char citizen_id_check_character(std::string_view first17);
+// The one spelling under which an ID is stored and looked up: a lower-case check character 'x'
+// is valid input (people type it so) and becomes 'X'. Anything else is returned as it stands.
+std::string canonical_citizen_id(std::string_view id);
 
 class MasterKeyStore {
  public:

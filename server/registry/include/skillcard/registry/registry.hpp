@@ -38,6 +38,13 @@ class Registry {
   virtual std::vector<policy::SubsidyRecord> external_subsidies(const crypto::HolderRef& holder) const = 0;
 };
 
+// The registry's store cannot be opened, read or written (any Registry may throw it where it
+// cannot answer); says what, and the store's own message.
+class RegistryStorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A CSV file that is not what the importer expects; names the file, the line and the field.
 class CsvError : public std::runtime_error {
  public:

@@ -12,12 +12,6 @@
 
 namespace skillcard::registry {
 
-// The registry file cannot be opened, read or written; says what and SQLite's message.
-class RegistryStorageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 struct ImportCounts {
   std::size_t people = 0;
   std::size_t subsidies = 0;

@@ -23,11 +23,17 @@ struct AccessRecord {
   std::string terminal;  // certificate CN, or "" before identification
   std::string role;
   std::string method;
-  std::string path;  // without the query
+  std::string path;  // loggable_path of the target
   int status = 0;
   std::string error;  // the refusal code, if any
   double millis = 0;
 };
+
+// A request target as the access log writes it: without the query, and with every path segment
+// that could be a citizen ID (15 or 18 characters, digits but for a last X) replaced by
+// "{citizen-id}" — a client that puts one where a holder reference belongs must not get it
+// into the logs.
+std::string loggable_path(std::string_view target);
 
 struct ServerOptions {
   std::string address = "127.0.0.1";

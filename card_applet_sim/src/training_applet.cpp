@@ -347,6 +347,11 @@ Bytes TrainingApplet::process(const CommandApdu& command, AppletContext& context
 Bytes TrainingApplet::dispatch(const CommandApdu& command, AppletContext& context) {
   const std::uint8_t cla = command.cla();
   const std::uint8_t instruction = command.ins();
+  // GlobalPlatform: EXTERNAL AUTHENTICATE must follow INITIALIZE UPDATE directly; any other
+  // command in between, even a refused one, abandons the handshake.
+  if (instruction != ins::kExternalAuthenticate && session_.state() == decltype(session_)::State::Initialized) {
+    close_session(context);
+  }
   if ((cla & 0x08) != 0) refuse(StatusWord::SecureMessagingNotSupported, "only SCP03 (CLA b3) is supported");
   const auto iso = known_instruction(instruction);
   if (!iso) refuse(StatusWord::InsNotSupported, "unknown instruction");
@@ -719,6 +724,12 @@ Bytes TrainingApplet::redeem(const CommandApdu& command, AppletContext& context)
   const std::uint32_t mark = get32(storage.read(L::kTimeMark, 4), 0);
   if (mark > kTimeTolerance && terminal_time < mark - kTimeTolerance) {
     refuse(StatusWord::WrongData, "terminal time before the card's time mark");
+  }
+  // No redemption after the voucher's expiry by the terminal's own clock. This also bounds the
+  // time mark a REDEEM can raise: a terminal with a clock far ahead (or lying) cannot push the
+  // mark beyond every voucher's life and so refuse the card at every honest site for good.
+  if (terminal_time >= get32(storage.read(slot_offset(*index) + L::kSlotExpiry, 4), 0)) {
+    refuse(StatusWord::WrongData, "terminal time at or after the voucher's expiry");
   }
   const std::uint32_t counter = get32(storage.read(L::kRedemptionCounter, 4), 0);
   if (counter == UINT32_MAX) refuse(StatusWord::ConditionsNotSatisfied, "redemption counter exhausted");

@@ -267,6 +267,26 @@ TEST_F(TrainingApplet, ExternalAuthenticateRefusals) {
   EXPECT_EQ(t->send_raw(CommandApdu(0x84, 0x82, 0x33, 0x00, Bytes(16))).sw(), k6982);
 }
 
+// GlobalPlatform: EXTERNAL AUTHENTICATE directly after INITIALIZE UPDATE, or never. Any command
+// in between (answered, or refused) abandons the handshake.
+TEST_F(TrainingApplet, ACommandBetweenInitializeUpdateAndExternalAuthenticateAbandonsTheHandshake) {
+  const auto enc = card_key(Role::Site, crypto::scp03::KeyType::Enc);
+  const auto mac = card_key(Role::Site, crypto::scp03::KeyType::Mac);
+  for (const auto& between : {cmd::get_data(0x01), CommandApdu(0x80, 0x44, 0x00, 0x00)}) {
+    t->host().close();
+    const auto iu = t->send_raw(t->host().initialize_update(training::kKvnSite));
+    ASSERT_EQ(iu.sw(), kOk);
+    const auto ea = t->host().external_authenticate(enc.view(), mac.view(),
+                                                    crypto::scp03::InitializeUpdateResponse::parse(iu.data()), 0x33);
+    (void)t->send_raw(between);
+    EXPECT_EQ(t->send_raw(ea).sw(), k6982);
+    EXPECT_EQ(applet->role(), Role::None);
+  }
+  t->host().close();
+  EXPECT_EQ(t->open(Role::Site), kOk);  // a fresh handshake still works
+  EXPECT_EQ(applet->role(), Role::Site);
+}
+
 TEST_F(TrainingApplet, MacFailureUnwrappedAndUnsessionedCommandsAre6982AndCloseTheSession) {
   open(Role::Counter, false);
   auto wrapped = t->host().wrap(cmd::get_data(0x01));
@@ -569,6 +589,23 @@ TEST_F(TrainingApplet, RedeemRefusals) {
   EXPECT_EQ(state().redemption_counter, 0u);
   EXPECT_EQ(t->send(cmd::redeem({.time = kIssuedAt - 600})).sw(), kOk);
   EXPECT_EQ(state().time_mark, kIssuedAt);  // not lowered
+}
+
+// A site whose clock is far ahead (or that lies) must not raise the card's time mark beyond
+// every voucher's life: REDEEM refuses a terminal time at or after the voucher's expiry, and
+// the card stays redeemable at honest sites.
+TEST_F(TrainingApplet, P12_RedeemAfterTheVouchersExpiryIsRefusedAndTheMarkStays) {
+  open(Role::Counter, false);
+  for (std::uint64_t i = 1; i <= 2; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk);
+  open(Role::Site);
+  const std::uint32_t expiry = kIssuedAt + 90 * 86'400;
+  EXPECT_EQ(t->send(cmd::redeem({.serial = 1, .time = 0xFFFFFFF0})).sw(), StatusWord::WrongData);
+  EXPECT_EQ(t->send(cmd::redeem({.serial = 1, .time = expiry})).sw(), StatusWord::WrongData);
+  EXPECT_EQ(state().time_mark, kIssuedAt);
+  EXPECT_EQ(state().redemption_counter, 0u);
+  EXPECT_EQ(t->send(cmd::redeem({.serial = 2, .time = kIssuedAt + 86'400})).sw(), kOk);  // an honest site
+  EXPECT_EQ(t->send(cmd::redeem({.serial = 1, .time = expiry - 1})).sw(), kOk);          // the last second
+  EXPECT_EQ(state().time_mark, expiry - 1);
 }
 
 TEST_F(TrainingApplet, GetReceiptIsByteIdentical) {

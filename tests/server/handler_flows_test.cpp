@@ -355,6 +355,11 @@ TEST_F(FlowTest, ReceiptChecksEachWithItsCode) {
   const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
   const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
   now += 3600;
+  // P12: no receipt of the card at all (the holder left before the card answered).
+  const auto none = redeem(v1, Bytes{});
+  expect_refusal(none, "P12_NO_CARD_PROOF");
+  EXPECT_EQ(body_of(none).at("field"), "receipt");
+  EXPECT_EQ(body_of(none).at("rules"), json({"P11", "P12"}));
   // For another voucher than the one submitted.
   expect_refusal(redeem(v2, alice.receipt(v1, site_nonce(), now)), "RECEIPT_WRONG_VOUCHER");
   // Naming another site.

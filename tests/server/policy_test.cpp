@@ -335,6 +335,17 @@ TEST(Policy, P12_ForgedOfflineTimeIsRefused) {
   EXPECT_TRUE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_OUT_OF_ORDER"));
 }
 
+TEST(Policy, P12_AnOnlineReceiptFromTheFutureIsRefusedToo) {
+  auto r = redemption();
+  r.offline = false;
+  r.terminal_time = kNow + 300;  // within the tolerance
+  EXPECT_TRUE(decide_redemption(config(), r, {}).allowed());
+  r.terminal_time = kNow + 301;
+  EXPECT_EQ(codes(decide_redemption(config(), r, {}).violations), std::vector<std::string>{"RECEIPT_TIME_IN_FUTURE"});
+  r.terminal_time = 0xFFFFFFF0;  // a terminal pushing a card's time mark to the end of time
+  EXPECT_TRUE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_TIME_IN_FUTURE"));
+}
+
 // --- P13 ------------------------------------------------------------------------------------
 TEST(Policy, P13_RegistryDecidesNotTheApplicant) {
   RegistryFacts unknown;

@@ -164,13 +164,14 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
   c.check("P8", total == 0, "P8_HOURS_OVER_PLAN");
   if (total > 0) check_online_share(c, rules, v.programme, total, req.online_hours);
 
-  // P12: an offline receipt within the sync window by our clock, not from the future, and in
-  // the card's counter order.
+  // P12: no receipt from the future, online or not (the card raised its time mark to that
+  // time: such a terminal's clock must be put right, not paid); an offline receipt within the
+  // sync window by our clock, and in the card's counter order.
+  c.check("P12", req.terminal_time > req.now + 300, "RECEIPT_TIME_IN_FUTURE");
   if (req.offline) {
     const auto window = static_cast<std::uint64_t>(rules.sync_window_hours) * 3600;
     c.check("P12", req.now > req.terminal_time && req.now - req.terminal_time > window, "P12_SYNC_WINDOW",
             {{"hours", std::to_string(rules.sync_window_hours)}});
-    c.check("P12", req.terminal_time > req.now + 300, "RECEIPT_TIME_IN_FUTURE");
     c.check("P12", req.previous_receipt_time && *req.previous_receipt_time > req.terminal_time + 600,
             "RECEIPT_OUT_OF_ORDER");
   }

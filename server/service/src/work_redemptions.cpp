@@ -96,6 +96,9 @@ Response Work::redeem_one(const json& item, bool by_sync, std::string_view path)
   check_members(item, kReceiptRules, path);
   const auto actor = actor_of(request_);
   const auto id = voucher_id_from_hex(text(item, "voucher_id"), std::string(path) + "voucher_id");
+  // P12: a redemption stands only on the card's own receipt made at that moment; a site that
+  // has none (the holder left before the card answered) cannot record one after the fact.
+  if (text(item, "receipt").empty()) refuse("P12_NO_CARD_PROOF", {}, {{"field", std::string(path) + "receipt"}});
   const auto receipt = base64url_field(item, "receipt", schemas::kMaxReceipt, path);
   const auto at = now();
 

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,6 +47,24 @@ enum Exit : int {
   kQueued = 10,
   kInternal = 70,
 };
+
+// A configuration problem the operator fixes: an option that is missing, or a file it names that
+// is missing, unreadable or not what the option wants. Exit 1 (kUsage), with option and file
+// named — never 4 (the service was not even tried) nor 70.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `path`, given with `option`, names a regular file this process can open for reading.
+void require_readable(const char* option, const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  const auto prefix = std::string(option) + " " + path + ": ";
+  if (!std::filesystem::exists(status)) throw ConfigError(prefix + "no such file");
+  if (!std::filesystem::is_regular_file(status)) throw ConfigError(prefix + "not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(prefix + "cannot be read (" + std::strerror(errno) + ")");
+}
 
 struct Options {
   std::string lang_text;
@@ -132,6 +152,7 @@ std::size_t ask_choice(std::size_t count) {
 struct Terminal {
   const Options& o;
   std::unique_ptr<ServiceClient> service;
+  std::optional<crypto::EcPublicKey> root_key;
   std::optional<TrustAnchors> trust;
   std::unique_ptr<CardKeySource> keys;
   std::unique_ptr<reader::Context> context;
@@ -146,15 +167,68 @@ struct Terminal {
     if (service) return *service;
     HttpsOptions h;
     const auto colon = o.service.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("--service must be HOST:PORT");
+    std::uint16_t port = 0;
+    bool valid = colon != std::string::npos && colon > 0;
+    if (valid) {
+      const char* end = o.service.data() + o.service.size();
+      const auto [ptr, ec] = std::from_chars(o.service.data() + colon + 1, end, port);
+      valid = ec == std::errc() && ptr == end && port != 0;
+    }
+    if (!valid) throw ConfigError("--service must be HOST:PORT (port 1-65535), got '" + o.service + "'");
     h.host = o.service.substr(0, colon);
-    h.port = static_cast<std::uint16_t>(std::stoul(o.service.substr(colon + 1)));
+    h.port = port;
     h.plain_http_loopback = o.plain_http;
     h.ca_file = o.ca;
     h.certificate_file = o.cert;
     h.key_file = o.key;
-    service = make_https_service_client(h, o.clerk);
+    if (!o.plain_http) {
+      const std::pair<const char*, const std::string*> files[] = {
+          {"--ca", &o.ca}, {"--cert", &o.cert}, {"--key", &o.key}};
+      for (const auto& [option, file] : files) {
+        if (file->empty())
+          throw ConfigError(std::string(option) + " is required for TLS (or --plain-http to 127.0.0.1)");
+        require_readable(option, *file);
+      }
+    }
+    try {
+      service = make_https_service_client(h, o.clerk);
+    } catch (const ServiceUnavailable& e) {
+      // Making the client opens no connection: what fails here is the content of a TLS file
+      // (not PEM, not a certificate, a key that does not match the certificate).
+      const std::string_view what = e.what();
+      const char* option = what.starts_with("CA file")                ? "--ca"
+                           : what.starts_with("terminal certificate") ? "--cert"
+                           : what.starts_with("terminal key")         ? "--key"
+                                                                      : "--ca/--cert/--key";
+      throw ConfigError(std::string(option) + ": " + std::string(what));
+    }
     return *service;
+  }
+
+  // The pinned root's key (--root), read once.
+  const crypto::EcPublicKey& root() {
+    if (root_key) return *root_key;
+    if (o.root.empty()) throw ConfigError("--root (the province root certificate, PEM) is required");
+    require_readable("--root", o.root);
+    try {
+      root_key = crypto::Certificate::load(o.root).public_key();
+    } catch (const std::exception& e) {
+      throw ConfigError("--root " + o.root + ": not a usable certificate: " + e.what());
+    }
+    return *root_key;
+  }
+
+  // The role masters (--master-keys), read once; before the reader is opened.
+  CardKeySource& key_source() {
+    if (keys) return *keys;
+    if (o.master_keys.empty()) throw ConfigError("--master-keys is required to talk to the card");
+    require_readable("--master-keys", o.master_keys);
+    try {
+      keys = std::make_unique<MasterKeyStoreKeySource>(crypto::FileMasterKeyStore::load(o.master_keys));
+    } catch (const std::exception& e) {
+      throw ConfigError("--master-keys " + o.master_keys + ": " + e.what());
+    }
+    return *keys;
   }
 
   // The held copy (--trust-list FILE) is replaced by the service's list at every online
@@ -162,25 +236,25 @@ struct Terminal {
   // next-update + 7 days (the workflows check).
   const TrustAnchors& anchors() {
     if (trust) return *trust;
-    if (o.root.empty()) throw std::invalid_argument("--root (the province root certificate) is required");
-    const auto root = crypto::Certificate::load(o.root).public_key();
+    const auto& root_public = root();
     std::optional<TrustAnchors> held;
     if (!o.trust_list_file.empty() && std::filesystem::exists(o.trust_list_file)) {
+      require_readable("--trust-list", o.trust_list_file);
       std::ifstream in(o.trust_list_file, std::ios::binary);
-      if (!in) throw std::invalid_argument("cannot read " + o.trust_list_file);
+      if (!in) throw ConfigError("--trust-list " + o.trust_list_file + ": cannot be read");
       const Bytes bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-      held = TrustAnchors::from_trust_list(bytes, root);
+      held = TrustAnchors::from_trust_list(bytes, root_public);
     }
     try {
       const auto fetched = svc().trust_list().trust_list;
       trust = TrustAnchors::from_trust_list(
-          fetched, root, held ? std::optional<std::uint64_t>(held->claims().sequence) : std::nullopt);
+          fetched, root_public, held ? std::optional<std::uint64_t>(held->claims().sequence) : std::nullopt);
       if (!o.trust_list_file.empty() && (!held || trust->claims().sequence > held->claims().sequence)) {
         const auto tmp = o.trust_list_file + ".new";
         {
           std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
           out.write(reinterpret_cast<const char*>(fetched.data()), static_cast<std::streamsize>(fetched.size()));
-          if (!out) throw std::invalid_argument("cannot write " + tmp);
+          if (!out) throw ConfigError("--trust-list: cannot write " + tmp);
         }
         std::filesystem::rename(tmp, o.trust_list_file);
       }
@@ -193,8 +267,7 @@ struct Terminal {
 
   CardSession& session() {
     if (!card) {
-      if (o.master_keys.empty()) throw std::invalid_argument("--master-keys is required to talk to the card");
-      keys = std::make_unique<MasterKeyStoreKeySource>(crypto::FileMasterKeyStore::load(o.master_keys));
+      auto& role_keys = key_source();
       context = std::make_unique<reader::Context>();
       auto name = o.reader;
       if (name.empty()) {
@@ -205,7 +278,7 @@ struct Terminal {
       connection = context->connect(name);
       channel = std::make_unique<reader::PcscChannel>(
           *connection, o.chain ? reader::LengthMode::ShortWithChaining : reader::LengthMode::Extended);
-      card = std::make_unique<CardSession>(*channel, *keys);
+      card = std::make_unique<CardSession>(*channel, role_keys);
     }
     return *card;
   }
@@ -380,13 +453,17 @@ int main(int argc, char** argv) {
   SiteConfig site_config;
   std::string queue_file = "skillcard-queue.db";
   std::uint16_t classroom = 0, online = 0;
-  site->add_option("--queue", queue_file, "offline queue file");
+  site->add_option("--queue", queue_file,
+                   "offline queue file (SQLite; default: skillcard-queue.db in the current folder, so another "
+                   "folder means another queue: on a terminal always pass --queue)");
   auto* s_redeem = site->add_subcommand("redeem", "redeem a voucher with the holder's PIN");
   s_redeem->add_option("--site", site_config.site_id)->required();
   s_redeem->add_option("--region", site_config.region)->required();
   s_redeem->add_option("--classroom-hours", classroom)->required();
   s_redeem->add_option("--online-hours", online)->required();
-  s_redeem->add_option("--voucher", voucher_hex, "voucher id (default: the first usable here)");
+  s_redeem->add_option("--voucher", voucher_hex,
+                       "voucher id (default: the one usable here; with several the holder picks 1-N at the "
+                       "terminal, or the first with --pin-fd, --json or no terminal)");
   auto* s_sync = site->add_subcommand("sync", "deliver queued receipts");
   auto* s_queue = site->add_subcommand("queue", "show queued receipts and the time left (P12)");
 
@@ -409,6 +486,12 @@ int main(int argc, char** argv) {
     out.lang = lang_of(o);
     Terminal t(o);
     const Clock clock = now;
+    // Every file the command needs is read before a reader or the network is touched, so that a
+    // configuration problem is exit 1 whatever else is wrong (making the service client opens no
+    // connection).
+    if (!s_queue->parsed()) t.svc();
+    if (counter->parsed() || kiosk->parsed()) t.root();
+    if (counter->parsed() || kiosk->parsed() || s_redeem->parsed()) t.key_source();
     if (c_read->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto r = w.read_card();
@@ -619,6 +702,9 @@ int main(int argc, char** argv) {
     }
     if (out.as_json) std::cout << out.result.dump() << "\n";
     return kOk;
+  } catch (const ConfigError& e) {
+    std::cerr << "configuration error: " << e.what() << "\n";
+    return kUsage;
   } catch (const CardRefusal& e) {
     return report_refusal(out, e, kCardRefused);
   } catch (const ServiceRefusal& e) {

@@ -366,6 +366,23 @@ TEST_F(FlowTest, ReceiptChecksEachWithItsCode) {
   expect_refusal(redeem(v1, alice.receipt(v1, site_nonce(), now, 10002)), "RECEIPT_WRONG_SITE");
   // Signed by a key that is not the card's RECEIPT key (another card's).
   expect_refusal(redeem(v1, bob_card.receipt(v1, site_nonce(), now)), "RECEIPT_BAD_SIGNATURE");
+  // Signed by the card's own AUTH key (threat model T15: the two keys are not interchangeable),
+  // under the AUTH key's kid and under the RECEIPT key's.
+  std::swap(alice.receipt_key, alice.auth_key);
+  const auto by_auth = alice.receipt(v1, site_nonce(), now);
+  std::swap(alice.receipt_key, alice.auth_key);
+  const auto by_auth_refused = redeem(v1, by_auth);
+  expect_refusal(by_auth_refused, "RECEIPT_BAD_SIGNATURE");
+  EXPECT_EQ(body_of(by_auth_refused).value("check", ""), "kid") << by_auth_refused.body;
+  {
+    schemas::ReceiptClaims c = schemas::decode_receipt(by_auth).claims;
+    c.nonce = site_nonce();
+    const auto receipt_kid = crypto::kid_of<crypto::OpenSsl>(alice.receipt_key.public_key());
+    const auto forged = schemas::sign_receipt(c, receipt_kid, [&](ByteView tbs) { return alice.auth_key.sign(tbs); });
+    const auto refused = redeem(v1, forged);
+    expect_refusal(refused, "RECEIPT_BAD_SIGNATURE");
+    EXPECT_EQ(body_of(refused).value("check", ""), "signature") << refused.body;
+  }
   // A nonce never issued.
   auto unknown = site_nonce();
   unknown[5] ^= 0xFF;
@@ -592,6 +609,11 @@ TEST_F(FlowTest, HolderReadsNeedTheCardAndItsPin) {
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, {}), "CARD_PROOF_REQUIRED");
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, proof_header(alice, false)), "CARD_PROOF_INVALID");
   expect_refusal(call(Role::Kiosk, "GET", path, nullptr, proof_header(bob_card, true)), "CARD_PROOF_INVALID");
+  // A proof signed by the card's RECEIPT key instead of its AUTH key (threat model T15).
+  std::swap(alice.receipt_key, alice.auth_key);
+  auto by_receipt_key = proof_header(alice, true);
+  std::swap(alice.receipt_key, alice.auth_key);
+  expect_refusal(call(Role::Kiosk, "GET", path, nullptr, by_receipt_key), "CARD_PROOF_INVALID");
   // A nonce issued to another terminal does not prove presence here.
   const auto counter_nonce = nonce(Role::Counter);
   auto text = alice.proof(counter_nonce, true);

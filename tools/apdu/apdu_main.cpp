@@ -98,7 +98,12 @@ int main(int argc, char** argv) {
   send_cmd->add_flag("--raw", raw, "do not follow 61xx / 6Cxx");
   send_cmd->add_flag("--secure-debug", secure_debug, "trace APDU data too (PINs and keys appear!)");
   send_cmd->add_option("apdu", apdus, "APDUs in hex, e.g. 00A4040007A0000000041010")->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is bad arguments, exit 2 (CLI11 prints why).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (app.got_subcommand("list")) return list_readers();
     if (app.got_subcommand("watch")) return watch();

@@ -176,7 +176,8 @@ void redeem_rate(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool quick =
+      bench::quick_only(argc, argv, "applet_bench [--quick]   (--quick: fewer and shorter rounds, as CI runs it)");
   image_size();
   site_redemption();
   redeem_rate(quick);

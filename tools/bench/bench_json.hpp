@@ -6,14 +6,41 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace skillcard::bench {
+
+// The usage line, on stdout with exit 0 (--help) or on stderr with exit 2 (anything unknown).
+[[noreturn]] inline void exit_with_usage(const char* usage, int code) {
+  (code == 0 ? std::cout : std::cerr) << "usage: " << usage << std::endl;
+  std::exit(code);
+}
+
+// The command line of a benchmark that takes only `--quick` (CI: fewer, shorter rounds): true
+// with it. `--help` prints the usage and exits 0; any other argument exits 2 with the usage,
+// rather than start the full run nobody asked for.
+inline bool quick_only(int argc, char** argv, const char* usage) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--help" || arg == "-h") {
+      exit_with_usage(usage, 0);
+    } else {
+      std::cerr << argv[0] << ": unknown argument '" << arg << "'\n";
+      exit_with_usage(usage, 2);
+    }
+  }
+  return quick;
+}
 
 // Operations per second of `op` over at least `min_time` (`op` returns how many operations it
 // did, so batched work can be counted).

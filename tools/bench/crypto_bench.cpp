@@ -13,7 +13,8 @@ using namespace skillcard;
 using namespace skillcard::crypto;
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool quick =
+      bench::quick_only(argc, argv, "crypto_bench [--quick]   (--quick: fewer and shorter rounds, as CI runs it)");
   const int rounds = quick ? 3 : 7;
   const auto per_round = quick ? std::chrono::milliseconds(60) : std::chrono::milliseconds(200);
 

@@ -259,7 +259,9 @@ void pg_exec(const std::string& conninfo, const std::string& sql) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool quick = bench::quick_only(argc, argv,
+                                       "ledger_bench [--quick]   (--quick: fewer and shorter rounds, as CI runs it; "
+                                       "PostgreSQL lines with SKILLCARD_PG_CONNINFO)");
   bool ok = true;
 
   const fs::path dir = fs::temp_directory_path() / ("skillcard-ledger-bench-" + std::to_string(::getpid()));

@@ -165,7 +165,8 @@ Phase measure(int sim_slot, bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool quick = bench::quick_only(
+      argc, argv, "pcsc_bench [--quick]   (--quick: fewer and shorter rounds, as CI runs it; needs root)");
   if (run_script("start " + kDir + " " + std::to_string(kPort) + " >/dev/null") != 0) {
     std::cerr << "pcsc_bench: could not start pcscd (needs root, pcscd and vsmartcard-vpcd)\n";
     return 1;

@@ -98,7 +98,12 @@ std::size_t rows(const ReportInput& in) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // --quick is accepted (CI passes it to every benchmark) and changes nothing: the size of the
+  // run is SKILLCARD_REPORTS_BENCH_SCALE's.
+  bench::quick_only(argc, argv,
+                    "reports_bench [--quick]   (--quick changes nothing; size: SKILLCARD_REPORTS_BENCH_SCALE "
+                    "or SKILLCARD_REPORTS_BENCH_DATA)");
   double scale = 0.05;
   if (const char* s = std::getenv("SKILLCARD_REPORTS_BENCH_SCALE")) scale = std::atof(s);
   const auto dir = std::filesystem::temp_directory_path() / ("skillcard-reports-bench-" + std::to_string(::getpid()));

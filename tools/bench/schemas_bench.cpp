@@ -156,7 +156,8 @@ bool size_line(const std::string& name, std::size_t size, std::size_t limit, con
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const bool quick =
+      bench::quick_only(argc, argv, "schemas_bench [--quick]   (--quick: fewer and shorter rounds, as CI runs it)");
   const Options o{quick ? 3 : 7, quick ? std::chrono::milliseconds(60) : std::chrono::milliseconds(200)};
   try {
     const ex::Keys k;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -389,15 +390,39 @@ BareResult bare_socket_rate(World& world, std::size_t connections, std::size_t c
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
-  // --handler-only: just the in-process handler line (for profiling it).
-  const bool handler_only = std::string(argv[argc - 1]) == "--handler-only";
+  // --quick: fewer tokens and shorter rounds (CI); --handler-only: just the in-process handler
+  // line (for profiling it); --connections N: keep-alive connections. Anything else: usage, exit
+  // 2, rather than a full run nobody asked for.
+  constexpr const char* kUsage =
+      "service_bench [--quick] [--handler-only] [--connections N]   (--quick: fewer tokens and shorter "
+      "rounds, as CI runs it; N keep-alive connections, default 4)";
+  bool quick = false;
+  bool handler_only = false;
+  std::size_t connections = 4;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--handler-only") {
+      handler_only = true;
+    } else if (arg == "--connections" && i + 1 < argc) {
+      const std::string_view n = argv[++i];
+      std::size_t value = 0;
+      const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), value);
+      if (ec != std::errc() || end != n.data() + n.size()) {
+        std::cerr << argv[0] << ": --connections wants a number, got '" << n << "'\n";
+        bench::exit_with_usage(kUsage, 2);
+      }
+      connections = std::max<std::size_t>(1, value);
+    } else if (arg == "--help" || arg == "-h") {
+      bench::exit_with_usage(kUsage, 0);
+    } else {
+      std::cerr << argv[0] << ": unknown argument '" << arg << "'\n";
+      bench::exit_with_usage(kUsage, 2);
+    }
+  }
   const std::size_t tokens = quick ? 3'000 : 20'000;
   const std::size_t requests = tokens;  // each round sends every token once
-  std::size_t connections = 4;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string_view(argv[i]) == "--connections") connections = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
-  }
   const auto raw_time = quick ? std::chrono::milliseconds(300) : std::chrono::milliseconds(1500);
   try {
     World world(tokens);

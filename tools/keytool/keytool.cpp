@@ -261,7 +261,12 @@ int main(int argc, char** argv) {
   verify->add_option("--key", verify_key, "public key (PEM), e.g. voucher-signer-420100.pub.pem")->required();
   verify->add_option("--cose", verify_cose, "the signed structure, base64url without padding")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is bad arguments, exit 2 (CLI11 prints why).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (*init) return run_init(init_out, bureaus, province);
     if (*terminal) return run_issue(term, false);

@@ -85,7 +85,12 @@ int main(int argc, char** argv) {
   imp->add_option("--master-keys", keys_file, "master-keys.toml (the holder-reference secret)")
       ->required()
       ->check(CLI::ExistingFile);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is bad arguments, exit 2 (CLI11 prints why).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   const Format format = json ? Format::Json : csv ? Format::Csv : Format::Table;
 
   try {

@@ -1,14 +1,18 @@
-// skillcard-server: the verification service (#8). TLS with client certificates from the
-// terminal CA in the key folder; plain HTTP only on loopback with --insecure-loopback.
+// skillcard-server: the verification service (#8; its options and operation: docs/server.md).
+// TLS with client certificates from the terminal CA in the key folder; plain HTTP only on
+// loopback with --insecure-loopback.
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/signer.hpp"
@@ -42,25 +46,34 @@ int main(int argc, char** argv) {
   app.add_option("--keys", keys, "key folder made by skillcard-keytool init")->required();
   app.add_option("--tls-cert", tls_cert, "service certificate chain (PEM)");
   app.add_option("--tls-key", tls_key, "service private key (PEM)");
-  app.add_option("--listen", listen, "address:port (port 0: any free port)");
+  app.add_option("--listen", listen, "address:port (default 127.0.0.1:8443; port 0: any free port)");
   auto* sqlite_opt = app.add_option("--ledger", ledger_file, "ledger file (SQLite, the embedded default)");
   auto* pg_opt =
       app.add_option("--pg", pg_conninfo, "PostgreSQL connection string (several instances may share one ledger)");
   sqlite_opt->excludes(pg_opt);
   pg_opt->excludes(sqlite_opt);
-  app.add_option("--policy", policy_file, "policy configuration (TOML)");
-  app.add_option("--registry", people_csv, "registry of record: people CSV (docs/registry.md)");
+  app.add_option("--policy", policy_file,
+                 "policy configuration (TOML, docs/policy.md); without it, or without a registry, issues and "
+                 "redemptions are refused (POLICY_NOT_CONFIGURED)");
+  app.add_option("--registry", people_csv,
+                 "registry of record: people CSV, held in memory (docs/registry.md); needs KEYS/master-keys.toml");
   app.add_option("--registry-db", registry_db,
                  "registry of record on SQLite (skillcard-report import-registry): facts and operator reports");
   app.add_option("--targets", targets_file, "P19 targets (TOML; default: POLICY.md's)");
-  app.add_option("--external-subsidies", subsidies_csv, "registry of record: subsidies paid by other systems (CSV)");
+  app.add_option("--external-subsidies", subsidies_csv,
+                 "with --registry: subsidies paid by other systems (CSV, docs/registry.md)");
   app.add_option("--revocations", revocations, "terminal revocation list (default KEYS/terminal-revocations.txt)");
   app.add_flag("--insecure-loopback", insecure,
                "plain HTTP on a loopback address, identity from headers (development)");
   app.add_option("--threads", threads,
                  "threads serving requests; writes wait on them for the ledger's group commit (default 16)")
       ->check(CLI::Range(1U, 64U));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is bad arguments, exit 2 (CLI11 prints why).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   try {
     if (!insecure && (tls_cert.empty() || tls_key.empty())) {
@@ -77,7 +90,12 @@ int main(int argc, char** argv) {
     if (options.address.size() > 2 && options.address.front() == '[') {
       options.address = options.address.substr(1, options.address.size() - 2);
     }
-    options.port = static_cast<std::uint16_t>(std::stoul(listen.substr(colon + 1)));
+    const char* port_end = listen.data() + listen.size();
+    const auto [port_at, port_error] = std::from_chars(listen.data() + colon + 1, port_end, options.port);
+    if (port_error != std::errc() || port_at != port_end || colon + 1 == listen.size()) {
+      std::cerr << "skillcard-server: --listen must be address:port (port 0-65535), got '" << listen << "'\n";
+      return 2;
+    }
     options.tls_cert = tls_cert;
     options.tls_key = tls_key;
     options.client_ca = keys / "terminal-ca.cert.pem";
@@ -106,8 +124,18 @@ int main(int argc, char** argv) {
     // Refuse a bad file at start; without a policy or a registry every decision is refused.
     std::optional<policy::PolicyConfig> policy_config;
     if (!policy_file.empty()) policy_config = policy::PolicyConfig::load(policy_file);
+    // Test-only (the mutation job, docs/policy.md): SKILLCARD_POLICY_DISABLE=P1,P3 switches
+    // those rules off — the comma-separated list policy_test reads; spaces around an id ignored.
     if (const char* off = std::getenv("SKILLCARD_POLICY_DISABLE"); off && policy_config) {
-      policy_config->disabled_rules.insert(off);  // test-only: the mutation job
+      std::string_view rest = off;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        auto rule = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!rule.empty() && (rule.front() == ' ' || rule.front() == '\t')) rule.remove_prefix(1);
+        while (!rule.empty() && (rule.back() == ' ' || rule.back() == '\t')) rule.remove_suffix(1);
+        if (!rule.empty()) policy_config->disabled_rules.insert(std::string(rule));
+      }
     }
     std::unique_ptr<crypto::FileMasterKeyStore> master;
     if (fs::exists(keys / "master-keys.toml")) master = crypto::FileMasterKeyStore::load(keys / "master-keys.toml");

@@ -51,6 +51,11 @@ TrustAnchors TrustAnchors::from_trust_list(ByteView list, const crypto::EcPublic
   return t;
 }
 
+bool TrustAnchors::replaces(const TrustAnchors& held) const noexcept {
+  const auto& h = held.claims();
+  return claims_.sequence > h.sequence || (claims_.sequence == h.sequence && claims_.issued_at > h.issued_at);
+}
+
 void TrustAnchors::require_fresh(std::uint64_t now) const {
   if (now > claims_.next_update + kTrustListGrace)
     throw HostRefusal("TRUST_LIST_STALE", "trust list next-update passed more than 7 days ago");

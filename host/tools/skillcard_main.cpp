@@ -249,7 +249,7 @@ struct Terminal {
       const auto fetched = svc().trust_list().trust_list;
       trust = TrustAnchors::from_trust_list(
           fetched, root_public, held ? std::optional<std::uint64_t>(held->claims().sequence) : std::nullopt);
-      if (!o.trust_list_file.empty() && (!held || trust->claims().sequence > held->claims().sequence)) {
+      if (!o.trust_list_file.empty() && (!held || trust->replaces(*held))) {
         const auto tmp = o.trust_list_file + ".new";
         {
           std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

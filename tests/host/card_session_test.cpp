@@ -253,6 +253,29 @@ TEST_F(Session, CardGenuinenessCertificateAndInternalAuthenticate) {
   EXPECT_THROW(verify_card_certificate(card_cert, trust, kNow + 20ull * 365 * 86'400), HostRefusal);
 }
 
+// A terminal's held copy is replaced by a newer list: a higher sequence, or the same sequence
+// signed later (else a list re-signed with unchanged keys would leave the copy to go stale).
+TEST(TrustAnchors, ANewerListReplacesTheHeldCopyAnOlderOneNever) {
+  const auto& p = pki();
+  const auto held = p.anchors();
+  const auto resigned = [&](std::uint64_t sequence, std::uint64_t issued_at) {
+    auto claims = held.claims();
+    claims.sequence = sequence;
+    claims.issued_at = issued_at;
+    claims.next_update = issued_at + 90 * 86'400;
+    return TrustAnchors::from_trust_list(
+        schemas::sign_trust_list(claims, crypto::kid_of<crypto::OpenSsl>(p.root.public_key()),
+                                 [&](ByteView tbs) { return p.root.sign(tbs); }),
+        p.root.public_key(), held.claims().sequence);
+  };
+  const auto issued = held.claims().issued_at;
+  EXPECT_TRUE(resigned(1, issued + 86'400).replaces(held));   // same keys, signed a day later
+  EXPECT_TRUE(resigned(2, issued).replaces(held));            // a ceremony's next list
+  EXPECT_FALSE(resigned(1, issued).replaces(held));           // the same list again
+  EXPECT_FALSE(resigned(1, issued - 86'400).replaces(held));  // signed before the held one
+  EXPECT_FALSE(held.replaces(resigned(2, issued)));
+}
+
 TEST(TrustAnchors, RefusesRollbackStaleListsAndForeignRoots) {
   const auto& p = pki();
   EXPECT_NO_THROW(TrustAnchors::from_trust_list(p.trust_list, p.root.public_key(), 1));

@@ -499,6 +499,37 @@ TEST(TrustStore, BuildsAndSignsTheListFromAKeyFolder) {
   std::filesystem::remove_all(dir);
 }
 
+// With the list of a signing ceremony in the folder, the service serves that list (its
+// sequence, its dates), checked against the root certificate — the root key may stay offline.
+TEST(TrustStore, LoadServesTheCeremonysListWhenTheFolderHasOne) {
+  KeySet keys;
+  const auto dir = std::filesystem::temp_directory_path() / ("skillcard-trust-load-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  write_key_folder(dir, keys);
+  EXPECT_EQ(TrustStore::load(dir, kNow)->claims().sequence, 1U);  // no ceremony yet: signed at start
+  const auto ceremony = TrustStore::from_key_folder(dir, kNow - 86'400, 7)->signed_list();
+  std::ofstream(dir / TrustStore::kCeremonyFile, std::ios::binary)
+      .write(reinterpret_cast<const char*>(ceremony.data()), static_cast<std::streamsize>(ceremony.size()));
+  std::filesystem::remove(dir / "province-root.key.pem");
+  const auto store = TrustStore::load(dir, kNow);
+  EXPECT_EQ(store->claims().sequence, 7U);
+  EXPECT_EQ(store->claims().issued_at, kNow - 86'400);
+  EXPECT_EQ(store->signed_list(), ceremony);
+  EXPECT_TRUE(store->find(kid(keys.voucher), schemas::TrustRole::Voucher, kBureau, kNow));
+  // A list that is not the root's is refused at start, naming the file.
+  auto tampered = ceremony;
+  tampered.back() ^= 1;
+  std::ofstream(dir / TrustStore::kCeremonyFile, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(tampered.data()), static_cast<std::streamsize>(tampered.size()));
+  try {
+    (void)TrustStore::load(dir, kNow);
+    ADD_FAILURE() << "a tampered ceremony list was accepted";
+  } catch (const TrustStoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("trust-list.cose"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Terminal, IdentityFromTheCertificateSubject) {
   auto v = terminal_from_subject({"T0001", "skillcard", "site", "420100", "10001"});
   ASSERT_TRUE(v.terminal) << v.reason;

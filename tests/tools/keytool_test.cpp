@@ -15,6 +15,7 @@
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/schemas/base64url.hpp"
 #include "skillcard/schemas/cose.hpp"
+#include "skillcard/schemas/trust_list.hpp"
 
 using namespace skillcard;
 using namespace skillcard::crypto;
@@ -157,6 +158,38 @@ TEST_F(Keytool, KidMatchesForKeyAndCertificate) {
   const auto missing = keytool("kid " + (k / "nope.pem").string());
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.output.find("missing"), std::string::npos);
+}
+
+// `trust-list`: a ceremony's list of the folder's public keys, signed by the root, under a
+// sequence that only goes up; written where skillcard-server looks for it.
+TEST_F(Keytool, TrustListIsSignedByTheRootAndItsSequenceOnlyGoesUp) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const fs::path k = keys();
+  const auto first = keytool("trust-list --keys " + keys() + " --sequence 3");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto read = [&] {
+    std::ifstream in(k / "trust-list.cose", std::ios::binary);
+    return skillcard::Bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const auto list = read();
+  const auto root = Certificate::load(k / "province-root.cert.pem").public_key();
+  const auto cose = skillcard::schemas::CoseSign1::decode(list);
+  EXPECT_TRUE(
+      cose.verify([&](skillcard::ByteView tbs, const EcSignature& sig) { return OpenSsl::verify(root, tbs, sig); })
+          .ok());
+  const auto claims = skillcard::schemas::decode_trust_list(list).claims;
+  EXPECT_EQ(claims.sequence, 3U);
+  EXPECT_EQ(claims.entries.size(), 5U);  // voucher signer, card CA, portfolio, audit, terminal CA
+  // Not the same sequence again, nor a lower one: the file stays as it was.
+  for (const char* sequence : {"3", "2"}) {
+    const auto again = keytool("trust-list --keys " + keys() + " --sequence " + sequence);
+    EXPECT_EQ(again.exit_code, 2) << again.output;
+    EXPECT_NE(again.output.find("holds sequence 3"), std::string::npos) << again.output;
+    EXPECT_EQ(read(), list);
+  }
+  EXPECT_EQ(keytool("trust-list --keys " + keys() + " --sequence 4").exit_code, 0);
+  EXPECT_EQ(skillcard::schemas::decode_trust_list(read()).claims.sequence, 4U);
+  EXPECT_EQ(keytool("trust-list --keys " + keys() + " --sequence 0").exit_code, 2);
 }
 
 // `verify`: a structure signed by a province key verifies with its published .pub.pem, and not

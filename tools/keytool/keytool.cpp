@@ -16,6 +16,8 @@
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/schemas/base64url.hpp"
 #include "skillcard/schemas/cose.hpp"
+#include "skillcard/schemas/trust_list.hpp"
+#include "skillcard/service/trust_store.hpp"
 
 namespace fs = std::filesystem;
 using namespace skillcard;
@@ -217,6 +219,43 @@ int run_verify(const fs::path& key_file, const std::string& cose_text) {
   return 0;
 }
 
+// A signing ceremony's trust list (docs/design.md, "Trust list, rotation and offline
+// terminals"): every public key of the folder, signed with province-root.key.pem under
+// `sequence`, written atomically to `out` — which skillcard-server then serves. The sequence
+// must be higher than that of the list it replaces: terminals refuse to go back
+// (TRUST_LIST_ROLLBACK), so a lower one would never reach them.
+int run_trust_list(const fs::path& keys, std::uint64_t sequence, unsigned days, fs::path out) {
+  if (out.empty()) out = keys / service::TrustStore::kCeremonyFile;
+  if (fs::exists(out)) {
+    std::ifstream in(out, std::ios::binary);
+    const Bytes held{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::uint64_t held_sequence = 0;
+    try {
+      held_sequence = schemas::decode_trust_list(held).claims.sequence;
+    } catch (const schemas::DecodeError& e) {
+      throw UsageError(out.string() + " exists and is not a trust list (" + e.what() + "); move it away first");
+    }
+    if (sequence <= held_sequence) {
+      throw UsageError(out.string() + " holds sequence " + std::to_string(held_sequence) +
+                       ": the new list needs a higher --sequence");
+    }
+  }
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto store = service::TrustStore::from_key_folder(keys, now, sequence, days);
+  const auto tmp = fs::path(out.string() + ".new");
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    const auto& list = store->signed_list();
+    file.write(reinterpret_cast<const char*>(list.data()), static_cast<std::streamsize>(list.size()));
+    if (!file.flush()) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, out);
+  std::cout << "trust list sequence " << sequence << ": " << store->claims().entries.size() << " keys, next update "
+            << store->claims().next_update << " (unix time); written to " << out.string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -261,6 +300,20 @@ int main(int argc, char** argv) {
   verify->add_option("--key", verify_key, "public key (PEM), e.g. voucher-signer-420100.pub.pem")->required();
   verify->add_option("--cose", verify_cose, "the signed structure, base64url without padding")->required();
 
+  fs::path list_keys;
+  fs::path list_out;
+  std::uint64_t list_sequence = 0;
+  unsigned list_days = 3650;
+  auto* trust =
+      app.add_subcommand("trust-list", "sign a ceremony's trust list (KEYS/trust-list.cose, served by the service)");
+  trust->add_option("--keys", list_keys, "folder made by 'init' (its public keys and province-root.key.pem)")
+      ->required();
+  trust->add_option("--sequence", list_sequence, "sequence number, higher than the list it replaces")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 62));
+  trust->add_option("--days", list_days, "entries valid for this many days")->check(CLI::Range(1, 3650));
+  trust->add_option("--out", list_out, "file to write (default KEYS/trust-list.cose)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -273,6 +326,7 @@ int main(int argc, char** argv) {
     if (*server) return run_issue(srv, true);
     if (*kid) return run_kid(kid_file);
     if (*verify) return run_verify(verify_key, verify_cose);
+    if (*trust) return run_trust_list(list_keys, list_sequence, list_days, list_out);
   } catch (const UsageError& e) {
     std::cerr << "skillcard-keytool: " << e.what() << "\n";
     return 2;

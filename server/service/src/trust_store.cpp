@@ -1,6 +1,8 @@
 #include "skillcard/service/trust_store.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "skillcard/crypto/backend.hpp"
 #include "skillcard/crypto/key_files.hpp"
@@ -118,6 +120,21 @@ std::unique_ptr<TrustStore> TrustStore::from_key_folder(const fs::path& dir, std
     return std::unique_ptr<TrustStore>(new TrustStore(std::move(claims), std::move(signed_list)));
   } catch (const TrustStoreError&) {
     throw;
+  } catch (const std::exception& e) {
+    throw TrustStoreError("key folder " + dir.string() + ": " + e.what());
+  }
+}
+
+std::unique_ptr<TrustStore> TrustStore::load(const fs::path& dir, std::uint64_t now) {
+  const auto ceremony = dir / kCeremonyFile;
+  if (!fs::exists(ceremony)) return from_key_folder(dir, now);
+  try {
+    std::ifstream in(ceremony, std::ios::binary);
+    if (!in) throw TrustStoreError("cannot be read");
+    const Bytes list{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return from_signed_list(list, crypto::Certificate::load(dir / "province-root.cert.pem").public_key());
+  } catch (const TrustStoreError& e) {
+    throw TrustStoreError(ceremony.string() + ": " + e.what());
   } catch (const std::exception& e) {
     throw TrustStoreError("key folder " + dir.string() + ": " + e.what());
   }

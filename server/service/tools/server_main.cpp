@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     }
     const auto now = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-    const auto trust = service::TrustStore::from_key_folder(keys, now);
+    const auto trust = service::TrustStore::load(keys, now);
     if (ledger_file.empty() && pg_conninfo.empty()) {
       std::cerr << "skillcard-server: --ledger FILE or --pg CONNINFO is required\n";
       return 2;

@@ -33,6 +33,10 @@ class TrustAnchors {
   const Bytes& encoded() const noexcept { return encoded_; }
   // TRUST_LIST_STALE past next-update + 7 days.
   void require_fresh(std::uint64_t now) const;
+  // Whether this list (just fetched) should replace the copy a terminal holds for offline use:
+  // a higher sequence, or the same sequence signed later (a list re-signed with the same
+  // content and a later next-update; without this the held copy would go stale).
+  bool replaces(const TrustAnchors& held) const noexcept;
   // The key of `kid` if listed with `role` and valid at `now` (and, for `region`, that region).
   // Throws HostRefusal TOKEN_UNKNOWN_KID otherwise.
   crypto::EcPublicKey key(const crypto::Kid& kid, schemas::TrustRole role, std::uint64_t now,

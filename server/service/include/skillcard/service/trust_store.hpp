@@ -31,6 +31,13 @@ class TrustStore {
   static std::unique_ptr<TrustStore> from_key_folder(const std::filesystem::path& dir, std::uint64_t now,
                                                      std::uint64_t sequence = 1, unsigned validity_days = 3650);
 
+  // The key folder as the service opens it: the list of the last signing ceremony,
+  // `trust-list.cose` (made by `skillcard-keytool trust-list`), when the folder has one —
+  // checked against province-root.cert.pem, so the root key need not be there; otherwise
+  // from_key_folder(dir, now): signed at start with sequence 1 (development and the demo).
+  static constexpr const char* kCeremonyFile = "trust-list.cose";
+  static std::unique_ptr<TrustStore> load(const std::filesystem::path& dir, std::uint64_t now);
+
   struct Key {
     std::shared_ptr<const crypto::OpenSsl::VerifyKey> key;
     const schemas::TrustEntry* entry = nullptr;

@@ -173,7 +173,11 @@ CLI_LANG=zh-CN expect_exit 0 kiosk-zh cli K0001 --pin-fd 3 kiosk show 3<<<"$pin"
 sed 's/^/   /' "$out/logs/kiosk-zh.json"
 grep -q "已核销" "$out/logs/kiosk-zh.json" || fail "kiosk in Chinese: $(cat "$out/logs/kiosk-zh.json")"
 expect_exit 0 kiosk-json cli K0001 --pin-fd 3 --json kiosk show 3<<<"$pin"
-proved "records checked against the card's signed digest; the service answered only with the card's proof"
+# A kiosk clears the screen once the card is out; the card stays in here, so after the limit.
+expect_exit 0 kiosk-clear cli K0001 --pin-fd 3 kiosk show --vouchers --clear-on-removal --clear-after 1 3<<<"$pin"
+[ "$(tail -c 4 "$out/logs/kiosk-clear.json" | od -An -tx1 | tr -d ' \n')" = 1b5b324a ] ||
+  fail "kiosk: the screen was not cleared: $(od -c "$out/logs/kiosk-clear.json" | tail -3)"
+proved "records checked against the card's signed digest; the service answered only with the card's proof; the screen cleared after the card (here: the time limit)"
 
 step "12. counter: a PIN is reset only for the card's holder (identity document checked at the service)"
 other=11010519491231002X # another person's (valid) citizen ID

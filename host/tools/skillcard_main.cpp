@@ -472,6 +472,13 @@ int main(int argc, char** argv) {
   auto* k_show = kiosk->add_subcommand("show", "show vouchers and certificates after the PIN");
   k_show->add_flag("--vouchers", want_vouchers);
   k_show->add_flag("--portfolio", want_portfolio);
+  bool clear_on_removal = false;
+  unsigned clear_after = 120;
+  k_show->add_flag("--clear-on-removal", clear_on_removal,
+                   "then wait until the card is taken out (or --clear-after seconds) and clear the screen, so the "
+                   "next person sees nothing of this holder (not with --json)");
+  k_show->add_option("--clear-after", clear_after, "seconds to wait for the card's removal (default 120)")
+      ->check(CLI::Range(0U, 3600U));
   kiosk->require_subcommand(1);
 
   try {
@@ -699,6 +706,15 @@ int main(int argc, char** argv) {
                     {"card_digest_out_of_date", v.card_digest_out_of_date},
                     {"vouchers", vouchers},
                     {"records", records}};
+      if (clear_on_removal && !out.as_json) {
+        // The holder's records stay on screen only while the card is in the reader (threat
+        // model T12): taken out, or left behind past the limit, the screen (scrollback too) is
+        // cleared.
+        out.line("请取走社保卡", "take the card", out.word("取卡后屏幕将清空", "the screen clears when it is out"));
+        std::cout.flush();
+        (void)t.context->wait_until_removed(t.connection->reader(), std::chrono::seconds(clear_after));
+        std::cout << "\x1b[3J\x1b[H\x1b[2J" << std::flush;
+      }
     }
     if (out.as_json) std::cout << out.result.dump() << "\n";
     return kOk;

@@ -1,6 +1,8 @@
 // Context, Connection, Transaction and PcscChannel.
 #include "skillcard/reader/pcsc.hpp"
 
+#include <algorithm>
+
 namespace skillcard::reader {
 
 using iso7816::CommandApdu;
@@ -28,6 +30,24 @@ std::unique_ptr<Connection> Context::connect(const std::string& reader, Protocol
 }
 
 void Context::cancel() const { api_->cancel(handle_); }
+
+bool Context::wait_until_removed(const std::string& reader, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<ReaderState> states{{reader, state::kUnaware, 0, {}}};
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto rc =
+        api_->get_status_change(handle_, static_cast<std::uint32_t>(std::max<std::int64_t>(0, left.count())), states);
+    if (rc == code::kTimeout) return false;
+    if (rc == code::kUnknownReader || rc == code::kReaderUnavailable) return true;  // the reader went with it
+    check(rc, "SCardGetStatusChange", reader);
+    const auto now = states[0].event_state;
+    if ((now & (state::kEmpty | state::kUnknown | state::kUnavailable)) != 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    states[0].current_state = now & ~state::kChanged;
+  }
+}
 
 Connection::Connection(std::shared_ptr<PcscApi> api, PcscHandle card, std::string reader, Protocol active)
     : api_(std::move(api)), card_(card), reader_(std::move(reader)), protocol_(active) {}

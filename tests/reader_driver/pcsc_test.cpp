@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "fake_pcsc.hpp"
 
 using namespace skillcard;
@@ -50,6 +53,23 @@ TEST(PcscContext, ConnectErrorsNameTheReader) {
     EXPECT_NE(std::string(e.what()).find(kReader), std::string::npos);
   }
   EXPECT_THROW(context.connect("no such reader"), UnknownReaderError);
+}
+
+// The kiosk clears its screen when the holder takes the card (or after a time limit).
+TEST(PcscContext, WaitUntilRemovedEndsWhenTheCardLeavesOrTheTimeIsUp) {
+  OneReader r;
+  Context context(r.fake);
+  EXPECT_FALSE(context.wait_until_removed(kReader, std::chrono::milliseconds(50)));  // still there
+  std::thread taker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r.fake->remove_card(kReader);
+  });
+  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::seconds(30)));
+  taker.join();
+  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::milliseconds(0)));  // already empty
+  r.fake->insert_card(kReader, from_hex("3B00"));
+  r.fake->remove_reader(kReader);
+  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::seconds(30)));  // the reader went with it
 }
 
 TEST(PcscChannel, EveryApduCaseAndTheStatusWordApart) {

@@ -1,12 +1,14 @@
 // rapidcheck: random sequences of terminal actions (sessions of every role, PIN tries, vouchers
 // stored, redeemed, purged, receipts, digests, INTERNAL AUTHENTICATE, SELECT, power cycles),
 // some of them cut at a random page write, against a plain model of the card. After every
-// action the card's persistent state equals the model's and every answer is the model's; after
-// a cut it equals the model's state after some prefix of the action's commit steps.
+// action the card's persistent state equals the model's and every answer is the model's (and
+// carries no secret of the card); after a cut it equals the model's state after some prefix of
+// the action's commit steps.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -538,6 +540,20 @@ RC_GTEST_PROP(TrainingAppletModel, RandomSessionsAndCutsAgreeWithTheModel, ()) {
       continue;
     }
     RC_ASSERT(answer.has_value());
+    // Threat model T13: no answer carries a secret of the card — the RECEIPT and AUTH private
+    // keys, the SCP03 keys, the PIN — nor any 16 bytes of one, whatever came before.
+    {
+      namespace L = training::layout;
+      const auto& d = answer->data();
+      const auto secrets = card->memory().read(L::kKeys, L::kSequenceCounters - L::kKeys);
+      for (std::size_t at = 0; at + 16 <= secrets.size(); at += 16) {
+        RC_ASSERT(std::search(d.begin(), d.end(), secrets.begin() + static_cast<std::ptrdiff_t>(at),
+                              secrets.begin() + static_cast<std::ptrdiff_t>(at + 16)) == d.end());
+      }
+      // (A 4-digit PIN's bytes turn up by chance in signatures too often to assert on.)
+      const std::string_view pin = m.pin;
+      if (pin.size() >= 6) RC_ASSERT(std::search(d.begin(), d.end(), pin.begin(), pin.end()) == d.end());
+    }
     if (x.kind != Kind::Select && x.kind != Kind::Power) {
       if (answer->sw() != e.sw) {
         RC_FAIL("action " +

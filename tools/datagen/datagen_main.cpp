@@ -73,7 +73,12 @@ int main(int argc, char** argv) {
   province->add_option("--out", out, "empty folder to write into (must exist)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; any other parse error is bad arguments, exit 2 (CLI11 says why).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (*gen) {
       const auto data = generate(people, seed, year);

@@ -155,6 +155,22 @@ int main(int argc, char** argv) {
     const auto now = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     const auto trust = service::TrustStore::load(keys, now);
+    {
+      // A ceremony's list past its next update still serves online terminals, but offline ones
+      // refuse it 7 days later (TRUST_LIST_STALE): say so at every start until it is re-signed.
+      const auto& c = trust->claims();
+      logger->info(dump({{"event", "trust_list"},
+                         {"sequence", c.sequence},
+                         {"issued_at", c.issued_at},
+                         {"next_update", c.next_update},
+                         {"keys", c.entries.size()}}));
+      if (now > c.next_update) {
+        logger->warn(dump({{"event", "trust_list_overdue"},
+                           {"msg",
+                            "the trust list's next update has passed: re-sign it (skillcard-keytool trust-list); "
+                            "terminals working offline refuse it 7 days after next update"}}));
+      }
+    }
     if (ledger_file.empty() && pg_conninfo.empty()) {
       std::cerr << "skillcard-server: --ledger FILE or --pg CONNINFO is required\n";
       return 2;

@@ -633,12 +633,20 @@ Bytes TrainingApplet::store_voucher(const CommandApdu& command, AppletContext& c
   }
   if (claims.issued_at > UINT32_MAX || claims.expires_at > UINT32_MAX) refuse(StatusWord::WrongData, "time");
   if (find_voucher(storage, claims.id)) refuse(iso7816::make_sw(0x6A, 0x89), "voucher already on the card");
+  // A free slot: an empty one, else a purged one whose voucher has expired by the card's time
+  // mark. A purged voucher that may still be valid keeps its slot, and so its id: the same
+  // token stored again is refused (6A89) instead of being redeemed a second time (a REDEEM
+  // after the voucher's expiry is refused anyway).
+  const std::uint32_t mark = get32(storage.read(L::kTimeMark, 4), 0);
   std::optional<std::size_t> free_slot;
-  for (auto wanted : {SlotState::Empty, SlotState::PurgedPending}) {
-    for (std::size_t i = 0; i < L::kSlotCount && !free_slot; ++i) {
-      if (storage.read(slot_offset(i), 1)[0] == static_cast<std::uint8_t>(wanted)) free_slot = i;
+  for (std::size_t i = 0; i < L::kSlotCount && !free_slot; ++i) {
+    if (storage.read(slot_offset(i), 1)[0] == static_cast<std::uint8_t>(SlotState::Empty)) free_slot = i;
+  }
+  for (std::size_t i = 0; i < L::kSlotCount && !free_slot; ++i) {
+    const ByteView s = storage.read(slot_offset(i), L::kSlotSummary);
+    if (s[L::kSlotState] == static_cast<std::uint8_t>(SlotState::PurgedPending) && get32(s, L::kSlotExpiry) <= mark) {
+      free_slot = i;
     }
-    if (free_slot) break;
   }
   if (!free_slot) refuse(StatusWord::NotEnoughMemory, "no free voucher slot");
 
@@ -659,7 +667,6 @@ Bytes TrainingApplet::store_voucher(const CommandApdu& command, AppletContext& c
   put(slot, L::kSlotBody, command.data());
 
   // One commit: the slot, and the time mark raised to iat.
-  const std::uint32_t mark = get32(storage.read(L::kTimeMark, 4), 0);
   auto tx = storage.begin();
   tx.write(slot_offset(*free_slot), slot);
   if (claims.issued_at > mark) tx.write(L::kTimeMark, be32(static_cast<std::uint32_t>(claims.issued_at)));

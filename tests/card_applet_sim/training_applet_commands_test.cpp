@@ -467,7 +467,7 @@ TEST_F(TrainingApplet, StoreRefusals) {
   EXPECT_EQ(state().slots[1].state, SlotState::Empty);
 }
 
-TEST_F(TrainingApplet, ThirtyTwoSlotsThenFullAndPurgedSlotsAreReused) {
+TEST_F(TrainingApplet, ThirtyTwoSlotsThenFullAndAPurgedVoucherKeepsItsSlotWhileItMayBeValid) {
   open(Role::Counter, false);
   for (std::uint64_t i = 1; i <= 32; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
   EXPECT_EQ(t->send(cmd::store(voucher_token(33))).sw(), StatusWord::NotEnoughMemory);
@@ -479,10 +479,34 @@ TEST_F(TrainingApplet, ThirtyTwoSlotsThenFullAndPurgedSlotsAreReused) {
   EXPECT_EQ(t->send(cmd::store(voucher_token(33))).sw(), StatusWord::NotEnoughMemory);  // redeemed is not free
   EXPECT_EQ(t->send(cmd::purge(5)).sw(), kOk);
   EXPECT_EQ(state().slots[4].state, SlotState::PurgedPending);
-  EXPECT_EQ(t->send(cmd::store(voucher_token(33))).sw(), kOk);
+  // Voucher 5 has not expired by the card's time: its slot keeps its id, so the same token
+  // cannot come back for a second receipt, and the card counts as full.
+  EXPECT_EQ(t->send(cmd::store(voucher_token(33))).sw(), StatusWord::NotEnoughMemory);
+  EXPECT_EQ(t->send(cmd::store(voucher_token(5))).sw(), iso7816::make_sw(0x6A, 0x89));
+  EXPECT_EQ(t->send(cmd::get_receipt(1)).sw(), kOk);  // and its receipt stays readable
+}
+
+// A purged slot is free again once its voucher has expired by the card's time mark.
+TEST_F(TrainingApplet, APurgedSlotIsReusedOnceItsVoucherHasExpired) {
+  open(Role::Counter, false);
+  for (std::uint64_t i = 1; i <= 31; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
+  redeem({.serial = 5});
+  open(Role::Counter, false);
+  ASSERT_EQ(t->send(cmd::purge(5)).sw(), kOk);
+  // A voucher issued after voucher 5's expiry takes the last empty slot and raises the mark.
+  const auto late = [](std::uint64_t serial) {
+    VoucherSpec spec;
+    spec.serial = serial;
+    spec.issued_at = kIssuedAt + 91ull * 86'400;
+    return voucher_token(spec);
+  };
+  ASSERT_EQ(t->send(cmd::store(late(32))).sw(), kOk);
+  EXPECT_EQ(state().time_mark, kIssuedAt + 91u * 86'400);
+  EXPECT_EQ(t->send(cmd::store(late(33))).sw(), kOk);
   EXPECT_EQ(state().slots[4].id, voucher_id(33));
   EXPECT_EQ(state().slots[4].state, SlotState::Stored);
   EXPECT_EQ(t->send(cmd::get_receipt(1)).sw(), StatusWord::ReferencedDataNotFound);  // gone with the slot
+  EXPECT_EQ(t->send(cmd::store(late(34))).sw(), StatusWord::NotEnoughMemory);
 }
 
 TEST_F(TrainingApplet, ListHeaderAndFilter) {

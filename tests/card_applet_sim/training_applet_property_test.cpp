@@ -195,10 +195,11 @@ class Model {
     if (!allowed(training::ins::kStoreVoucher)) return refuse(StatusWord::SecurityStatusNotSatisfied);
     if (find(voucher_id(serial))) return refuse(iso7816::make_sw(0x6A, 0x89));
     std::optional<std::size_t> slot;
-    for (auto wanted : {SlotState::Empty, SlotState::PurgedPending}) {
-      for (std::size_t i = 0; i < s.slots.size() && !slot; ++i) {
-        if (s.slots[i].state == wanted) slot = i;
-      }
+    for (std::size_t i = 0; i < s.slots.size() && !slot; ++i) {
+      if (s.slots[i].state == SlotState::Empty) slot = i;
+    }
+    for (std::size_t i = 0; i < s.slots.size() && !slot; ++i) {  // purged, and expired by the time mark
+      if (s.slots[i].state == SlotState::PurgedPending && s.slots[i].expiry <= s.time_mark) slot = i;
     }
     if (!slot) return refuse(StatusWord::NotEnoughMemory);
     Expected e;

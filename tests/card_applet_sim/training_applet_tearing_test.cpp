@@ -110,14 +110,23 @@ std::vector<Scenario> scenarios() {
   };
   std::vector<Scenario> out;
   out.push_back({"STORE into an empty slot", store_two, Role::Counter, false, cmd::store(voucher_token(3)), one_step});
+  // Issued after voucher 1 has expired: storing one raises the card's time mark past voucher
+  // 1's expiry, which frees its slot once purged.
+  const auto late = [](std::uint64_t serial) {
+    VoucherSpec spec;
+    spec.serial = serial;
+    spec.issued_at = kIssuedAt + 91ull * 86'400;
+    return voucher_token(spec);
+  };
   out.push_back({"STORE over a purged-pending slot",
-                 [redeemed_one](Terminal& t) {
+                 [redeemed_one, late](Terminal& t) {
                    redeemed_one(t);
                    t.open(Role::Counter);
-                   for (std::uint64_t i = 3; i <= 32; ++i) t.send(cmd::store(voucher_token(i)));
+                   for (std::uint64_t i = 3; i <= 31; ++i) t.send(cmd::store(voucher_token(i)));
+                   t.send(cmd::store(late(32)));
                    t.send(cmd::purge(1));
                  },
-                 Role::Counter, false, cmd::store(voucher_token(40)), one_step});
+                 Role::Counter, false, cmd::store(late(40)), one_step});
   out.push_back(
       {"REDEEM", store_two, Role::Site, true, cmd::redeem({.serial = 2, .time = kIssuedAt + 7200}), one_step});
   out.push_back({"REDEEM after an earlier one", redeemed_one, Role::Site, true,

@@ -243,7 +243,8 @@ PreparedNonce SiteWorkflow::prepare() {
   try {
     const auto grant = service_->create_nonce();
     queue_->record_contact({now, grant.issued_at});
-    return {grant.nonce, false, grant.expires_at};
+    return {grant.nonce, false, grant.expires_at,
+            static_cast<std::int64_t>(grant.issued_at) - static_cast<std::int64_t>(now)};
   } catch (const ServiceUnavailable&) {
     const auto contact = queue_->last_contact();
     if (!contact) throw HostRefusal("OFFLINE_NOT_ALLOWED", "no online contact recorded yet");
@@ -261,9 +262,8 @@ PreparedNonce SiteWorkflow::prepare() {
   }
 }
 
-std::vector<SlotSummary> SiteWorkflow::usable(const VoucherList& list) const {
+std::vector<SlotSummary> SiteWorkflow::usable(const VoucherList& list, std::uint64_t now) const {
   std::vector<SlotSummary> out;
-  const auto now = clock_();
   for (const auto& s : list.slots)
     if (s.usable_at(config_.region, config_.site_id, now)) out.push_back(s);
   return out;
@@ -296,7 +296,9 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
     queue_->forget_in_doubt(card);  // it did not happen: this tap redeems normally
   }
 
-  const auto candidates = usable(list);
+  // The time of this redemption: ours, corrected online by the service's (PreparedNonce).
+  const auto now = static_cast<std::uint64_t>(static_cast<std::int64_t>(clock_()) + nonce.clock_correction);
+  const auto candidates = usable(list, now);
   if (!voucher && choose_ && !candidates.empty()) {
     voucher = choose_(candidates);
     const bool offered =
@@ -317,7 +319,7 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
         throw HostRefusal("P15_ALREADY_REDEEMED", "the card holds this voucher as redeemed");
       }
       if (s.state == SlotState::Stored) {
-        throw HostRefusal(s.expiry <= clock_() ? "P15_VOUCHER_EXPIRED" : "PROVIDER_NOT_ELIGIBLE",
+        throw HostRefusal(s.expiry <= now ? "P15_VOUCHER_EXPIRED" : "PROVIDER_NOT_ELIGIBLE",
                           "the voucher is on the card but not usable at this site now");
       }
     }
@@ -326,7 +328,7 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
     throw HostRefusal(voucher ? "VOUCHER_NOT_ON_CARD" : "REGION_NOT_ELIGIBLE",
                       "no stored voucher usable at this site now");
 
-  const auto terminal_time = clock_();
+  const auto terminal_time = now;
   if (terminal_time + kCardTimeTolerance < list.time_mark)
     throw HostRefusal("CARD_TIME_REGRESSION", "terminal time before the card's time mark");
 

@@ -360,13 +360,32 @@ TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
   refused("clock off by more than 5 min");
 }
 
-TEST_F(Workflows, ATerminalClockBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
-  stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow
+TEST_F(Workflows, ATimeBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
+  service.now = kNow + 1201;
+  stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow + 1201
+  service.now = kNow;
   CardSession s(*channel, *site_keys);
-  SiteWorkflow w(s, service, *queue, site, [] { return kNow - 601; });
+  SiteWorkflow w(s, service, *queue, site, clock);
   EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "CARD_TIME_REGRESSION")
-      << "redeemed with a clock before the card's time mark";
+      << "redeemed at a time more than 10 min before the card's time mark";
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+}
+
+// Online, the redemption's time is the terminal's clock corrected by the service's (taken from
+// the nonce): a terminal clock an hour slow or fast neither trips the card's time check nor
+// gives a receipt from the future that the service would refuse after the card has signed it.
+TEST_F(Workflows, OnlineTheTerminalClockIsCorrectedByTheServices) {
+  stored_voucher({}, {kSite});
+  stored_voucher({}, {kSite});
+  for (const std::int64_t off : {-3600, 3600}) {
+    CardSession s(*channel, *site_keys);
+    SiteWorkflow w(s, service, *queue, site,
+                   [off] { return static_cast<std::uint64_t>(static_cast<std::int64_t>(kNow) + off); });
+    const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+    EXPECT_EQ(out.status, RedeemStatus::Recorded) << off;
+    EXPECT_EQ(out.terminal_time, kNow) << off;
+    EXPECT_EQ(schemas::decode_receipt(out.receipt).claims.terminal_time, kNow) << off;
+  }
 }
 
 TEST_F(Workflows, ExpiredNonceQueuesTheReceipt) {

@@ -121,6 +121,12 @@ struct PreparedNonce {
   Nonce nonce{};
   bool offline = false;
   std::uint64_t expires_at = 0;
+  // Online: the service's clock minus this terminal's when the nonce was issued (seconds). The
+  // redemption's time is this terminal's clock corrected by it, so that a terminal clock that
+  // is off never puts a receipt ahead of the service (RECEIPT_TIME_IN_FUTURE, after the card
+  // has signed) nor raises the card's time mark past the truth. Offline: 0 (the offline checks
+  // bound the skew to 5 min instead).
+  std::int64_t clock_correction = 0;
 };
 
 // Thrown when the card went away during REDEEM: the redemption may have happened. `pending` is
@@ -172,8 +178,8 @@ class SiteWorkflow {
   // service is kept in the queue marked refused and rethrown as ServiceRefusal.
   RedeemOutcome redeem(const PreparedNonce& nonce, const Pin& pin, std::uint16_t classroom_hours,
                        std::uint16_t online_hours, std::optional<VoucherId> voucher = std::nullopt);
-  // Slots usable at this site now.
-  std::vector<SlotSummary> usable(const VoucherList& list) const;
+  // Slots usable at this site at `now`.
+  std::vector<SlotSummary> usable(const VoucherList& list, std::uint64_t now) const;
   // The holder's choice during the tap, when redeem() was given no voucher: called with the
   // slots usable here (at least one) and returns one of their ids. Unset: the first.
   using Chooser = std::function<VoucherId(const std::vector<SlotSummary>& usable)>;

@@ -379,6 +379,15 @@ Bytes TrainingApplet::dispatch(const CommandApdu& command, AppletContext& contex
     refuse(StatusWord::SecurityStatusNotSatisfied, "unwrapped command inside a secure channel");
   }
   CommandApdu plain = command;
+  // The plain data may be a PIN block (VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER):
+  // wiped once the command has run, whatever its outcome. The command is ours, not const.
+  struct WipeOnExit {
+    CommandApdu& command;
+    ~WipeOnExit() {
+      const ByteView data = command.data();
+      crypto::secure_wipe(const_cast<std::uint8_t*>(data.data()), data.size());
+    }
+  } wipe_plain{plain};
   try {
     plain = session_.unwrap(command);
   } catch (const SecureChannelError& e) {

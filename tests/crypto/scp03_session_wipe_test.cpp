@@ -1,16 +1,11 @@
-// HostSession::wrap leaves no unwiped copy of the plain command data (a PIN block) on the heap:
-// this test binary replaces the global operator new/delete so that, while a test arms the
-// scanner, every freed block is searched for the plain bytes before it goes back to malloc.
-// Its own executable, because the replacement is global.
-#include <malloc.h>
-
+// HostSession::wrap and CardSession::unwrap leave no unwiped copy of the plain command data (a
+// PIN block) on the heap (tests/support/heap_scanner.hpp). Its own executable, because the
+// scanner replaces the global operator new/delete.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-#include <new>
+#include <optional>
 
+#include "../support/heap_scanner.hpp"
 #include "skillcard/crypto/mbedtls.hpp"
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/crypto/scp03_session.hpp"
@@ -20,38 +15,13 @@ namespace {
 // A 12-byte PIN block (digits, then FF) that no other data in these tests contains.
 constexpr std::uint8_t kPinBlock[] = {'7', '3', '9', '1', '5', '8', 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
 
-std::atomic<bool> g_scanning{false};
-std::atomic<int> g_freed_with_pin{0};
-
-void scan(void* block, std::size_t size) noexcept {
-  if (block == nullptr || !g_scanning.load(std::memory_order_relaxed)) return;
-  if (::memmem(block, size, kPinBlock, sizeof kPinBlock) != nullptr) g_freed_with_pin.fetch_add(1);
-}
-
 // Counts freed heap blocks holding the PIN block while `f` runs.
 template <class F>
 int freed_with_pin_during(F&& f) {
-  g_freed_with_pin = 0;
-  g_scanning = true;
-  f();
-  g_scanning = false;
-  return g_freed_with_pin.load();
+  return skillcard::testing::heap_scan::freed_holding_during(kPinBlock, std::forward<F>(f));
 }
 
 }  // namespace
-
-void* operator new(std::size_t size) {
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void operator delete(void* p) noexcept {
-  scan(p, p ? ::malloc_usable_size(p) : 0);
-  std::free(p);
-}
-void operator delete[](void* p) noexcept { ::operator delete(p); }
-void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
-void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
 
 namespace {
 
@@ -99,6 +69,28 @@ TYPED_TEST(Scp03Wipe, WrapLeavesNoPlainCopyOfAPinBlock) {
   const Bytes wire = wrapped->encode();
   EXPECT_EQ(::memmem(wire.data(), wire.size(), kPinBlock, sizeof kPinBlock), nullptr);
   EXPECT_EQ(card.unwrap(*wrapped).data(), Bytes(std::begin(kPinBlock), std::end(kPinBlock)));
+}
+
+// The card's side: unwrapping leaves the PIN block only in the command it returns (the applet
+// wipes that one after use).
+TYPED_TEST(Scp03Wipe, UnwrapLeavesNoPlainCopyButTheCommandItReturns) {
+  using B = TypeParam;
+  Bytes enc(16), mac(16);
+  B::random_bytes(enc);
+  B::random_bytes(mac);
+  HostSession<B> host;
+  CardSession<B> card;
+  const auto iu = host.initialize_update(0x22);
+  const auto answer = card.initialize_update(enc, mac, 0x22, 1, CardSession<B>::host_challenge_of(iu),
+                                             from_hex("F0736B696C6C636172640101"), Bytes(10, 0x42));
+  card.external_authenticate(
+      host.external_authenticate(enc, mac, HostSession<B>::parse_initialize_update_response(answer), level::kFull));
+  const auto wrapped = host.wrap(CommandApdu(0x00, 0x20, 0x00, 0x81, ByteView(kPinBlock, sizeof kPinBlock), 256));
+  std::optional<CommandApdu> plain;
+  EXPECT_EQ(freed_with_pin_during([&] { plain = card.unwrap(wrapped); }), 0)
+      << "unwrap freed a heap block still holding the PIN block";
+  EXPECT_EQ(plain->data(), Bytes(std::begin(kPinBlock), std::end(kPinBlock)));
+  EXPECT_EQ(freed_with_pin_during([&] { plain.reset(); }), 1);  // the scanner sees the one left
 }
 
 }  // namespace

@@ -395,6 +395,11 @@ class CardSession {
     }
     chaining_ = mac;
     Bytes plain(body.begin(), body.end());
+    // The plain data may be a PIN block: the command returned holds the one copy left.
+    struct WipeOnExit {
+      Bytes& bytes;
+      ~WipeOnExit() { secure_wipe(bytes.data(), bytes.size()); }
+    } wipe_plain{plain};
     if ((level_ & level::kCDecryption) && !plain.empty()) {
       try {
         plain = detail::decrypt<B>(keys_.s_enc.view(), counter_, 0x00, body);

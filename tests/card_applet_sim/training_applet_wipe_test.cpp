@@ -1,0 +1,42 @@
+// The card's side of a wrapped VERIFY leaves no unwiped copy of the PIN block on the heap: the
+// session's unwrap and the applet's command are wiped after use (tests/support/heap_scanner.hpp).
+// Its own executable, because the scanner replaces the global operator new/delete.
+#include <gtest/gtest.h>
+
+#include "../support/heap_scanner.hpp"
+#include "training_support.hpp"
+
+using namespace skillcard;
+using namespace skillcard::card;
+using namespace skillcard::card::testing;
+namespace heap_scan = skillcard::testing::heap_scan;
+
+TEST(TrainingAppletWipe, TheScannerSeesAnUnwipedCopy) {
+  const auto block = training::pin_block(kPin);
+  EXPECT_EQ(heap_scan::freed_holding_during(block,
+                                            [&] {
+                                              auto* copy = new Bytes(block);
+                                              delete copy;
+                                            }),
+            1);
+}
+
+// A wrong PIN, so that the block scanned for is only the one the terminal sent: the card's own
+// (stored) PIN block is in its persistent memory's pages by design, and in their journal copies.
+TEST(TrainingAppletWipe, AWrappedVerifyLeavesNoPlainPinBlockOnTheCardsHeap) {
+  auto card = make_training_card();
+  card->power_on();
+  Terminal t(*card);
+  ASSERT_EQ(t.select().sw(), iso7816::StatusWord::Success);
+  ASSERT_EQ(t.open(Role::Site), iso7816::StatusWord::Success);
+  const std::string sent = "987654";
+  ASSERT_NE(sent, kPin);
+  const auto block = training::pin_block(sent);
+  const auto wrapped = t.host().wrap(cmd::verify(sent));  // the host's copies stay out of the scan
+  std::optional<iso7816::ResponseApdu> answer;
+  EXPECT_EQ(heap_scan::freed_holding_during(block, [&] { answer = t.send_raw(wrapped); }), 0)
+      << "the card freed a heap block still holding the PIN block it was sent";
+  // Not vacuous: the card decrypted the block and compared it (a try spent, 63C2).
+  EXPECT_EQ(answer->sw(), iso7816::make_verification_failed(2));
+  EXPECT_EQ(training::read_state(card->memory()).tries_left, 2);
+}

@@ -55,7 +55,13 @@ done
 $B/tools/skillcard-keytool terminal --keys "$out/keys" --out "$out/terminals" --id S0001 --role site \
   --region 420100 --site 10001 >/dev/null
 $B/tools/skillcard-keytool server --keys "$out/keys" --out "$out/service" --ip 127.0.0.1 >/dev/null
-proved "province root, voucher signer 420100, card CA, portfolio and audit signers, terminal CA; a client certificate per role; every private key 0600"
+# Each card terminal holds its own role's SCP03 master only (design.md, "Where keys live").
+for t in "C0001 counter" "S0001 site" "K0001 kiosk"; do
+  set -- $t
+  $B/tools/skillcard-keytool role-keys --keys "$out/keys" --role "$2" --out "$out/terminals/$1.masters.toml" >/dev/null
+done
+grep -q "counter\|kiosk\|secret" "$out/terminals/S0001.masters.toml" && fail "the site's key file holds more than M_site"
+proved "province root, voucher signer 420100, card CA, portfolio and audit signers, terminal CA; a client certificate per role; each card terminal's key file holds its role's master only; every private key 0600"
 
 step "2. the registry of record and the region's policy"
 cat >"$out/people.csv" <<CSV
@@ -113,7 +119,7 @@ cli() { # cli TERMINAL ARGS...
   shift
   $B/host/skillcard --lang "${CLI_LANG:-en}" --service 127.0.0.1:$port --ca "$out/keys/province-root.cert.pem" \
     --root "$out/keys/province-root.cert.pem" --cert "$out/terminals/$t.cert.pem" --key "$out/terminals/$t.key.pem" \
-    --master-keys "$out/keys/master-keys.toml" --clerk demo --trust-list "$out/logs/trust-$t.cose" "$@"
+    --master-keys "$out/terminals/$t.masters.toml" --clerk demo --trust-list "$out/logs/trust-$t.cose" "$@"
 }
 expect_exit() { # expect_exit CODE LOGNAME COMMAND...
   local want=$1 log=$2 got=0

@@ -95,7 +95,10 @@ std::string canonical_citizen_id(std::string_view id) {
   return out;
 }
 
-std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesystem::path& path) {
+namespace {
+
+// The parsed file, its version checked; the file's text is wiped once parsed.
+toml::table parse_key_file(const std::filesystem::path& path) {
   auto text = read_key_file(path);
   toml::table doc;
   try {
@@ -111,12 +114,31 @@ std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesyst
   if (*version != 1)
     throw std::runtime_error(path.string() + ": master key file version " + std::to_string(*version) +
                              " is not supported (expected 1)");
+  return doc;
+}
+
+}  // namespace
+
+std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesystem::path& path) {
+  const auto doc = parse_key_file(path);
   std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
   store->counter_ = read_hex_key(doc, "scp03", "counter", 16, path);
   store->site_ = read_hex_key(doc, "scp03", "site", 16, path);
   store->kiosk_ = read_hex_key(doc, "scp03", "kiosk", 16, path);
   store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
   return store;
+}
+
+SecretBytes FileMasterKeyStore::load_role_master(const std::filesystem::path& path, CardRole role) {
+  return read_hex_key(parse_key_file(path), "scp03", to_string(role), 16, path);
+}
+
+std::string FileMasterKeyStore::role_toml(CardRole role, ByteView master) {
+  if (master.size() != 16) throw std::invalid_argument("a role master is 16 bytes");
+  return "# skillcard terminal key file (docs/design.md, \"Where keys live\"): the " + std::string(to_string(role)) +
+         " role's SCP03 master\n# only. Keep this file mode 0600 on the " + std::string(to_string(role)) +
+         " terminal; a SAM replaces it in production.\nversion = 1\n\n[scp03]\n" + std::string(to_string(role)) +
+         " = \"" + to_hex(master) + "\"\n";
 }
 
 std::string FileMasterKeyStore::generate_toml() {

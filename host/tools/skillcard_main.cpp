@@ -74,6 +74,7 @@ struct Options {
   std::string ca, cert, key, clerk;
   std::string root, trust_list_file;
   std::string master_keys;
+  crypto::CardRole card_role = crypto::CardRole::Kiosk;  // the command's: counter, site or kiosk
   std::string reader;
   int pin_fd = -1;
   bool chain = false;
@@ -218,13 +219,17 @@ struct Terminal {
     return *root_key;
   }
 
-  // The role masters (--master-keys), read once; before the reader is opened.
+  // The command's role master alone (--master-keys), read once; before the reader is opened.
+  // A terminal holds its own role's master only (design.md, "Where keys live"): the file may be
+  // a terminal's (skillcard-keytool role-keys) or the province's master-keys.toml, and only the
+  // one master is kept either way.
   CardKeySource& key_source() {
     if (keys) return *keys;
     if (o.master_keys.empty()) throw ConfigError("--master-keys is required to talk to the card");
     require_readable("--master-keys", o.master_keys);
     try {
-      keys = std::make_unique<MasterKeyStoreKeySource>(crypto::FileMasterKeyStore::load(o.master_keys));
+      keys = std::make_unique<RoleMasterKeySource>(
+          o.card_role, crypto::FileMasterKeyStore::load_role_master(o.master_keys, o.card_role));
     } catch (const std::exception& e) {
       throw ConfigError("--master-keys " + o.master_keys + ": " + e.what());
     }
@@ -491,6 +496,8 @@ int main(int argc, char** argv) {
   Output out{Lang::En, o.json_out};
   try {
     out.lang = lang_of(o);
+    if (counter->parsed()) o.card_role = crypto::CardRole::Counter;
+    if (site->parsed()) o.card_role = crypto::CardRole::Site;
     Terminal t(o);
     const Clock clock = now;
     // Every file the command needs is read before a reader or the network is touched, so that a

@@ -113,3 +113,29 @@ TEST_F(MasterKeys, MalformedFilesAreRefusedWithReason) {
     EXPECT_EQ(e.reason(), KeyFileError::Reason::Missing);
   }
 }
+
+// A terminal's key file holds its role's master alone (design.md, "Where keys live").
+TEST_F(MasterKeys, ARoleMasterIsReadAloneAndTheFullFileYieldsTheSameKey) {
+  const auto full = write("m.toml", kFixed);
+  EXPECT_EQ(to_hex(FileMasterKeyStore::load_role_master(full, CardRole::Site).view()),
+            "101112131415161718191A1B1C1D1E1F");
+  const auto site_only = dir_ / "site.toml";
+  write_new_file(
+      site_only,
+      FileMasterKeyStore::role_toml(CardRole::Site, FileMasterKeyStore::load_role_master(full, CardRole::Site).view()),
+      0600);
+  EXPECT_EQ(to_hex(FileMasterKeyStore::load_role_master(site_only, CardRole::Site).view()),
+            to_hex(FileMasterKeyStore::load_role_master(full, CardRole::Site).view()));
+  const auto text = read_key_file(site_only);
+  EXPECT_EQ(text.find("counter ="), std::string::npos) << text;
+  EXPECT_EQ(text.find("kiosk ="), std::string::npos) << text;
+  EXPECT_EQ(text.find("secret"), std::string::npos) << text;
+  try {
+    FileMasterKeyStore::load_role_master(site_only, CardRole::Counter);
+    ADD_FAILURE() << "a site file gave a counter master";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("[scp03] counter is missing"), std::string::npos) << e.what();
+  }
+  // The province's full store still needs every key.
+  EXPECT_THROW(FileMasterKeyStore::load(site_only), std::runtime_error);
+}

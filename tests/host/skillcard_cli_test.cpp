@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "skillcard/crypto/key_files.hpp"
+#include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/host/offline_queue.hpp"
 
 namespace skillcard::host {
@@ -19,8 +21,9 @@ struct Run {
   std::string out;
 };
 
-Run run(const std::string& args) {
-  const std::string command = std::string(SKILLCARD_CLI_EXE) + " " + args + " 2>/dev/null";
+// stdout, or with `with_stderr` both streams.
+Run run(const std::string& args, bool with_stderr = false) {
+  const std::string command = std::string(SKILLCARD_CLI_EXE) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   std::FILE* pipe = ::popen(command.c_str(), "r");
   Run r;
   if (!pipe) return r;
@@ -78,6 +81,32 @@ TEST_F(SkillcardCli, UsageErrorsExitOne) {
   EXPECT_EQ(run("site redeem --site 1").code, 1);
   EXPECT_EQ(run("--lang fr site --queue " + queue + " queue").code, 1);
   EXPECT_EQ(run("--help").code, 0);
+}
+
+// design.md, "Where keys live": a site terminal holds M_site only, a kiosk M_kiosk only. The
+// CLI reads the command's role master alone, so a terminal's key file (skillcard-keytool
+// role-keys) is enough, and another role's file is a configuration error naming the key.
+TEST_F(SkillcardCli, ATerminalNeedsOnlyItsOwnRolesMasterKey) {
+  const auto site_keys = dir / "site-keys.toml";
+  const auto kiosk_keys = dir / "kiosk-keys.toml";
+  crypto::write_new_file(site_keys, crypto::FileMasterKeyStore::role_toml(crypto::CardRole::Site, Bytes(16, 0x5A)),
+                         0600);
+  crypto::write_new_file(kiosk_keys, crypto::FileMasterKeyStore::role_toml(crypto::CardRole::Kiosk, Bytes(16, 0x6B)),
+                         0600);
+  // A reader that does not exist: the command gets past its configuration and stops at the
+  // reader, touching no other test's card.
+  const std::string redeem = " --reader 'no such reader' site --queue " + queue +
+                             " redeem --site 10001 --region 420100 --classroom-hours 8 "
+                             "--online-hours 0";
+  const auto with_site = run("--plain-http --service 127.0.0.1:9 --master-keys " + site_keys.string() + redeem, true);
+  EXPECT_NE(with_site.code, 0) << with_site.out;
+  EXPECT_NE(with_site.code, 1) << with_site.out;
+  EXPECT_EQ(with_site.out.find("--master-keys"), std::string::npos) << with_site.out;
+
+  const auto with_kiosk = run("--plain-http --service 127.0.0.1:9 --master-keys " + kiosk_keys.string() + redeem, true);
+  EXPECT_EQ(with_kiosk.code, 1) << with_kiosk.out;
+  EXPECT_NE(with_kiosk.out.find("--master-keys"), std::string::npos) << with_kiosk.out;
+  EXPECT_NE(with_kiosk.out.find("[scp03] site is missing"), std::string::npos) << with_kiosk.out;
 }
 
 }  // namespace

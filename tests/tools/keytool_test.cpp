@@ -88,6 +88,22 @@ TEST_F(Keytool, InitCreatesTheDocumentedKeySet) {
   EXPECT_NO_THROW(FileMasterKeyStore::load(k / "master-keys.toml"));
 }
 
+TEST_F(Keytool, RoleKeysWritesOneRolesMasterOnlyAndNeverOverwrites) {
+  ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
+  const fs::path k = keys();
+  const auto out = fs::path(keys()).parent_path() / "site-terminal.toml";
+  fs::remove(out);
+  const auto r = keytool("role-keys --keys " + keys() + " --role site --out " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(mode_of(out), 0600u);
+  EXPECT_EQ(to_hex(FileMasterKeyStore::load_role_master(out, CardRole::Site).view()),
+            to_hex(FileMasterKeyStore::load_role_master(k / "master-keys.toml", CardRole::Site).view()));
+  EXPECT_THROW(FileMasterKeyStore::load_role_master(out, CardRole::Counter), std::runtime_error);
+  EXPECT_EQ(keytool("role-keys --keys " + keys() + " --role site --out " + out.string()).exit_code, 3);
+  EXPECT_EQ(keytool("role-keys --keys " + keys() + " --role operator --out " + out.string() + "x").exit_code, 2);
+  fs::remove(out);
+}
+
 TEST_F(Keytool, InitNeverOverwrites) {
   ASSERT_EQ(keytool("init --out " + keys()).exit_code, 0);
   const auto before = read_key_file(fs::path(keys()) / "province-root.key.pem");

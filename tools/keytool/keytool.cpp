@@ -256,6 +256,27 @@ int run_trust_list(const fs::path& keys, std::uint64_t sequence, unsigned days, 
   return 0;
 }
 
+// A terminal's key file: its role's SCP03 master alone, from the province's master-keys.toml
+// (design.md, "Where keys live"). Never overwrites; mode 0600.
+int run_role_keys(const fs::path& keys, const std::string& role_text, const fs::path& out) {
+  CardRole role{};
+  if (role_text == "counter") {
+    role = CardRole::Counter;
+  } else if (role_text == "site") {
+    role = CardRole::Site;
+  } else if (role_text == "kiosk") {
+    role = CardRole::Kiosk;
+  } else {
+    throw UsageError("--role must be counter, site or kiosk, got '" + role_text + "'");
+  }
+  refuse_existing({out});
+  const auto master = FileMasterKeyStore::load_role_master(keys / "master-keys.toml", role);
+  write_new_file(out, FileMasterKeyStore::role_toml(role, master.view()), 0600);
+  std::cout << role_text << " terminal key file: " << out.string() << " (mode 0600; the " << role_text
+            << " master only)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -314,6 +335,13 @@ int main(int argc, char** argv) {
   trust->add_option("--days", list_days, "entries valid for this many days")->check(CLI::Range(1, 3650));
   trust->add_option("--out", list_out, "file to write (default KEYS/trust-list.cose)");
 
+  fs::path role_keys_dir, role_keys_out;
+  std::string role_keys_role;
+  auto* role_keys = app.add_subcommand("role-keys", "write a terminal's key file: its role's SCP03 master only (0600)");
+  role_keys->add_option("--keys", role_keys_dir, "folder made by 'init' (its master-keys.toml)")->required();
+  role_keys->add_option("--role", role_keys_role, "counter, site or kiosk")->required();
+  role_keys->add_option("--out", role_keys_out, "file to write (never overwritten)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -327,6 +355,7 @@ int main(int argc, char** argv) {
     if (*kid) return run_kid(kid_file);
     if (*verify) return run_verify(verify_key, verify_cose);
     if (*trust) return run_trust_list(list_keys, list_sequence, list_days, list_out);
+    if (*role_keys) return run_role_keys(role_keys_dir, role_keys_role, role_keys_out);
   } catch (const UsageError& e) {
     std::cerr << "skillcard-keytool: " << e.what() << "\n";
     return 2;

@@ -43,6 +43,13 @@ class FileMasterKeyStore final : public MasterKeyStore {
   static std::unique_ptr<FileMasterKeyStore> load(const std::filesystem::path& path);
   // A new store with fresh random keys, as the TOML text to write.
   static std::string generate_toml();
+  // One role's master alone, for a terminal of that role (design.md, "Where keys live": a site
+  // holds M_site only). Reads `version` and `[scp03] <role>`; the other roles' masters and the
+  // holder-reference secret need not be in the file (a terminal's file from `skillcard-keytool
+  // role-keys`) and are not kept when they are. Throws as load() does, naming the key.
+  static SecretBytes load_role_master(const std::filesystem::path& path, CardRole role);
+  // The TOML text of a terminal's key file: `version` and `[scp03] <role>` only.
+  static std::string role_toml(CardRole role, ByteView master);
 
   SecretBytes card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const override;
   HolderRef holder_ref(std::string_view citizen_id) const override;

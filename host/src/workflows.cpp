@@ -236,6 +236,8 @@ namespace {
 constexpr std::uint64_t kMaxOfflineAge = 72 * 3600;
 constexpr std::uint64_t kMaxClockSkew = 5 * 60;
 constexpr std::uint32_t kCardTimeTolerance = 10 * 60;
+// Receipts looked at, after the one in doubt, for its voucher at this site.
+constexpr std::uint32_t kMaxRecoveryScan = 16;
 }  // namespace
 
 PreparedNonce SiteWorkflow::prepare() {
@@ -278,13 +280,23 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   const auto list = card_->list_vouchers(apdu::kListStored);
 
   if (const auto pending = queue_->in_doubt(card)) {
-    if (list.redemption_counter > pending->counter_before) {
-      // The lost REDEEM happened: fetch its receipt by counter, byte for byte.
+    // Did the REDEEM in doubt happen? Its receipt is the one, among those signed since, for its
+    // voucher at this site: the holder may have redeemed elsewhere in between, and such a
+    // receipt is not ours to submit. None: it did not happen, and this tap redeems normally.
+    const auto newest = std::min<std::uint32_t>(list.redemption_counter, pending->counter_before + kMaxRecoveryScan);
+    for (std::uint32_t counter = pending->counter_before + 1; counter <= newest; ++counter) {
+      Bytes receipt;
+      try {
+        receipt = card_->get_receipt(counter);
+      } catch (const CardRefusal&) {
+        continue;  // 6A88: its slot was reused, so not the voucher still in doubt
+      }
+      const auto claims = schemas::decode_receipt(receipt).claims;
+      if (claims.voucher != pending->voucher || claims.site != config_.site_id) continue;
       RedeemOutcome out;
       out.card = card;
-      out.counter = pending->counter_before + 1;
-      out.receipt = card_->get_receipt(out.counter);
-      const auto claims = schemas::decode_receipt(out.receipt).claims;
+      out.counter = counter;
+      out.receipt = std::move(receipt);
       out.voucher_id = claims.voucher;
       out.terminal_time = claims.terminal_time;
       out.receipt_id = receipt_id(out.receipt);
@@ -344,17 +356,27 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   out.card = card;
   out.voucher_id = chosen->id;
   out.terminal_time = request.terminal_time;
+  // In doubt on disk before the card can commit: if this process, the host or its power dies
+  // after the card signed and before the receipt is queued, the next tap finds the record and
+  // fetches the receipt (GET RECEIPT) instead of losing it.
+  const InDoubt pending{card, chosen->id, list.redemption_counter};
+  queue_->remember_in_doubt(pending);
   try {
     out.receipt = card_->redeem(request);
   } catch (const iso7816::UnknownOutcomeError&) {
-    const InDoubt pending{card, chosen->id, list.redemption_counter};
-    queue_->remember_in_doubt(pending);
     throw RedemptionInDoubt(pending);
+  } catch (const CardRefusal&) {
+    queue_->forget_in_doubt(card);  // the card answered no: nothing happened
+    throw;
+  } catch (const iso7816::CardRemovedError&) {
+    queue_->forget_in_doubt(card);  // the command never reached the card
+    throw;
   }
   out.counter = list.redemption_counter + 1;
   out.receipt_id = receipt_id(out.receipt);
-  // On disk before anything else: a crash from here on loses nothing.
+  // Queued, then no longer in doubt: a crash between the two finds the receipt queued already.
   queue_->enqueue(out.voucher_id, card, out.receipt, out.terminal_time);
+  queue_->forget_in_doubt(card);
   return submit(std::move(out));
 }
 

@@ -132,6 +132,10 @@ iso7816::ResponseApdu TestChannel::transmit(const iso7816::CommandApdu& command)
     cut.reset();
   }
   auto answer = inner_.transmit(command);
+  if (die_after_answer_of == command.ins()) {
+    die_after_answer_of.reset();
+    throw std::runtime_error("the terminal died with the card's answer unread");
+  }
   if (corrupt_answer_of == command.ins() && !answer.data().empty()) {
     corrupt_answer_of.reset();
     Bytes data = answer.data();
@@ -310,7 +314,7 @@ Redemption FakeService::record(const ReceiptSubmission& s, bool& created) {
   if (!verdict.ok()) refuse(422, "RECEIPT_BAD_SIGNATURE");
   const auto& c = decoded.claims;
   if (c.voucher != s.voucher_id) refuse(422, "RECEIPT_WRONG_VOUCHER");
-  if (c.site != kSite) refuse(403, "RECEIPT_WRONG_SITE");
+  if (c.site != terminal_site) refuse(403, "RECEIPT_WRONG_SITE");
   if (const auto rit = receipts.find(s.voucher_id); rit != receipts.end()) {
     if (rit->second == s.receipt) {
       created = false;

@@ -76,6 +76,9 @@ class TestChannel final : public iso7816::CardChannel {
   // Flips a bit in the answer to the next command with this INS (a line error after the card
   // ran it); consumed when it fires.
   std::optional<std::uint8_t> corrupt_answer_of;
+  // The host dies (a std::runtime_error that is no card error) once the card has run the next
+  // command with this INS and answered; consumed when it fires.
+  std::optional<std::uint8_t> die_after_answer_of;
 
  private:
   card::Card* card_;
@@ -110,6 +113,7 @@ class FakeService final : public ServiceClient {
   bool down = false;           // every call: ServiceUnavailable
   bool expire_nonces = false;  // redemptions with a server nonce: NONCE_EXPIRED
   std::uint64_t now = kNow;
+  std::uint32_t terminal_site = kSite;  // the site of the terminal that calls (its certificate)
 
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;

@@ -305,6 +305,57 @@ TEST_F(Workflows, ARedeemAnswerFailingItsRmacIsInDoubtAndRecoveredByGetReceipt) 
   EXPECT_EQ(service.receipts.at(id), out.receipt);
 }
 
+// The host (process, machine or power) dies after the card committed REDEEM and before the
+// receipt was queued: nothing on disk but the in-doubt record written before REDEEM, which the
+// next tap turns into the card's own receipt (GET RECEIPT), never a second REDEEM.
+TEST_F(Workflows, HostDyingAfterTheCardsRedeemRecoversTheReceiptOnTheNextTap) {
+  const auto id = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  channel->die_after_answer_of = apdu::kInsRedeem;
+  EXPECT_THROW(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36), std::runtime_error);
+  EXPECT_TRUE(service.redemptions.empty());
+  queue = std::make_unique<OfflineQueue>(dir / "queue.db");  // the host starts again
+  ASSERT_EQ(queue->all_in_doubt().size(), 1u);
+  SiteWorkflow after(s, service, *queue, site, clock);
+  card->power_on();
+  const auto out = after.redeem(after.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_TRUE(out.recovered);
+  EXPECT_EQ(out.voucher_id, id);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 1u);
+  EXPECT_EQ(service.redemptions.size(), 1u);
+  EXPECT_EQ(service.receipts.at(id), out.receipt);
+  EXPECT_TRUE(queue->all_in_doubt().empty());
+}
+
+// A REDEEM in doubt that did not happen, then the holder redeems another voucher at another
+// site: back here, that site's receipt is not taken for ours; this tap redeems normally.
+TEST_F(Workflows, RecoveryTakesOnlyTheReceiptOfTheVoucherInDoubtAtThisSite) {
+  constexpr std::uint32_t kOtherSite = kSite + 1;
+  const auto here = stored_voucher({}, {kSite});
+  const auto there = stored_voucher({}, {kOtherSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  channel->cut = TestChannel::Cut{apdu::kInsRedeem, 2, card::CutMode::During};  // not committed
+  EXPECT_THROW(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, here), RedemptionInDoubt);
+  card->power_on();
+  OfflineQueue other_queue(dir / "other-queue.db");
+  SiteWorkflow elsewhere(s, service, other_queue, SiteConfig{kOtherSite, kRegion}, clock);
+  service.terminal_site = kOtherSite;
+  ASSERT_EQ(elsewhere.redeem(elsewhere.prepare(), Pin(ct::kPin), 84, 36, there).status, RedeemStatus::Recorded);
+  service.terminal_site = kSite;
+  card->power_on();
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_FALSE(out.recovered);
+  EXPECT_EQ(out.voucher_id, here);
+  EXPECT_EQ(out.counter, 2u);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  EXPECT_EQ(service.redemptions.size(), 2u);
+  EXPECT_TRUE(queue->all_in_doubt().empty());
+  EXPECT_TRUE(queue->pending(kNow).empty());
+}
+
 TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   const auto id = stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

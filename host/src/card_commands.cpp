@@ -5,6 +5,7 @@
 
 #include "skillcard/host/encoding.hpp"
 #include "skillcard/host/refusal.hpp"
+#include "skillcard/schemas/voucher.hpp"
 
 namespace skillcard::host {
 
@@ -102,8 +103,7 @@ std::string_view to_string(SlotState state) noexcept {
 
 bool SlotSummary::usable_at(std::uint32_t region, std::uint32_t site, std::uint64_t now) const noexcept {
   if (state != SlotState::Stored || now >= expiry) return false;
-  for (const auto r : regions)
-    if (r == region) return true;
+  if (schemas::region_eligible(regions, region)) return true;  // as the service's P15 reads it
   for (const auto p : providers)
     if (p == site) return true;
   return false;

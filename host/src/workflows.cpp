@@ -331,7 +331,10 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
         throw HostRefusal("P15_ALREADY_REDEEMED", "the card holds this voucher as redeemed");
       }
       if (s.state == SlotState::Stored) {
-        throw HostRefusal(s.expiry <= now ? "P15_VOUCHER_EXPIRED" : "PROVIDER_NOT_ELIGIBLE",
+        // The service's words for it (P15): a voucher naming providers is refused for the provider.
+        throw HostRefusal(s.expiry <= now       ? "P15_VOUCHER_EXPIRED"
+                          : s.providers.empty() ? "REGION_NOT_ELIGIBLE"
+                                                : "PROVIDER_NOT_ELIGIBLE",
                           "the voucher is on the card but not usable at this site now");
       }
     }

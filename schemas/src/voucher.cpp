@@ -15,6 +15,14 @@ using detail::range;
 using detail::require;
 }  // namespace
 
+bool region_eligible(std::span<const std::uint32_t> eligible, std::uint32_t site_region) noexcept {
+  for (const auto code : {site_region, site_region / 100 * 100, site_region / 10000 * 10000}) {
+    for (const auto r : eligible)
+      if (r == code) return true;
+  }
+  return false;
+}
+
 void check(const VoucherClaims& c) {
   require(c.issuer >= 100000 && c.issuer <= 999999, kWhat, kIss, "issuing bureau",
           [&] { return range(c.issuer, 100000, 999999); });

@@ -356,6 +356,22 @@ TEST_F(Workflows, RecoveryTakesOnlyTheReceiptOfTheVoucherInDoubtAtThisSite) {
   EXPECT_TRUE(queue->pending(kNow).empty());
 }
 
+// P15 as the service reads it: a voucher for the city (420100) is usable at a site in one of
+// its districts (420106); the terminal does not refuse it before asking the card.
+TEST_F(Workflows, P15_ACityVoucherIsUsableAtASiteInOneOfItsDistricts) {
+  const auto id = stored_voucher({kRegion}, {});
+  CardSession s(*channel, *site_keys);
+  const SiteConfig district{kSite, kRegion + 6};
+  SiteWorkflow w(s, service, *queue, district, clock);
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.voucher_id, id);
+  EXPECT_EQ(out.status, RedeemStatus::Recorded);
+  const SiteConfig elsewhere{kSite, kRegion + 100};  // another city of the province
+  const auto other = stored_voucher({kRegion}, {});
+  SiteWorkflow w2(s, service, *queue, elsewhere, clock);
+  EXPECT_EQ(refusal_of([&] { w2.redeem(w2.prepare(), Pin(ct::kPin), 84, 36, other); }), "REGION_NOT_ELIGIBLE");
+}
+
 TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   const auto id = stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

@@ -150,3 +150,20 @@ TEST(VoucherToken, OccupationCodes) {
   EXPECT_THROW(parse_occupation("0-04-05-05"), std::invalid_argument);
   EXPECT_THROW(parse_occupation("4-0A-05-05"), std::invalid_argument);
 }
+
+// P15: a voucher for a city (xxxx00) or a province (xx0000) is good in its counties; the
+// service's policy and the site terminal both read eligibility through this one rule.
+TEST(VoucherRegions, P15_ACityOrProvinceVoucherIsGoodInItsCountiesOnly) {
+  const std::vector<std::uint32_t> city{420100};
+  EXPECT_TRUE(region_eligible(city, 420100));
+  EXPECT_TRUE(region_eligible(city, 420106));  // a district of Wuhan
+  EXPECT_FALSE(region_eligible(city, 420200));
+  EXPECT_FALSE(region_eligible(city, 420000));  // the province is not in the city
+  const std::vector<std::uint32_t> province{420000};
+  EXPECT_TRUE(region_eligible(province, 420106));
+  EXPECT_FALSE(region_eligible(province, 430106));
+  const std::vector<std::uint32_t> county{420106};
+  EXPECT_FALSE(region_eligible(county, 420100));
+  EXPECT_FALSE(region_eligible(county, 420107));
+  EXPECT_FALSE(region_eligible({}, 420106));
+}

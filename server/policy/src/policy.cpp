@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "skillcard/schemas/cst.hpp"
+#include "skillcard/schemas/voucher.hpp"
 
 namespace skillcard::policy {
 
@@ -147,11 +148,7 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
   c.check("P15", req.state == State::Expired || when >= v.expires_at, "P15_VOUCHER_EXPIRED");
   c.check("P15", when < v.not_before, "P15_VOUCHER_NOT_YET_VALID");
   // A voucher for a city or province is good in its counties (GB/T 2260: xxxx00, xx0000).
-  bool region_ok = false;
-  for (const auto code : {req.site_region, req.site_region / 100 * 100, req.site_region / 10000 * 10000}) {
-    region_ok =
-        region_ok || std::find(v.eligible_regions.begin(), v.eligible_regions.end(), code) != v.eligible_regions.end();
-  }
+  const bool region_ok = schemas::region_eligible(v.eligible_regions, req.site_region);
   const bool provider_ok = std::find(v.eligible_providers.begin(), v.eligible_providers.end(), req.site_provider) !=
                            v.eligible_providers.end();
   if (!region_ok && !provider_ok) {

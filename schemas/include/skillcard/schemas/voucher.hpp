@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "skillcard/schemas/common.hpp"
@@ -29,6 +30,11 @@ struct VoucherClaims {
 };
 
 inline constexpr std::uint64_t kVoucherFormatVersion = 1;
+
+// Whether a site in `site_region` is in one of a voucher's eligible regions: the region itself,
+// or its city or province (GB/T 2260: xxxx00, xx0000), since a voucher for a city or province is
+// good in its counties. The service's policy (P15) and the site terminal apply the same rule.
+bool region_eligible(std::span<const std::uint32_t> eligible, std::uint32_t site_region) noexcept;
 
 // Throws std::invalid_argument naming the field when the claims are outside the format.
 void check(const VoucherClaims& claims);

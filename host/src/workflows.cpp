@@ -137,9 +137,14 @@ IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, Vo
 }
 
 WriteState CounterWorkflow::settle(const VoucherId& voucher_id) {
-  card_->select();
-  card_->open(CardRole::Counter);
+  // Only the holder's own card decides: a voucher absent from another person's card (the next
+  // customer's, put in the reader meanwhile) is not one to void.
+  const auto genuine = prove_genuine();
+  open_counter_session(genuine);
   const auto list = card_->list_vouchers(apdu::kListAll);
+  const auto theirs = service_->holder_vouchers(list.holder, genuine.proof).vouchers;
+  if (std::none_of(theirs.begin(), theirs.end(), [&](const HolderVoucher& v) { return v.voucher_id == voucher_id; }))
+    throw HostRefusal("CARD_OF_ANOTHER_HOLDER", "the voucher is not among this card holder's vouchers");
   const bool on_card =
       std::any_of(list.slots.begin(), list.slots.end(), [&](const SlotSummary& s) { return s.id == voucher_id; });
   if (on_card) {

@@ -152,6 +152,30 @@ TEST_F(Workflows, CounterIssueWithUnknownWriteOutcomeIsSettledByTheNextTapsList)
   }
 }
 
+// After an unknown write the clerk settles with whatever card is in the reader: another
+// person's card (the next customer's) lacks the voucher, and must not have it voided.
+TEST_F(Workflows, SettleWithAnotherHoldersCardNeitherVoidsNorConfirms) {
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  channel->cut = TestChannel::Cut{0x30, 11u, card::CutMode::After};  // committed, answer lost
+  const auto out = counter.issue(issue_input());
+  ASSERT_EQ(out.state, WriteState::Unknown);
+  auto other = make_second_card();
+  service.register_card(second_card_certificate(), citizen_id());
+  channel->swap_card(*other);
+  // The second test card holds the same holder's reference (a replacement card); give the
+  // service another holder for it by moving the voucher's holder instead.
+  auto& v = service.vouchers.at(out.voucher_id);
+  v.claims.holder[0] ^= 0x01;
+  EXPECT_EQ(refusal_of([&] { counter.settle(out.voucher_id); }), "CARD_OF_ANOTHER_HOLDER");
+  EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "issued");
+  // The holder's own card settles it.
+  v.claims.holder[0] ^= 0x01;
+  channel->swap_card(*card);
+  EXPECT_EQ(counter.settle(out.voucher_id), WriteState::Written);
+  EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "written");
+}
+
 TEST_F(Workflows, CounterRefusesACardWhoseCaIsNotOnTheTrustList) {
   schemas::TrustListClaims claims = schemas::decode_trust_list(pki().trust_list).claims;
   std::erase_if(claims.entries, [](const auto& e) { return e.second.role == schemas::TrustRole::CardCa; });

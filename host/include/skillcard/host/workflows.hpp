@@ -80,8 +80,9 @@ class CounterWorkflow {
   // Genuineness, POST /v1/vouchers, counter session, STORE VOUCHER, then …/written; a definitive
   // write failure voids the voucher; an unknown one returns WriteState::Unknown.
   IssueOutcome issue(const IssueInput& input);
-  // The next tap after WriteState::Unknown: a counter session's LIST says whether the voucher is
-  // on the card; then …/written or …/void.
+  // The next tap after WriteState::Unknown: genuineness, the card's holder must hold the voucher
+  // at the service (else HostRefusal CARD_OF_ANOTHER_HOLDER, nothing changed), then a counter
+  // session's LIST says whether the voucher is on the card; then …/written or …/void.
   WriteState settle(const VoucherId& voucher_id);
   // POST /v1/certificates, then WRITE DIGEST of the new signed digest (card number from the card).
   RecordedCertificate record_certificate(CertificateRequest request);

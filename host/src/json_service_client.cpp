@@ -205,6 +205,13 @@ HttpResponse JsonServiceClient::call(const std::string& method, const std::strin
     const auto opt = [&](const char* name) {
       return j.contains(name) && j.at(name).is_string() ? j.at(name).get<std::string>() : std::string();
     };
+    // 5xx: the service could not decide (storage, registry, policy busy) and changed nothing, so
+    // the caller retries, queues or falls back offline — never treats it as a final refusal.
+    if (response.status >= 500) {
+      const auto detail = opt("detail");
+      throw ServiceUnavailable("HTTP " + std::to_string(response.status) + " " + j.at("error").get<std::string>() +
+                               (detail.empty() ? std::string() : " (" + detail + ")"));
+    }
     throw ServiceRefusal(response.status, j.at("error").get<std::string>(), str_list(j, "rules"), message_of(j),
                          std::move(violations), opt("field"), opt("detail"));
   }

@@ -254,6 +254,11 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
             db_->bind_int(del.get(), 1, id);
             db_->check(sqlite3_step(del.get()), "remove acknowledged");
             ++report.acknowledged;
+          } else if (r.status >= 500) {
+            // The service could not decide this item now (5xx): it stays waiting for the next sync.
+            sqlite3_reset(tried.get());
+            db_->bind_int(tried.get(), 1, id);
+            db_->check(sqlite3_step(tried.get()), "record attempt");
           } else {
             sqlite3_reset(mark.get());
             db_->bind_text(mark.get(), 1, r.error);

@@ -398,7 +398,7 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
     out.queued_because = e.what();
     return out;
   } catch (const ServiceRefusal& e) {
-    if (e.code() == "NONCE_EXPIRED" || e.http_status() >= 500) {
+    if (e.code() == "NONCE_EXPIRED") {
       out.status = RedeemStatus::Queued;
       out.queued_because = e.code();
       return out;

@@ -297,6 +297,23 @@ TEST_F(JsonClient, AnswersOutsideTheContractAreServiceUnavailable) {
   EXPECT_THROW(client.submit_redemption({}), ServiceUnavailable);
 }
 
+// A 5xx with a catalogue body (503 SERVICE_UNAVAILABLE, detail storage) decided nothing: it is
+// ServiceUnavailable — the site queues, prepare() goes offline, sync counts an attempt — never
+// a final refusal.
+TEST_F(JsonClient, AFiveHundredSomethingWithARefusalBodyIsServiceUnavailable) {
+  answer(503, {{"error", "SERVICE_UNAVAILABLE"},
+               {"detail", "storage"},
+               {"message", {{"zh-CN", "系统暂时无法处理请求"}, {"en", "The service cannot handle the request"}}}});
+  try {
+    client.create_nonce();
+    FAIL() << "a 503 was taken for an answer";
+  } catch (const ServiceUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("SERVICE_UNAVAILABLE (storage)"), std::string::npos) << e.what();
+  }
+  answer(500, {{"error", "INTERNAL"}});
+  EXPECT_THROW(client.submit_redemption({}), ServiceUnavailable);
+}
+
 TEST(ReceiptId, IsTheFirstSixteenHexDigitsOfSha256) {
   // SHA-256("abc") = ba7816bf8f01cfea...
   EXPECT_EQ(receipt_id(as_bytes("abc")), "ba7816bf8f01cfea");

@@ -144,6 +144,31 @@ TEST_F(OfflineQueueTest, AnItemWithoutAnswerStaysWaiting) {
   EXPECT_FALSE(left[0].refused);
 }
 
+// An item the service could not decide now (5xx: storage or registry busy) is not a refusal:
+// it stays waiting and goes again with the next sync.
+TEST_F(OfflineQueueTest, AnItemAnsweredFiveHundredSomethingStaysWaitingAndGoesAgain) {
+  OfflineQueue q(path);
+  q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
+  SyncService service;
+  service.answer = [](const ReceiptSubmission& s) {
+    SyncItemResult r;
+    r.voucher_id = s.voucher_id;
+    r.status = 503;
+    r.error = "SERVICE_UNAVAILABLE";
+    return r;
+  };
+  const auto report = q.sync(service);
+  EXPECT_EQ(report.refused, 0u);
+  EXPECT_EQ(report.acknowledged, 0u);
+  auto left = q.pending(1000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_FALSE(left[0].refused);
+  EXPECT_EQ(left[0].attempts, 1u);
+  service.answer = accept;
+  EXPECT_EQ(q.sync(service).acknowledged, 1u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 TEST_F(OfflineQueueTest, SyncSendsBatchesOfAtMostOneHundred) {
   OfflineQueue q(path);
   for (std::uint32_t i = 1; i <= 250; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);

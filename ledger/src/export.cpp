@@ -5,13 +5,10 @@
 
 namespace skillcard::ledger {
 
-namespace {
-
-// RFC 4180 quoting; free text that a spreadsheet would run as a formula (= + - @ first) gets a
-// leading apostrophe (OWASP "CSV injection").
 std::string csv_text(std::string_view s) {
   std::string v(s);
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) v.insert(v.begin(), '\'');
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' || v[0] == '\t' || v[0] == '\r'))
+    v.insert(v.begin(), '\'');
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) {
@@ -21,6 +18,8 @@ std::string csv_text(std::string_view s) {
   out += '"';
   return out;
 }
+
+namespace {
 
 std::string json_text(std::string_view s) {
   std::string out = "\"";

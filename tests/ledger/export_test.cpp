@@ -88,6 +88,20 @@ TEST_F(Export, CsvHasAHeaderOneRowPerRedemptionAndQuotedText) {
       << reversed;
 }
 
+// OWASP lists a leading TAB or CR as formula triggers too (a spreadsheet drops it, then runs
+// what follows).
+TEST(CsvText, DefusesEveryFormulaLeadAndQuotesPerRfc4180) {
+  EXPECT_EQ(csv_text("plain"), "plain");
+  EXPECT_EQ(csv_text("=1+1"), "'=1+1");
+  EXPECT_EQ(csv_text("+1"), "'+1");
+  EXPECT_EQ(csv_text("-1"), "'-1");
+  EXPECT_EQ(csv_text("@SUM(A1)"), "'@SUM(A1)");
+  EXPECT_EQ(csv_text("\t=1+1"), "'\t=1+1");
+  EXPECT_EQ(csv_text("\r=1+1"), "\"'\r=1+1\"");
+  EXPECT_EQ(csv_text("a,\"b\""), "\"a,\"\"b\"\"\"");
+  EXPECT_EQ(csv_text(""), "");
+}
+
 TEST_F(Export, JsonGroupsPerProviderAndFundWithTotalsExcludingReversals) {
   std::ostringstream out;
   write_redemptions_json(out, s.ledger->list_redemptions({}), kNow);

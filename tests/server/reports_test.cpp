@@ -384,6 +384,23 @@ name = "宜昌高技能人才培训基地"
   EXPECT_TRUE(q.bases[1].met());
 }
 
+// A base's name comes from targets.toml as typed; the progress CSV a clerk opens in a
+// spreadsheet never runs it as a formula (OWASP "CSV injection").
+TEST(Reports, P19_ProgressCsvDefusesAFormulaInABaseName) {
+  auto targets = targets_from_toml(R"toml(
+[high_skill_bases]
+[[high_skill_bases.bases]]
+provider = 20001
+name = "=HYPERLINK(\"http://x\",\"base\")"
+)toml",
+                                   "bases.toml");
+  Builder b;
+  const auto csv = to_csv(progress(b.in, targets, kYear, 12));
+  EXPECT_NE(csv.find(",\"'=HYPERLINK(\"\"http://x\"\",\"\"base\"\")\","), std::string::npos) << csv;
+  EXPECT_EQ(csv.find(",=HYPERLINK"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find(",\"=HYPERLINK"), std::string::npos) << csv;
+}
+
 TEST(Reports, P19_BadTargetsFileIsRefusedNamingLineAndReason) {
   struct Case {
     const char* text;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "skillcard/ledger/export.hpp"
+
 namespace skillcard::reports {
 
 namespace {
@@ -26,13 +28,6 @@ std::string opt(const std::optional<std::uint64_t>& v) { return v ? std::to_stri
 std::string percent(const std::optional<std::uint64_t>& permille) {
   if (!permille) return "-";
   return std::to_string(*permille / 10) + "." + std::to_string(*permille % 10) + "%";
-}
-
-std::string csv_field(const std::string& field) {
-  if (field.find_first_of(",\"\r\n") == std::string::npos) return field;
-  std::string out = "\"";
-  for (char c : field) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 // A plain text table: columns padded to their widest cell (byte width; our cells are ASCII).
@@ -206,9 +201,9 @@ std::string to_csv(const Progress& p) {
         << ',' << l.apprenticeships << ',' << (l.person_times >= l.target.person_times ? 1 : 0) << "\r\n";
   }
   for (const auto& b : p.bases) {
-    out << p.year << ',' << p.through_month << ",base," << b.provider << ',' << csv_field(b.name) << ',' << b.floor
-        << ',' << b.person_times << ',' << (b.floor ? std::to_string(b.person_times * 1000 / b.floor) : "") << ",,,"
-        << (b.met() ? 1 : 0) << "\r\n";
+    out << p.year << ',' << p.through_month << ",base," << b.provider << ',' << ledger::csv_text(b.name) << ','
+        << b.floor << ',' << b.person_times << ',' << (b.floor ? std::to_string(b.person_times * 1000 / b.floor) : "")
+        << ",,," << (b.met() ? 1 : 0) << "\r\n";
   }
   return out.str();
 }
@@ -323,8 +318,8 @@ std::string to_csv(const Reconciliation& r) {
   out << "kind,voucher,card,fund,expected,found,detail\r\n";
   for (const auto& d : r.differences) {
     out << to_string(d.kind) << ',' << (d.voucher ? std::to_string(*d.voucher) : "") << ',' << d.card << ','
-        << (d.fund ? fund_name(*d.fund) : "") << ',' << d.expected << ',' << d.found << ',' << csv_field(d.detail)
-        << "\r\n";
+        << (d.fund ? fund_name(*d.fund) : "") << ',' << d.expected << ',' << d.found << ','
+        << ledger::csv_text(d.detail) << "\r\n";
   }
   return out.str();
 }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -222,6 +223,15 @@ std::optional<CardRecord> find_card(Db& db, std::string_view number) {
   q.args(number);
   if (!q.step()) return std::nullopt;
   return card_from(q);
+}
+
+// The serial a voucher id from outside (a request, a receipt) is looked up by. Serials are
+// positive 63-bit integers (the databases' signed 64-bit keys), so an id at or above 2^63 names no
+// voucher: it becomes 0, which is never a serial, and reads as unknown — a refusal that is
+// audited like any other, not a storage error.
+inline std::uint64_t stored_serial(const VoucherId& id) noexcept {
+  const auto serial = serial_of(id);
+  return serial > static_cast<std::uint64_t>(INT64_MAX) ? 0 : serial;
 }
 
 template <class Db>
@@ -582,7 +592,7 @@ class Engine final : public Ledger {
     VoucherOutcome out;
     store_.write([&](Db& db) {
       out = {};
-      const auto serial = serial_of(id);
+      const auto serial = stored_serial(id);
       const auto v = find_voucher(db, serial);
       if (!v) {
         out.status = VoucherStatus::VoucherUnknown;
@@ -608,7 +618,7 @@ class Engine final : public Ledger {
     VoucherOutcome out;
     store_.write([&](Db& db) {
       out = {};
-      const auto serial = serial_of(id);
+      const auto serial = stored_serial(id);
       const auto v = find_voucher(db, serial);
       if (!v) {
         out.status = VoucherStatus::VoucherUnknown;
@@ -707,13 +717,13 @@ class Engine final : public Ledger {
   }
 
   std::optional<VoucherRecord> voucher(const VoucherId& id) override {
-    return store_.read([&](Db& db) { return find_voucher(db, serial_of(id)); });
+    return store_.read([&](Db& db) { return find_voucher(db, stored_serial(id)); });
   }
 
   std::optional<VoucherStanding> voucher_standing(const VoucherId& id) override {
     return store_.read([&](Db& db) -> std::optional<VoucherStanding> {
       auto q = db.query("SELECT state, token FROM vouchers WHERE serial = ?1");
-      q.args(serial_of(id));
+      q.args(stored_serial(id));
       if (!q.step()) return std::nullopt;
       return VoucherStanding{static_cast<VoucherState>(q.i64(0)), q.blob(1)};
     });
@@ -843,7 +853,7 @@ class Engine final : public Ledger {
         append_audit(db, now, request.actor, "redemption.record", "card:" + request.card, refusal_code(out.status));
         return;
       }
-      const auto serial = serial_of(claims->voucher);
+      const auto serial = stored_serial(claims->voucher);
       const std::string subject = voucher_subject(claims->voucher);
       // Undoes a consumed nonce when the redemption is refused after it. Opened just before the
       // nonce is consumed: until then a refusal has written nothing (and most redemptions
@@ -1043,7 +1053,7 @@ class Engine final : public Ledger {
     ReversalOutcome out;
     store_.write([&](Db& db) {
       out = {};
-      const auto serial = serial_of(id);
+      const auto serial = stored_serial(id);
       auto existing = find_redemption(db, serial);
       if (!existing) {
         out.status = ReversalStatus::NotRedeemed;
@@ -1068,7 +1078,7 @@ class Engine final : public Ledger {
   }
 
   std::optional<RedemptionRecord> redemption(const VoucherId& id) override {
-    return store_.read([&](Db& db) { return find_redemption(db, serial_of(id)); });
+    return store_.read([&](Db& db) { return find_redemption(db, stored_serial(id)); });
   }
 
   std::optional<RedemptionRecord> redemption_by_counter(std::string_view card, std::uint32_t counter) override {

@@ -503,3 +503,23 @@ TEST(Ledger, ExpirySweepsFindEveryLiveVoucherWhateverTheOrderOfCutoffs) {
   EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->committed_fen, 0);
   EXPECT_EQ(s.ledger->budget(FundSource::SpecialAccount)->spent_fen, 100);
 }
+
+// A voucher id at or above 2^63 (any 8 bytes a terminal sends) names no voucher: it is
+// VOUCHER_UNKNOWN and audited like any other refusal, never a storage error (a 503 "retry").
+TEST(Ledger, AVoucherIdAboveTheSerialRangeIsUnknownAndAudited) {
+  TempDir dir;
+  auto ledger = open_ledger(dir / "ledger.db");
+  VoucherId id;
+  id.fill(0xFF);
+  EXPECT_FALSE(ledger->voucher(id));
+  EXPECT_FALSE(ledger->voucher_standing(id));
+  EXPECT_FALSE(ledger->redemption(id));
+  EXPECT_EQ(ledger->mark_written(id, clerk(), kNow).status, VoucherStatus::VoucherUnknown);
+  const auto after_written = ledger->audit_entries(1, 100);
+  ASSERT_FALSE(after_written.empty());
+  EXPECT_EQ(after_written.back().action, "voucher.written");
+  EXPECT_EQ(after_written.back().outcome, std::string(to_string(VoucherStatus::VoucherUnknown)));
+  EXPECT_EQ(after_written.back().subject, "voucher:ffffffffffffffff");
+  EXPECT_EQ(ledger->void_voucher(id, "test", clerk(), kNow).status, VoucherStatus::VoucherUnknown);
+  EXPECT_EQ(ledger->reverse_redemption(id, "test", clerk(), kNow).status, ReversalStatus::NotRedeemed);
+}

@@ -161,9 +161,23 @@ DROP INDEX vouchers_live_by_expiry;
 CREATE INDEX vouchers_by_expiry ON vouchers (expires_at);
 )sql";
 
+// Version 3: a recorded redemption is fixed whole — its site, times, hours and who recorded it
+// decide what is paid to whom and in which month, and the audit chain does not hash them — and a
+// reversal, once recorded, is final. Only reversed_at and reversal_reason may be set, once.
+constexpr const char* kV3 = R"sql(
+DROP TRIGGER redemptions_receipt_fixed;
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF seq, voucher, card, counter, receipt, site, nonce,
+  terminal_time, server_time, classroom_hours, online_hours, terminal, clerk ON redemptions
+BEGIN SELECT RAISE(ABORT, 'a recorded redemption never changes; only its reversal is recorded'); END;
+CREATE TRIGGER redemptions_reversal_final BEFORE UPDATE OF reversed_at, reversal_reason ON redemptions
+WHEN OLD.reversed_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a reversal is final'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
     {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
+    {3, "redemptions: every recorded column fixed, a reversal final", kV3},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSqliteSchemaVersion));
 

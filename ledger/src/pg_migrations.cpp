@@ -220,10 +220,23 @@ ALTER TABLE audit_log
 ALTER TABLE nonces DROP CONSTRAINT nonces_nonce_check, ALTER COLUMN nonce TYPE skillcard_bytes17;
 )sql";
 
+// Version 4 (SQLite's 3): a recorded redemption is fixed whole — its site, times, hours and who
+// recorded it decide what is paid to whom and in which month, and the audit chain does not hash
+// them — and a reversal, once recorded, is final.
+constexpr const char* kV4 = R"sql(
+DROP TRIGGER redemptions_receipt_fixed ON redemptions;
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF seq, voucher, card, counter, receipt, site, nonce,
+  terminal_time, server_time, classroom_hours, online_hours, terminal, clerk ON redemptions
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('a recorded redemption never changes; only its reversal is recorded');
+CREATE TRIGGER redemptions_reversal_final BEFORE UPDATE OF reversed_at, reversal_reason ON redemptions
+  FOR EACH ROW WHEN (OLD.reversed_at IS NOT NULL) EXECUTE FUNCTION skillcard_refuse('a reversal is final');
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
     {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
     {3, "column checks of the written tables as domains (checked per assigned column, not rebuilt per statement)", kV3},
+    {4, "redemptions: every recorded column fixed, a reversal final", kV4},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kPgSchemaVersion));
 

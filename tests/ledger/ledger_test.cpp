@@ -361,6 +361,22 @@ TEST(Ledger, RefusalCodesAreInTheCatalogue) {
   EXPECT_EQ(refusal_code(CardStatus::ReplacementOfAnotherHolder), "P13_REGISTRY_MISMATCH");
 }
 
+// The redemption triggers' migration (SQLite 3, PostgreSQL 4) undone exactly.
+constexpr const char* kUndoSqliteMigration3 = R"sql(
+DROP TRIGGER redemptions_reversal_final;
+DROP TRIGGER redemptions_receipt_fixed;
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF voucher, card, counter, receipt, nonce ON redemptions
+BEGIN SELECT RAISE(ABORT, 'a recorded receipt never changes'); END;
+DELETE FROM schema_version WHERE version = 3;
+)sql";
+constexpr const char* kUndoPgMigration4 = R"sql(
+DROP TRIGGER redemptions_reversal_final ON redemptions;
+DROP TRIGGER redemptions_receipt_fixed ON redemptions;
+CREATE TRIGGER redemptions_receipt_fixed BEFORE UPDATE OF voucher, card, counter, receipt, nonce ON redemptions
+  FOR EACH ROW EXECUTE FUNCTION skillcard_refuse('a recorded receipt never changes');
+DELETE FROM schema_version WHERE version = 4;
+)sql";
+
 // PostgreSQL's migration 3 undone exactly: the domains back to the base types and the column
 // CHECK constraints of version 1, under their default names.
 constexpr const char* kUndoPgMigration3 = R"sql(
@@ -402,7 +418,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   TempDir dir;
   const auto where = dir / "ledger.db";
   const bool pg = backend_name() == "postgresql";
-  const int current = pg ? 3 : 2;
+  const int current = pg ? 4 : 3;
   std::vector<VoucherRecord> before;
   AuditHead head;
   std::optional<RedemptionRecord> redeemed;
@@ -426,6 +442,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   }
   {
     Raw raw(where);
+    raw.exec(pg ? kUndoPgMigration4 : kUndoSqliteMigration3);
     if (pg) raw.exec(kUndoPgMigration3);
     raw.exec("DROP INDEX vouchers_by_expiry");
     raw.exec("CREATE INDEX vouchers_live_by_expiry ON vouchers (expires_at) WHERE state IN (1, 2)");

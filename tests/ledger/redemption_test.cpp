@@ -204,6 +204,13 @@ TEST(Ledger, ReversalIsAuditedNeverDeleted) {
   Raw raw(dir / "ledger.db");
   EXPECT_THROW(raw.exec("DELETE FROM redemptions"), std::runtime_error);
   EXPECT_THROW(raw.exec("UPDATE redemptions SET receipt = x'00'"), std::runtime_error);
+  // Nor what decides who is paid and in which month, nor the reversal once recorded.
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET site = 99999"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET server_time = 0"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET classroom_hours = classroom_hours + 1"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET terminal = 'someone else'"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET reversed_at = NULL"), std::runtime_error);
+  EXPECT_THROW(raw.exec("UPDATE redemptions SET reversal_reason = 'rewritten'"), std::runtime_error);
   EXPECT_THROW(raw.exec("DELETE FROM vouchers"), std::runtime_error);
   EXPECT_EQ(raw.number("SELECT count(*) FROM redemptions"), 1);
   EXPECT_GT(head.count, 0u);

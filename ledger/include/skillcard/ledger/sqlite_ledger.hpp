@@ -13,7 +13,7 @@
 namespace skillcard::ledger {
 
 // The newest schema this build knows (migrations 1..kSqliteSchemaVersion).
-inline constexpr int kSqliteSchemaVersion = 2;
+inline constexpr int kSqliteSchemaVersion = 3;
 
 struct SqliteOptions {
   // Operations per transaction; 1 = one transaction per operation (the naive baseline).

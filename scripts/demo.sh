@@ -183,7 +183,26 @@ expect_exit 0 kiosk-json cli K0001 --pin-fd 3 --json kiosk show 3<<<"$pin"
 expect_exit 0 kiosk-clear cli K0001 --pin-fd 3 kiosk show --vouchers --clear-on-removal --clear-after 1 3<<<"$pin"
 [ "$(tail -c 4 "$out/logs/kiosk-clear.json" | od -An -tx1 | tr -d ' \n')" = 1b5b324a ] ||
   fail "kiosk: the screen was not cleared: $(od -c "$out/logs/kiosk-clear.json" | tail -3)"
-proved "records checked against the card's signed digest; the service answered only with the card's proof; the screen cleared after the card (here: the time limit)"
+# The terminal holds a PC/SC transaction for the whole command: while it waits for the PIN,
+# another application's APDUs (here skillcard-apdu's) wait too, never landing among the kiosk's.
+rm -f "$out/pin.fifo" && mkfifo "$out/pin.fifo"
+cli K0001 --pin-fd 3 --json kiosk show --vouchers 3<"$out/pin.fifo" >"$out/logs/kiosk-held.json" \
+  2>"$out/logs/kiosk-held.err" &
+held_pid=$!
+exec 4>"$out/pin.fifo"
+held=no
+for _ in $(seq 40); do
+  got=0
+  timeout 0.5 $B/tools/skillcard-apdu send 00A4040000 >/dev/null 2>&1 || got=$?
+  if [ "$got" = 124 ]; then held=yes && break; fi
+  sleep 0.2
+done
+echo "$pin" >&4
+exec 4>&-
+got=0 && wait $held_pid || got=$?
+[ "$held" = yes ] || fail "kiosk: another application's APDU got in while the kiosk held the card"
+[ "$got" = 0 ] || fail "kiosk with a held transaction: exit $got: $(cat "$out/logs/kiosk-held.err")"
+proved "records checked against the card's signed digest; the service answered only with the card's proof; the screen cleared after the card (here: the time limit); another application's APDUs wait while the kiosk holds the card"
 
 step "12. counter: a PIN is reset only for the card's holder (identity document checked at the service)"
 other=11010519491231002X # another person's (valid) citizen ID

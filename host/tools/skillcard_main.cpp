@@ -158,6 +158,10 @@ struct Terminal {
   std::unique_ptr<CardKeySource> keys;
   std::unique_ptr<reader::Context> context;
   std::unique_ptr<reader::Connection> connection;
+  // Held for the whole command: no other application's APDU (middleware probing a card just
+  // put in) lands between two of ours — in a GET RESPONSE sequence or a command chain, or
+  // between SELECT and a secure-messaging session (docs/readers.md).
+  std::optional<reader::Transaction> transaction;
   std::unique_ptr<reader::PcscChannel> channel;
   std::unique_ptr<CardSession> card;
 
@@ -281,6 +285,7 @@ struct Terminal {
         name = readers.front();
       }
       connection = context->connect(name);
+      transaction.emplace(*connection);
       channel = std::make_unique<reader::PcscChannel>(
           *connection, o.chain ? reader::LengthMode::ShortWithChaining : reader::LengthMode::Extended);
       card = std::make_unique<CardSession>(*channel, role_keys);

@@ -2,6 +2,7 @@
 // (docs/cli.md). A thin shell over the host library: it reads options and the PIN, opens the
 // reader and the service, runs one workflow and turns its result or refusal into text (zh-CN or
 // English), JSON (--json) and a stable exit code.
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -149,12 +150,48 @@ std::size_t ask_choice(std::size_t count) {
   }
 }
 
+// Replaces `path` with `bytes` so that a crash or power cut leaves the old file or the new one,
+// never a torn or empty one: a temporary file written and synced, renamed over, the folder synced.
+void replace_file_durably(const std::string& path, ByteView bytes, const char* option) {
+  const auto tmp = path + ".new";
+  const auto fail = [&](const std::string& what) {
+    throw ConfigError(std::string(option) + ": cannot " + what + " " + tmp + ": " + std::strerror(errno));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("create");
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      fail("write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    fail("sync");
+  }
+  if (::close(fd) != 0) fail("close");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
+  auto folder = std::filesystem::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    (void)::fsync(dir);
+    ::close(dir);
+  }
+}
+
 // Everything a workflow needs, opened lazily in dependency order.
 struct Terminal {
   const Options& o;
   std::unique_ptr<ServiceClient> service;
   std::optional<crypto::EcPublicKey> root_key;
   std::optional<TrustAnchors> trust;
+  bool held_read = false;
+  std::optional<TrustAnchors> held;  // the --trust-list file's copy, once held_read
   std::unique_ptr<CardKeySource> keys;
   std::unique_ptr<reader::Context> context;
   std::unique_ptr<reader::Connection> connection;
@@ -243,33 +280,40 @@ struct Terminal {
   // The held copy (--trust-list FILE) is replaced by the service's list at every online
   // contact — never by an older one (TRUST_LIST_ROLLBACK); offline the held copy is used until
   // next-update + 7 days (the workflows check).
-  const TrustAnchors& anchors() {
-    if (trust) return *trust;
+  // The held copy (--trust-list FILE), read and checked against --root once: a file that is
+  // there but not a trust list the root signed is a configuration error naming it.
+  const std::optional<TrustAnchors>& held_anchors() {
+    if (held_read) return held;
     const auto& root_public = root();
-    std::optional<TrustAnchors> held;
     if (!o.trust_list_file.empty() && std::filesystem::exists(o.trust_list_file)) {
       require_readable("--trust-list", o.trust_list_file);
       std::ifstream in(o.trust_list_file, std::ios::binary);
       if (!in) throw ConfigError("--trust-list " + o.trust_list_file + ": cannot be read");
       const Bytes bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-      held = TrustAnchors::from_trust_list(bytes, root_public);
+      try {
+        held = TrustAnchors::from_trust_list(bytes, root_public);
+      } catch (const std::exception& e) {
+        throw ConfigError("--trust-list " + o.trust_list_file + ": not a trust list signed by --root (" + e.what() +
+                          "); restore it, or remove it to take the service's at the next online contact");
+      }
     }
+    held_read = true;
+    return held;
+  }
+
+  const TrustAnchors& anchors() {
+    if (trust) return *trust;
+    const auto& root_public = root();
+    const auto& held_copy = held_anchors();
     try {
       const auto fetched = svc().trust_list().trust_list;
       trust = TrustAnchors::from_trust_list(
-          fetched, root_public, held ? std::optional<std::uint64_t>(held->claims().sequence) : std::nullopt);
-      if (!o.trust_list_file.empty() && (!held || trust->replaces(*held))) {
-        const auto tmp = o.trust_list_file + ".new";
-        {
-          std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-          out.write(reinterpret_cast<const char*>(fetched.data()), static_cast<std::streamsize>(fetched.size()));
-          if (!out) throw ConfigError("--trust-list: cannot write " + tmp);
-        }
-        std::filesystem::rename(tmp, o.trust_list_file);
-      }
+          fetched, root_public, held_copy ? std::optional<std::uint64_t>(held_copy->claims().sequence) : std::nullopt);
+      if (!o.trust_list_file.empty() && (!held_copy || trust->replaces(*held_copy)))
+        replace_file_durably(o.trust_list_file, fetched, "--trust-list");
     } catch (const ServiceUnavailable&) {
-      if (!held) throw;
-      trust = std::move(held);
+      if (!held_copy) throw;
+      trust = held_copy;
     }
     return *trust;
   }
@@ -509,7 +553,7 @@ int main(int argc, char** argv) {
     // configuration problem is exit 1 whatever else is wrong (making the service client opens no
     // connection).
     if (!s_queue->parsed()) t.svc();
-    if (counter->parsed() || kiosk->parsed()) t.root();
+    if (counter->parsed() || kiosk->parsed()) t.held_anchors();  // and --root
     if (counter->parsed() || kiosk->parsed() || s_redeem->parsed()) t.key_source();
     if (c_read->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);

@@ -11,6 +11,7 @@
 
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/crypto/x509.hpp"
 #include "skillcard/host/offline_queue.hpp"
 
 namespace skillcard::host {
@@ -107,6 +108,32 @@ TEST_F(SkillcardCli, ATerminalNeedsOnlyItsOwnRolesMasterKey) {
   EXPECT_EQ(with_kiosk.code, 1) << with_kiosk.out;
   EXPECT_NE(with_kiosk.out.find("--master-keys"), std::string::npos) << with_kiosk.out;
   EXPECT_NE(with_kiosk.out.find("[scp03] site is missing"), std::string::npos) << with_kiosk.out;
+}
+
+// A held trust list that is not one (emptied by a crash before writes were durable, or
+// damaged) is a configuration error naming --trust-list, found before the reader or the network
+// is touched (docs/cli.md, exit 1) — not a TOKEN_MALFORMED refusal at every run.
+TEST_F(SkillcardCli, AnUnusableHeldTrustListIsAConfigurationErrorNamingTheFile) {
+  const auto root_key = crypto::OpenSsl::PrivateKey::generate();
+  crypto::CertificateSpec spec;
+  spec.subject = {"test root", "skillcard", "", "", ""};
+  spec.usage = crypto::CertificateUsage::Ca;
+  spec.path_length = 1;
+  const auto root = crypto::Certificate::issue(spec, root_key.public_key(), root_key, nullptr);
+  const auto root_pem = dir / "root.cert.pem";
+  crypto::write_new_file(root_pem, root.to_pem(), 0644);
+  const auto kiosk_keys = dir / "kiosk-keys.toml";
+  crypto::write_new_file(kiosk_keys, crypto::FileMasterKeyStore::role_toml(crypto::CardRole::Kiosk, Bytes(16, 0x6B)),
+                         0600);
+  const auto held = dir / "trust.cose";
+  crypto::write_new_file(held, "", 0644);
+  const auto r =
+      run("--plain-http --service 127.0.0.1:9 --root " + root_pem.string() + " --trust-list " + held.string() +
+              " --master-keys " + kiosk_keys.string() + " --reader 'no such reader' --pin-fd 0 kiosk show",
+          true);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("configuration error: --trust-list " + held.string()), std::string::npos) << r.out;
+  EXPECT_EQ(std::filesystem::file_size(held), 0u);  // left for the operator to look at
 }
 
 }  // namespace

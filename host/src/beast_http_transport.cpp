@@ -13,6 +13,8 @@
 #include <optional>
 #include <variant>
 
+#include <poll.h>
+
 #include "skillcard/host/http_transport.hpp"
 #include "skillcard/host/json_service_client.hpp"
 #include "skillcard/host/service_client.hpp"
@@ -64,6 +66,17 @@ struct BeastHttpTransport::Impl {
     secure.reset();
     plain.reset();
     connected = false;
+  }
+
+  // A kept-alive connection is usable if nothing is waiting to be read on it: an idle one the
+  // service closed shows its FIN (or, over TLS, its close_notify) as readable. Checked before a
+  // request is sent, so that a closed connection is replaced without resending anything.
+  bool still_open() {
+    if (!connected) return false;
+    pollfd p{};
+    p.fd = lowest().socket().native_handle();
+    p.events = POLLIN;
+    return ::poll(&p, 1, 0) == 0;
   }
 
   void connect() {
@@ -134,15 +147,19 @@ BeastHttpTransport::BeastHttpTransport(HttpsOptions options) : impl_(std::make_u
 BeastHttpTransport::~BeastHttpTransport() { impl_->disconnect(); }
 
 HttpResponse BeastHttpTransport::send(const HttpRequest& request) {
-  // A kept-alive connection the service closed while idle fails on first use with EOF or a
-  // reset: reconnect once and resend. A timeout is never retried (the service may be working
-  // on the request, and POST /v1/vouchers is not idempotent).
+  // A kept-alive connection the service closed while idle is replaced before the request goes
+  // out (still_open). If one fails anyway, a GET is sent again once on a new connection; nothing
+  // else is: the service may have read and carried out the request before the connection
+  // dropped, and POST /v1/vouchers or /v1/certificates is not idempotent (the caller sees
+  // ServiceUnavailable: nothing known to be decided, the CLI's exit 4). A timeout is never
+  // retried.
+  if (impl_->connected && !impl_->still_open()) impl_->disconnect();
   const bool reused = impl_->connected;
   if (!impl_->connected) impl_->connect();
   try {
     return impl_->exchange(request);
   } catch (const ServiceUnavailable&) {
-    if (!reused || !impl_->peer_closed) throw;
+    if (!reused || !impl_->peer_closed || request.method != "GET") throw;
   }
   impl_->connect();
   return impl_->exchange(request);

@@ -34,7 +34,9 @@ const std::string kNonceBody = R"({"nonce":"0177777777777777777777777777777777",
 // accept).
 class TestServer {
  public:
-  enum class Mode { Answer, AnswerThenClose, Silent };
+  // DropTheSecond: on each connection, answers the first request, reads the second and closes
+  // without answering (a service gone after it carried the request out).
+  enum class Mode { Answer, AnswerThenClose, Silent, DropTheSecond };
   explicit TestServer(Mode mode, ssl::context* tls = nullptr) : mode_(mode), tls_(tls) {
     acceptor_.open(tcp::v4());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -60,7 +62,7 @@ class TestServer {
   template <class Stream>
   void serve(Stream& stream) {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (int on_this_connection = 1;; ++on_this_connection) {
       http::request<http::string_body> req;
       beast::error_code ec;
       http::read(stream, buffer, req, ec);
@@ -69,6 +71,7 @@ class TestServer {
         std::lock_guard lock(mutex);
         requests.push_back(req);
       }
+      if (mode_ == Mode::DropTheSecond && on_this_connection == 2) return;
       if (mode_ == Mode::Silent) continue;  // never answers; the next read ends when the client goes
       http::response<http::string_body> res{http::status::created, 11};
       res.set(http::field::content_type, "application/json");
@@ -134,9 +137,34 @@ TEST(BeastHttpTransport, AClosedKeepAliveConnectionIsReopened) {
   {
     JsonServiceClient client(std::make_shared<BeastHttpTransport>(plain(server.port)), "");
     client.create_nonce();
+    // Idle long enough for the service's close to arrive, as a keep-alive timeout's would.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     client.create_nonce();
   }
   EXPECT_EQ(server.connections, 2);
+  std::lock_guard lock(server.mutex);
+  EXPECT_EQ(server.requests.size(), 2u);  // replaced before sending: nothing sent twice
+}
+
+// The service read a POST and the connection dropped before its answer: it may have carried
+// it out (an issued voucher, a recorded certificate), so it is never sent again — the caller
+// gets ServiceUnavailable. A GET is sent again once on a new connection.
+TEST(BeastHttpTransport, APostTheServiceReadIsNeverResentAGetIs) {
+  TestServer server(TestServer::Mode::DropTheSecond);
+  {
+    JsonServiceClient client(std::make_shared<BeastHttpTransport>(plain(server.port)), "");
+    client.create_nonce();
+    EXPECT_THROW(client.create_nonce(), ServiceUnavailable);
+  }
+  {
+    std::lock_guard lock(server.mutex);
+    EXPECT_EQ(server.requests.size(), 2u) << "a POST was sent twice";
+  }
+  auto transport = std::make_shared<BeastHttpTransport>(plain(server.port));
+  EXPECT_EQ(transport->send({"GET", "/v1/trust-list", {}, ""}).status, 201);
+  EXPECT_EQ(transport->send({"GET", "/v1/trust-list", {}, ""}).status, 201);  // read, dropped, sent again
+  std::lock_guard lock(server.mutex);
+  EXPECT_EQ(server.requests.size(), 5u);
 }
 
 TEST(BeastHttpTransport, PlainHttpOnlyToLoopback) {
@@ -217,6 +245,10 @@ TEST(BeastHttpTransport, MutualTlsWithTheTerminalCertificate) {
   TestServer server(TestServer::Mode::Answer, &server_tls);
   {
     auto client = make_https_service_client(pki.client_options(server.port), "clerk-2");
+    EXPECT_EQ(client->create_nonce().expires_at, 301u);
+    // Kept alive over TLS: whatever the handshake left to read (TLS 1.3 session tickets) is not
+    // taken for the service closing the connection.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_EQ(client->create_nonce().expires_at, 301u);
   }
   EXPECT_EQ(server.handshakes, 1);

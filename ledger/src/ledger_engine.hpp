@@ -528,12 +528,14 @@ class Engine final : public Ledger {
   }
 
   std::optional<Budget> budget(FundSource fund) override {
-    return store_.read([&](Db& db) -> std::optional<Budget> {
-      auto q = db.query("SELECT allocated_fen, committed_fen, spent_fen FROM budgets WHERE fund = ?1");
-      q.args(static_cast<int>(fund));
-      if (!q.step()) return std::nullopt;
-      return Budget{fund, q.i64(0), q.i64(1), q.i64(2)};
-    });
+    return store_.read([&](Db& db) { return find_budget(db, fund); });
+  }
+
+  static std::optional<Budget> find_budget(Db& db, FundSource fund) {
+    auto q = db.query("SELECT allocated_fen, committed_fen, spent_fen FROM budgets WHERE fund = ?1");
+    q.args(static_cast<int>(fund));
+    if (!q.step()) return std::nullopt;
+    return Budget{fund, q.i64(0), q.i64(1), q.i64(2)};
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -742,13 +744,7 @@ class Engine final : public Ledger {
   // --- listings (#9) ------------------------------------------------------------------------
   void for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) override {
     store_.read_snapshot([&](Db& db) {
-      auto q = db.query("SELECT " SKILLCARD_VOUCHER_COLUMNS
-                        " FROM vouchers WHERE issued_at >= ?1 AND issued_at < ?2 AND (?3 = 0 OR state = ?3) "
-                        "AND (?4 = 0 OR fund = ?4) ORDER BY serial");
-      const int state = filter.state ? static_cast<int>(*filter.state) : 0;  // 0: any
-      const int fund = filter.fund ? static_cast<int>(*filter.fund) : 0;
-      q.args(filter.issued_from, filter.issued_to, state, fund);
-      while (q.step()) visit(voucher_from(q));
+      visit_vouchers(db, filter, visit);
       return 0;
     });
   }
@@ -756,12 +752,43 @@ class Engine final : public Ledger {
   void for_each_certificate(const CertificateFilter& filter,
                             const std::function<void(const CertificateEntry&)>& visit) override {
     store_.read_snapshot([&](Db& db) {
-      auto q = db.query("SELECT " SKILLCARD_CERTIFICATE_COLUMNS
-                        " FROM certificates WHERE date_days >= ?1 AND date_days < ?2 ORDER BY seq");
-      q.args(filter.from_days, filter.to_days);
-      while (q.step()) visit(certificate_from(q));
+      visit_certificates(db, filter, visit);
       return 0;
     });
+  }
+
+  // One read transaction for all of it: a reconciliation run while the service writes sees each
+  // redemption with its voucher's state and the budgets of the same moment.
+  void read_for_reports(const ReportVisitor& visit) override {
+    store_.read_snapshot([&](Db& db) {
+      visit_vouchers(db, {}, visit.voucher);
+      visit_redemptions(db, {}, [&](RedemptionExportRow&& row) { visit.redemption(row); });
+      visit_certificates(db, {}, visit.certificate);
+      for (const auto fund : {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
+                              FundSource::UnemploymentInsuranceFund, FundSource::OtherDepartment}) {
+        if (const auto b = find_budget(db, fund)) visit.budget(*b);
+      }
+      return 0;
+    });
+  }
+
+  static void visit_vouchers(Db& db, const VoucherFilter& filter,
+                             const std::function<void(const VoucherRecord&)>& visit) {
+    auto q = db.query("SELECT " SKILLCARD_VOUCHER_COLUMNS
+                      " FROM vouchers WHERE issued_at >= ?1 AND issued_at < ?2 AND (?3 = 0 OR state = ?3) "
+                      "AND (?4 = 0 OR fund = ?4) ORDER BY serial");
+    const int state = filter.state ? static_cast<int>(*filter.state) : 0;  // 0: any
+    const int fund = filter.fund ? static_cast<int>(*filter.fund) : 0;
+    q.args(filter.issued_from, filter.issued_to, state, fund);
+    while (q.step()) visit(voucher_from(q));
+  }
+
+  static void visit_certificates(Db& db, const CertificateFilter& filter,
+                                 const std::function<void(const CertificateEntry&)>& visit) {
+    auto q = db.query("SELECT " SKILLCARD_CERTIFICATE_COLUMNS
+                      " FROM certificates WHERE date_days >= ?1 AND date_days < ?2 ORDER BY seq");
+    q.args(filter.from_days, filter.to_days);
+    while (q.step()) visit(certificate_from(q));
   }
 
   Revocations revocations(UtcSeconds now) override {
@@ -1088,27 +1115,32 @@ class Engine final : public Ledger {
   std::vector<RedemptionExportRow> list_redemptions(const RedemptionFilter& filter) override {
     return store_.read_snapshot([&](Db& db) {
       std::vector<RedemptionExportRow> out;
-      auto q = db.query("SELECT " SKILLCARD_REDEMPTION_COLUMNS
-                        ", v.fund, v.programme, v.occupation, v.level, v.face_value_fen, v.issuer "
-                        "FROM redemptions r JOIN vouchers v ON v.serial = r.voucher "
-                        "WHERE (?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) "
-                        "AND r.server_time >= ?3 AND r.server_time < ?4 ORDER BY r.site, v.fund, r.seq");
-      std::optional<int> fund;
-      if (filter.fund) fund = static_cast<int>(*filter.fund);
-      q.args(filter.provider, fund, filter.from, filter.to);
-      while (q.step()) {
-        RedemptionExportRow row;
-        row.redemption = redemption_from(q);
-        row.fund = static_cast<FundSource>(q.i64(15));
-        row.programme = static_cast<schemas::Programme>(q.i64(16));
-        row.occupation = q.u32(17);
-        row.level = static_cast<std::uint8_t>(q.i64(18));
-        row.face_value_fen = q.u32(19);
-        row.issuer = q.u32(20);
-        out.push_back(std::move(row));
-      }
+      visit_redemptions(db, filter, [&](RedemptionExportRow&& row) { out.push_back(std::move(row)); });
       return out;
     });
+  }
+
+  template <class Visit>
+  static void visit_redemptions(Db& db, const RedemptionFilter& filter, Visit&& visit) {
+    auto q = db.query("SELECT " SKILLCARD_REDEMPTION_COLUMNS
+                      ", v.fund, v.programme, v.occupation, v.level, v.face_value_fen, v.issuer "
+                      "FROM redemptions r JOIN vouchers v ON v.serial = r.voucher "
+                      "WHERE (?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) "
+                      "AND r.server_time >= ?3 AND r.server_time < ?4 ORDER BY r.site, v.fund, r.seq");
+    std::optional<int> fund;
+    if (filter.fund) fund = static_cast<int>(*filter.fund);
+    q.args(filter.provider, fund, filter.from, filter.to);
+    while (q.step()) {
+      RedemptionExportRow row;
+      row.redemption = redemption_from(q);
+      row.fund = static_cast<FundSource>(q.i64(15));
+      row.programme = static_cast<schemas::Programme>(q.i64(16));
+      row.occupation = q.u32(17);
+      row.level = static_cast<std::uint8_t>(q.i64(18));
+      row.face_value_fen = q.u32(19);
+      row.issuer = q.u32(20);
+      visit(std::move(row));
+    }
   }
 
   std::vector<SettlementLine> settlement(const RedemptionFilter& filter) override {

@@ -54,6 +54,7 @@ void SqlLedger::for_each_certificate(const CertificateFilter& filter,
                                      const std::function<void(const CertificateEntry&)>& visit) {
   engine_->for_each_certificate(filter, visit);
 }
+void SqlLedger::read_for_reports(const ReportVisitor& visit) { engine_->read_for_reports(visit); }
 std::vector<VoucherRecord> SqlLedger::holder_history(const HolderRef& holder, int cst_year) {
   return engine_->holder_history(holder, cst_year);
 }

@@ -1,5 +1,7 @@
 #include "skillcard/ledger/types.hpp"
 
+#include "skillcard/ledger/ledger.hpp"
+
 namespace skillcard::ledger {
 
 namespace {
@@ -291,6 +293,17 @@ std::string_view refusal_code(CardStatus status) noexcept {
       return "P13_REGISTRY_MISMATCH";
     default:
       return "";
+  }
+}
+
+// The default of Ledger::read_for_reports: the same reads one after another, no snapshot.
+void Ledger::read_for_reports(const ReportVisitor& visit) {
+  for_each_voucher({}, visit.voucher);
+  for (const auto& r : list_redemptions({})) visit.redemption(r);
+  for_each_certificate({}, visit.certificate);
+  for (const auto fund : {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
+                          FundSource::UnemploymentInsuranceFund, FundSource::OtherDepartment}) {
+    if (const auto b = budget(fund)) visit.budget(*b);
   }
 }
 

@@ -55,6 +55,55 @@ TEST(LedgerListing, ForEachVoucherStreamsEveryMatchInSerialOrder) {
   EXPECT_TRUE(s.ledger->voucher(issued[0].id()).has_value());
 }
 
+// P17: the reports' read is one snapshot. A redemption committed while it runs (here: from
+// inside the voucher scan, through the writer) is in none of it — not in the redemptions, not in
+// its voucher's state, not in the budget's spent — and in all of it at the next read.
+TEST(LedgerListing, P17_ReadForReportsIsOneSnapshot) {
+  TempDir dir;
+  auto s = seeded(dir / "l.db", 2);
+  const auto v =
+      issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 1800, kNow, 4040505), s.cards[0].number);
+  issue_ok(*s.ledger, claims_for(holder(2), FundSource::SpecialAccount, 1200, kNow + 1, 4040506), s.cards[1].number);
+  s.ledger->mark_written(v.id(), clerk(), kNow);
+  struct Seen {
+    std::vector<VoucherRecord> vouchers;
+    std::vector<RedemptionExportRow> redemptions;
+    std::vector<Budget> budgets;
+  };
+  const auto read = [&](const std::function<void()>& during) {
+    Seen seen;
+    Ledger::ReportVisitor visit;
+    visit.voucher = [&](const VoucherRecord& r) {
+      if (seen.vouchers.empty() && during) during();
+      seen.vouchers.push_back(r);
+    };
+    visit.redemption = [&](const RedemptionExportRow& r) { seen.redemptions.push_back(r); };
+    visit.certificate = [](const CertificateEntry&) {};
+    visit.budget = [&](const Budget& b) { seen.budgets.push_back(b); };
+    s.ledger->read_for_reports(visit);
+    return seen;
+  };
+  const auto first = read([&] {
+    ASSERT_EQ(s.ledger
+                  ->record_redemption(
+                      redeem_request(receipt(v.id(), 1, nonce(schemas::NonceKind::Terminal, 1)), s.cards[0].number))
+                  .status,
+              RecordStatus::Recorded);
+  });
+  ASSERT_EQ(first.vouchers.size(), 2u);
+  EXPECT_EQ(first.vouchers[0].state, VoucherState::Written);
+  EXPECT_TRUE(first.redemptions.empty());
+  ASSERT_FALSE(first.budgets.empty());
+  EXPECT_EQ(first.budgets[0].fund, FundSource::SpecialAccount);
+  EXPECT_EQ(first.budgets[0].spent_fen, 0);
+  EXPECT_EQ(first.budgets[0].committed_fen, 3000);
+  const auto second = read({});
+  EXPECT_EQ(second.vouchers[0].state, VoucherState::Redeemed);
+  ASSERT_EQ(second.redemptions.size(), 1u);
+  EXPECT_EQ(second.redemptions[0].redemption.voucher, v.id());
+  EXPECT_EQ(second.budgets[0].spent_fen, 1800);
+}
+
 TEST(LedgerListing, ForEachCertificateFiltersByDate) {
   TempDir dir;
   auto s = seeded(dir / "l.db", 2);

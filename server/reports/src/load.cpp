@@ -5,14 +5,14 @@
 namespace skillcard::reports {
 
 void load_ledger(ledger::Ledger& ledger, ReportInput& input) {
-  ledger.for_each_voucher({}, [&](const ledger::VoucherRecord& v) { input.vouchers.push_back(VoucherRow::from(v)); });
-  for (const auto& r : ledger.list_redemptions({})) input.redemptions.push_back(RedemptionRow::from(r));
-  ledger.for_each_certificate(
-      {}, [&](const ledger::CertificateEntry& c) { input.certificates.push_back(CertificateRow::from(c)); });
-  for (const auto fund : {FundSource::SpecialAccount, FundSource::EmploymentSubsidyFund,
-                          FundSource::UnemploymentInsuranceFund, FundSource::OtherDepartment}) {
-    if (const auto b = ledger.budget(fund)) input.budgets.push_back(*b);
-  }
+  // One snapshot (P17): read one table after another, a redemption committed in between showed
+  // up without its voucher's state, and budgets read last differed from both.
+  ledger::Ledger::ReportVisitor visit;
+  visit.voucher = [&](const ledger::VoucherRecord& v) { input.vouchers.push_back(VoucherRow::from(v)); };
+  visit.redemption = [&](const ledger::RedemptionExportRow& r) { input.redemptions.push_back(RedemptionRow::from(r)); };
+  visit.certificate = [&](const ledger::CertificateEntry& c) { input.certificates.push_back(CertificateRow::from(c)); };
+  visit.budget = [&](const ledger::Budget& b) { input.budgets.push_back(b); };
+  ledger.read_for_reports(visit);
 }
 
 void load_registry(const registry::SqliteRegistry& registry, ReportInput& input) {

@@ -114,6 +114,18 @@ class Ledger {
   // The same for certificate records (P14, P18's new technician certificates), in seq order.
   virtual void for_each_certificate(const CertificateFilter& filter,
                                     const std::function<void(const CertificateEntry&)>& visit) = 0;
+  // What the reports read (#9) — every voucher, redemption (as list_redemptions) and
+  // certificate record, and the budgets that exist — from one consistent snapshot, so that a
+  // reconciliation (P17) run while the service writes never sees a redemption without its
+  // voucher's state, or budgets of another moment. The visitors must not call back into the
+  // ledger. The default reads them one after another, without a snapshot (test doubles).
+  struct ReportVisitor {
+    std::function<void(const VoucherRecord&)> voucher;
+    std::function<void(const RedemptionExportRow&)> redemption;
+    std::function<void(const CertificateEntry&)> certificate;
+    std::function<void(const Budget&)> budget;
+  };
+  virtual void read_for_reports(const ReportVisitor& visit);
 
   // --- audit --------------------------------------------------------------------------------
   virtual AuditHead audit_head() = 0;

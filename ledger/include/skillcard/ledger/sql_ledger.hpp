@@ -46,6 +46,7 @@ class SqlLedger : public Ledger {
   void for_each_voucher(const VoucherFilter& filter, const std::function<void(const VoucherRecord&)>& visit) override;
   void for_each_certificate(const CertificateFilter& filter,
                             const std::function<void(const CertificateEntry&)>& visit) override;
+  void read_for_reports(const ReportVisitor& visit) override;
   std::vector<VoucherRecord> holder_history(const HolderRef& holder, int cst_year) override;
   NonceStatus issue_nonce(const Nonce& nonce, std::string_view terminal, UtcSeconds issued_at, UtcSeconds expires_at,
                           const Actor& actor) override;

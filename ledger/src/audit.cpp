@@ -1,5 +1,7 @@
 #include "skillcard/ledger/audit.hpp"
 
+#include <cstdint>
+
 #include <cstring>
 #include <map>
 #include <set>
@@ -333,7 +335,10 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
   AuditHash stored_prev{};  // the previous row's stored hash
   std::uint64_t expected = 1;
   std::uint64_t last_seq = 0;
-  for (;;) {
+  // A row keyed at the very top of the signed 64-bit range (a forged seq) ends the scan: nothing
+  // can follow it, and asking for the rows after it would not fit the column.
+  constexpr auto kLastSeq = static_cast<std::uint64_t>(INT64_MAX);
+  for (bool more = true; more;) {
     const auto rows = ledger.audit_entries(expected, 4096);
     if (rows.empty()) break;
     for (const auto& e : rows) {
@@ -353,10 +358,14 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
       }
       chain = audit_hash(chain, e);
       stored_prev = e.hash;
-      expected = e.seq + 1;
       last_seq = e.seq;
       ++report.rows;
       compare(e.seq, chain);
+      if (e.seq >= kLastSeq) {
+        more = false;
+        break;
+      }
+      expected = e.seq + 1;
     }
   }
   report.recomputed = {last_seq, chain};

@@ -112,6 +112,17 @@ TEST_F(Audit, EditedRowIsDetected) {
   EXPECT_TRUE(has(verify({}), AuditProblemKind::Altered, 7));
 }
 
+// A forged row keyed at the top of the 64-bit range is reported as the gap it makes, not a
+// storage error that hides every finding.
+TEST_F(Audit, ARowWithTheLargestSeqIsReportedNotAStorageError) {
+  tamper("UPDATE audit_log SET seq = 9223372036854775807 WHERE seq = " + std::to_string(rows));
+  AuditReport report;
+  ASSERT_NO_THROW(report = verify({}));
+  EXPECT_FALSE(report.ok());
+  EXPECT_TRUE(has(report, AuditProblemKind::Gap, rows));
+  EXPECT_EQ(report.rows, rows);
+}
+
 TEST_F(Audit, ReorderedRowsAreDetected) {
   tamper(
       "UPDATE audit_log SET seq = -3 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; "

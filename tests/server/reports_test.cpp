@@ -564,6 +564,19 @@ TEST(Reports, P17_ReconciliationFindsEachKindOfDifference) {
   }
 }
 
+// P13/P17: a voucher moved to a replacement card keeps its claims and issued_at, but waits to
+// be written from the moment of the move: within the grace of the move it is no difference.
+TEST(Reports, P17_AMovedVoucherIsNotNeverWrittenWithinTheGraceOfTheMove) {
+  auto b = agreeing_ledger();
+  b.in.vouchers[2].state = VoucherState::Issued;
+  b.in.vouchers[2].issued_at = cst(kYear, 3, 1);
+  b.in.vouchers[2].moved_at = cst(kYear, 6, 1) - 3600;  // the card was reported lost an hour ago
+  EXPECT_TRUE(reconcile(b.in, cst(kYear, 6, 1), kGrace).differences.empty());
+  const auto later = reconcile(b.in, cst(kYear, 6, 1) + kGrace, kGrace);
+  ASSERT_EQ(later.differences.size(), 1u);
+  EXPECT_EQ(later.differences[0].kind, DifferenceKind::NeverWritten);
+}
+
 TEST(Reports, P17_DifferencesNameTheirVoucherAndCard) {
   auto b = agreeing_ledger();
   b.in.redemptions[1].counter = 5;                // holder 1's card 4201000001, voucher 2

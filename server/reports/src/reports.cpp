@@ -219,6 +219,9 @@ VoucherRow VoucherRow::from(const ledger::VoucherRecord& r) {
   v.level = r.claims.level;
   v.face_value_fen = r.claims.face_value_fen;
   v.issued_at = r.claims.issued_at;
+  // A voucher moved to a replacement card keeps its claims (and issued_at); its record was made
+  // at the move, and stays Issued until it is written, so that is when its grace starts.
+  if (r.moved_from) v.moved_at = r.state_changed_at;
   v.state = r.state;
   v.card = r.card;
   return v;
@@ -608,10 +611,12 @@ Reconciliation reconcile(const ReportInput& input, UtcSeconds now, UtcSeconds gr
                                "bound to card " + v.card + ", receipt from card " + r->card});
       }
     }
-    if (v.state == S::Issued && v.issued_at + grace_seconds < now) {
+    const auto on_this_card_since = std::max(v.issued_at, v.moved_at);
+    if (v.state == S::Issued && on_this_card_since + grace_seconds < now) {
       per_voucher.push_back({DifferenceKind::NeverWritten, v.serial, v.card, v.fund,
-                             static_cast<std::int64_t>(v.issued_at + grace_seconds), static_cast<std::int64_t>(now),
-                             "issued and never written to a card within the grace period"});
+                             static_cast<std::int64_t>(on_this_card_since + grace_seconds),
+                             static_cast<std::int64_t>(now),
+                             "issued (or moved to this card) and never written to it within the grace period"});
     }
   }
   for (const auto& r : input.redemptions) {

@@ -33,6 +33,7 @@ struct VoucherRow {  // one ledger voucher, without its token
   std::uint8_t level = 5;
   std::uint32_t face_value_fen = 0;
   UtcSeconds issued_at = 0;
+  UtcSeconds moved_at = 0;  // when it was moved to a replacement card (P13 lost card); 0: never
   ledger::VoucherState state = ledger::VoucherState::Issued;
   std::string card;  // "" if issued without a card
   static VoucherRow from(const ledger::VoucherRecord& record);

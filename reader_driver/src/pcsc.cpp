@@ -126,6 +126,12 @@ ResponseApdu PcscChannel::exchange(const CommandApdu& requested) {
                                       ": the command did not run");
     case code::kResetCard:
       throw CardResetError(rc, "SCardTransmit", connection_.reader(), CallSite::current());
+    // Refused before anything went to the reader: the command did not run.
+    case code::kInvalidHandle:
+    case code::kSharingViolation:
+    case code::kUnknownReader:
+    case code::kUnpoweredCard:
+      throw_pcsc(rc, "SCardTransmit", connection_.reader(), CallSite::current());
     case code::kRemovedCard:
     case code::kNotTransacted:
     case code::kReaderUnavailable:
@@ -134,7 +140,11 @@ ResponseApdu PcscChannel::exchange(const CommandApdu& requested) {
       throw iso7816::UnknownOutcomeError("the card in " + where + " went away during " + command.header_string() +
                                          " (" + describe_code(rc) + "): the command may or may not have run");
     default:
-      throw_pcsc(rc, "SCardTransmit", connection_.reader(), CallSite::current());
+      // Anything else may come after the command reached the card — pcscd gone mid-exchange
+      // (SCARD_E_NO_SERVICE), an answer larger than the buffer, an internal error — so nothing
+      // may conclude that it did not run.
+      throw iso7816::UnknownOutcomeError("SCardTransmit to " + where + " failed during " + command.header_string() +
+                                         " (" + describe_code(rc) + "): the command may or may not have run");
   }
   if (response.size() < 2) {
     throw iso7816::UnknownOutcomeError("the card in " + where + " answered " + std::to_string(response.size()) +

@@ -176,6 +176,29 @@ TEST(PcscChannel, VanishingCardIsAnUnknownOutcome) {
   }
 }
 
+// pcsc-lite answers SCARD_E_NO_SERVICE for a read that fails after pcscd has already passed the
+// APDU to the reader: a REDEEM may have run, so it is an unknown outcome (the site recovers by
+// GET RECEIPT), never an error that says nothing happened. Refusals before sending stay precise.
+TEST(PcscChannel, AnUnexpectedCodeFromTransmitIsAnUnknownOutcome) {
+  OneReader s;
+  Context context(s.fake);
+  auto connection = context.connect(kReader);
+  PcscChannel channel(*connection);
+  const auto redeem = CommandApdu(0x84, 0x36, 0x00, 0x00, Bytes(48, 0x11), std::size_t{256});
+  s.fake->script({{{}, code::kNoService, {}},
+                  {{}, 0x80100001 /* SCARD_F_INTERNAL_ERROR */, {}},
+                  {{}, code::kSharingViolation, {}}});
+  EXPECT_THROW(channel.transmit(redeem), iso7816::UnknownOutcomeError);
+  EXPECT_THROW(channel.transmit(redeem), iso7816::UnknownOutcomeError);
+  try {
+    channel.transmit(redeem);
+    ADD_FAILURE() << "a sharing violation went unreported";
+  } catch (const iso7816::UnknownOutcomeError&) {
+    ADD_FAILURE() << "a command refused before sending was taken for one that may have run";
+  } catch (const std::exception&) {
+  }
+}
+
 TEST(PcscChannel, NoCardMeansNotRunAndResetMeansReconnect) {
   OneReader s;
   Context context(s.fake);

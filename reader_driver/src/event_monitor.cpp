@@ -30,13 +30,26 @@ std::string_view to_string(ReaderEvent::Kind kind) noexcept {
 }
 
 EventMonitor::EventMonitor(std::shared_ptr<PcscApi> api, std::function<void(const ReaderEvent&)> on_event)
-    : api_(api), on_event_(std::move(on_event)), context_(std::move(api)), thread_([this] { run(); }) {}
+    : api_(api), on_event_(std::move(on_event)), context_(std::make_unique<Context>(std::move(api))) {
+  thread_ = std::thread([this] {
+    run();
+    finished_ = true;
+  });
+}
 
 EventMonitor::~EventMonitor() { stop(); }
 
 void EventMonitor::stop() {
   if (stopping_.exchange(true)) return;
-  context_.cancel();
+  // SCardCancel ends only a wait already blocking: one that starts just after it would run its
+  // full minute. So cancel until the thread has seen `stopping_`.
+  while (!finished_) {
+    {
+      std::lock_guard lock(context_mutex_);
+      if (context_) context_->cancel();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -45,7 +58,7 @@ void EventMonitor::run() {
   std::vector<ReaderState> states{{kPnp, state::kUnaware, 0, {}}};
   auto sync_readers = [&](bool announce) {
     std::vector<std::string> names;
-    const auto rc = api_->list_readers(context_.handle(), &names);
+    const auto rc = api_->list_readers(context_->handle(), &names);
     if (rc != code::kSuccess && rc != code::kNoReadersAvailable) return rc;
     for (auto it = states.begin() + 1; it != states.end();) {
       if (std::find(names.begin(), names.end(), it->reader) == names.end()) {
@@ -66,19 +79,42 @@ void EventMonitor::run() {
     return code::kSuccess;
   };
 
+  // pcscd is gone: what we knew is gone with it. A context is bound to pcscd's socket, so a new
+  // one is established once pcscd answers again; then its readers and cards are announced.
+  const auto service_lost = [&] {
+    on_event_({ReaderEvent::Kind::ServiceLost, "", {}});
+    for (auto it = states.begin() + 1; it != states.end(); ++it) {
+      if (present(it->current_state)) on_event_({ReaderEvent::Kind::CardRemoved, it->reader, {}});
+      on_event_({ReaderEvent::Kind::ReaderRemoved, it->reader, {}});
+    }
+    states.resize(1);
+    states[0] = {kPnp, state::kUnaware, 0, {}};
+  };
+  const auto reestablish = [&] {
+    try {
+      auto fresh = std::make_unique<Context>(api_);
+      std::lock_guard lock(context_mutex_);
+      context_.swap(fresh);
+      return true;
+    } catch (const std::exception&) {
+      return false;  // not back yet
+    }
+  };
+
   bool service_up = sync_readers(false) == code::kSuccess;
   while (!stopping_) {
     if (!service_up) {
-      // pcscd is gone: wait a moment, then see whether it is back.
+      // Wait a moment, then see whether pcscd is back.
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      service_up = sync_readers(true) == code::kSuccess;
+      if (stopping_) return;
+      service_up = reestablish() && sync_readers(true) == code::kSuccess;
       continue;
     }
-    const auto rc = api_->get_status_change(context_.handle(), kWaitMs, states);
+    const auto rc = api_->get_status_change(context_->handle(), kWaitMs, states);
     if (stopping_ || rc == code::kCancelled) return;
     if (rc == code::kTimeout) continue;
     if (rc == code::kNoService || rc == code::kServiceStopped || rc == code::kInvalidHandle) {
-      on_event_({ReaderEvent::Kind::ServiceLost, "", {}});
+      service_lost();
       service_up = false;
       continue;
     }

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <thread>
 
 #include "fake_pcsc.hpp"
 
@@ -79,4 +81,67 @@ TEST(EventMonitor, StopEndsTheWaitPromptly) {
   const auto start = std::chrono::steady_clock::now();
   monitor.reset();  // its 60 s wait must end through SCardCancel, not the timeout
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+// pcscd restarted (an upgrade, a crash): the old context is dead for good. The monitor says so,
+// reports what it knew as gone, and with a new context announces the readers and cards again.
+TEST(EventMonitor, RecoversAfterPcscdRestarts) {
+  auto fake = std::make_shared<test::FakePcsc>();
+  fake->add_reader("A");
+  fake->insert_card("A", from_hex("3B00"));
+  Recorder rec;
+  EventMonitor monitor(fake, std::ref(rec));
+  ASSERT_EQ(rec.wait_for(1)[0].kind, Kind::CardInserted);
+  fake->restart_service();
+  auto events = rec.wait_for(6);
+  ASSERT_GE(events.size(), 6u);
+  EXPECT_EQ(events[1].kind, Kind::ServiceLost);
+  EXPECT_EQ(events[2].kind, Kind::CardRemoved);
+  EXPECT_EQ(events[3].kind, Kind::ReaderRemoved);
+  EXPECT_EQ(events[4].kind, Kind::ReaderAdded);
+  EXPECT_EQ(events[4].reader, "A");
+  EXPECT_EQ(events[5].kind, Kind::CardInserted);
+  EXPECT_EQ(events[5].reader, "A");
+  fake->add_reader("B");  // and it keeps watching on the new context
+  events = rec.wait_for(7);
+  EXPECT_EQ(events[6].kind, Kind::ReaderAdded);
+  EXPECT_EQ(events[6].reader, "B");
+}
+
+// SCardCancel ends only a wait already blocking: a stop() that lands just before the next wait
+// begins would otherwise leave it blocking for its whole minute.
+TEST(EventMonitor, AStopJustBeforeTheNextWaitIsStillPrompt) {
+  auto fake = std::make_shared<test::FakePcsc>();
+  fake->cancel_only_while_waiting = true;
+  fake->add_reader("A");
+  Recorder rec;
+  std::atomic<bool> armed{false};
+  std::atomic<bool> stop_started{false};
+  std::thread stopper;
+  std::chrono::steady_clock::duration stop_took{};
+  EventMonitor* watched = nullptr;
+  fake->on_wait_entry = [&] {
+    if (!armed.exchange(false)) return;
+    stopper = std::thread([&] {
+      const auto start = std::chrono::steady_clock::now();
+      watched->stop();
+      stop_took = std::chrono::steady_clock::now() - start;
+    });
+    stop_started = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first cancel is lost
+  };
+  {
+    EventMonitor monitor(fake, std::ref(rec));
+    watched = &monitor;
+    fake->insert_card("A", from_hex("3B00"));
+    rec.wait_for(1);  // reported: the monitor is on to its next wait (or about to be)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    armed = true;
+    fake->remove_card("A");  // ends that wait; the one after it meets the stop
+    rec.wait_for(2);
+    for (int i = 0; i < 500 && !stop_started; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(stop_started);
+    stopper.join();
+  }
+  EXPECT_LT(stop_took, std::chrono::seconds(5));
 }

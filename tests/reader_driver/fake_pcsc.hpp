@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -55,6 +56,17 @@ class FakePcsc final : public PcscApi {
     std::lock_guard lock(mutex_);
     return script_.size();
   }
+  // pcscd restarted: contexts established before answer SCARD_E_NO_SERVICE, as pcsc-lite's do
+  // once their socket is gone; a new one works.
+  void restart_service() {
+    std::lock_guard lock(mutex_);
+    ++generation_;
+    changed_.notify_all();
+  }
+  // Called (outside the fake's lock) as each SCardGetStatusChange begins, before it can block.
+  std::function<void()> on_wait_entry;
+  // pcsc-lite's SCardCancel ends only a wait already blocking; without this the fake's is sticky.
+  bool cancel_only_while_waiting = false;
   PcscCode establish_rc = code::kSuccess;
   PcscCode next_reconnect_rc = code::kSuccess;
   int transactions_begun = 0;
@@ -64,19 +76,28 @@ class FakePcsc final : public PcscApi {
 
   // --- PcscApi ---
   PcscCode establish_context(PcscHandle* context) override {
-    *context = 1;
+    std::lock_guard lock(mutex_);
+    *context = generation_;
     return establish_rc;
   }
   PcscCode release_context(PcscHandle) override { return code::kSuccess; }
-  PcscCode list_readers(PcscHandle, std::vector<std::string>* readers) override {
+  PcscCode list_readers(PcscHandle context, std::vector<std::string>* readers) override {
     std::lock_guard lock(mutex_);
+    if (context != generation_) return code::kNoService;
     *readers = readers_;
     return readers_.empty() ? code::kNoReadersAvailable : code::kSuccess;
   }
-  PcscCode get_status_change(PcscHandle, std::uint32_t timeout_ms, std::vector<ReaderState>& states) override {
+  PcscCode get_status_change(PcscHandle context, std::uint32_t timeout_ms, std::vector<ReaderState>& states) override {
+    if (on_wait_entry) on_wait_entry();
     std::unique_lock lock(mutex_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    ++waiting_;
+    struct Leave {
+      int& n;
+      ~Leave() { --n; }
+    } leave{waiting_};
     for (;;) {
+      if (context != generation_) return code::kNoService;
       if (cancelled_) {
         cancelled_ = false;
         return code::kCancelled;
@@ -97,6 +118,7 @@ class FakePcsc final : public PcscApi {
   }
   PcscCode cancel(PcscHandle) override {
     std::lock_guard lock(mutex_);
+    if (cancel_only_while_waiting && waiting_ == 0) return code::kSuccess;  // lost, as pcsc-lite's
     cancelled_ = true;
     changed_.notify_all();
     return code::kSuccess;
@@ -160,6 +182,8 @@ class FakePcsc final : public PcscApi {
   std::vector<Bytes> sent_;
   std::string connected_reader_;
   bool cancelled_ = false;
+  PcscHandle generation_ = 1;
+  int waiting_ = 0;
 };
 
 }  // namespace skillcard::reader::test

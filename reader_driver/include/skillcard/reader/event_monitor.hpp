@@ -1,11 +1,13 @@
 // Reader and card events from SCardGetStatusChange, watched on a thread of its own with the
 // "\\?PnP?\Notification" pseudo-reader for readers coming and going; stop() (or destruction)
-// ends the wait with SCardCancel.
+// ends the wait with SCardCancel. When pcscd goes away the monitor reports ServiceLost and every
+// card and reader it knew as gone, then establishes a new context once pcscd is back.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -23,8 +25,8 @@ std::string_view to_string(ReaderEvent::Kind kind) noexcept;
 
 class EventMonitor {
  public:
-  // `on_event` runs on the monitor's thread. Cards already present when the monitor starts are
-  // reported as CardInserted, so a caller needs no separate first scan.
+  // `on_event` runs on the monitor's thread. Cards already present when the monitor starts (or
+  // when pcscd comes back) are reported as CardInserted, so a caller needs no separate scan.
   EventMonitor(std::shared_ptr<PcscApi> api, std::function<void(const ReaderEvent&)> on_event);
   ~EventMonitor();
   EventMonitor(const EventMonitor&) = delete;
@@ -35,8 +37,11 @@ class EventMonitor {
   void run();
   std::shared_ptr<PcscApi> api_;
   std::function<void(const ReaderEvent&)> on_event_;
-  Context context_;
+  // Replaced by the monitor's thread after pcscd restarts; stop() cancels it from another.
+  std::mutex context_mutex_;
+  std::unique_ptr<Context> context_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 

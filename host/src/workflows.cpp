@@ -132,6 +132,11 @@ IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, Vo
     // The card is settled but the service did not hear it: settle() repeats the call.
     out.state = WriteState::Unknown;
     out.problem += (out.problem.empty() ? "" : "; ") + std::string("service: ") + e.what();
+  } catch (const ServiceRefusal& e) {
+    // The card is settled but the service refused to record it (e.g. the voucher was voided
+    // meanwhile): the outcome still goes back with its voucher id, so the clerk can settle it.
+    out.state = WriteState::Unknown;
+    out.problem += (out.problem.empty() ? "" : "; ") + std::string("service refused: ") + e.code();
   }
   return out;
 }

@@ -28,6 +28,7 @@
 #include "skillcard/host/workflows.hpp"
 #include "skillcard/reader/pcsc.hpp"
 #include "skillcard/schemas/common.hpp"
+#include "skillcard/schemas/refusals.hpp"
 
 namespace {
 
@@ -414,6 +415,19 @@ std::string yuan(std::uint64_t fen) {
   return "¥" + std::to_string(fen / 100) + "." + (fen % 100 < 10 ? "0" : "") + std::to_string(fen % 100);
 }
 
+// A workflow's problem note in the holder's words: a bare catalogue code (CARD_SLOTS_FULL) as
+// "CODE [rules]: message", anything else (a note with details) as it stands.
+std::string problem_text(const Output& out, const std::string& problem) {
+  for (const auto& r : schemas::refusal_catalogue()) {
+    if (r.code != problem) continue;
+    std::string rules;
+    for (const auto& id : r.rules) rules += (rules.empty() ? " [" : ",") + std::string(id);
+    if (!rules.empty()) rules += "]";
+    return problem + rules + ": " + std::string(out.lang == Lang::ZhCn ? r.zh_cn : r.en);
+  }
+  return problem;
+}
+
 int report_refusal(const Output& out, const Refusal& r, int code, const json& extra = json::object()) {
   json j = {{"error", r.code()}, {"message", {{"zh-CN", r.message(Lang::ZhCn)}, {"en", r.message(Lang::En)}}}};
   if (const auto* s = dynamic_cast<const ServiceRefusal*>(&r)) {
@@ -598,6 +612,7 @@ int main(int argc, char** argv) {
       out.line("培训券", "voucher", lower_hex(r.voucher_id));
       out.line("面值", "value", yuan(r.voucher.face_value_fen));
       out.line("状态", "state", std::string(to_string(r.state)));
+      if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem));
       if (out.as_json) std::cout << out.result.dump() << "\n";
       return r.state == WriteState::Written ? kOk : r.state == WriteState::Voided ? kCardRefused : kInDoubt;
     }

@@ -268,8 +268,10 @@ IssuedVoucher FakeService::issue_voucher(const IssueRequest& r) {
   check_proof(r.card_proof, false);
   if (!crypto::citizen_id_problem(r.citizen_id).empty()) refuse(400, "CITIZEN_ID_INVALID");
   if (r.programme == 99) refuse(422, "P10_PROGRAMME_CLOSED");
-  return issue_direct(r.eligible_regions.value_or(std::vector<std::uint32_t>{kRegion}),
-                      r.eligible_providers.value_or(std::vector<std::uint32_t>{}), r.card);
+  auto issued = issue_direct(r.eligible_regions.value_or(std::vector<std::uint32_t>{kRegion}),
+                             r.eligible_providers.value_or(std::vector<std::uint32_t>{}), r.card);
+  if (void_after_issue) vouchers.at(issued.voucher_id).state = "voided";
+  return issued;
 }
 
 VoucherStateAnswer FakeService::mark_written(const VoucherId& id) {

@@ -114,6 +114,7 @@ class FakeService final : public ServiceClient {
   bool expire_nonces = false;  // redemptions with a server nonce: NONCE_EXPIRED
   std::uint64_t now = kNow;
   std::uint32_t terminal_site = kSite;  // the site of the terminal that calls (its certificate)
+  bool void_after_issue = false;        // an operator voids each voucher right after it is issued
 
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;

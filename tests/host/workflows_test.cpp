@@ -135,6 +135,18 @@ TEST_F(Workflows, CounterIssueVoidsWhenTheCardRefusesTheWrite) {
   EXPECT_FALSE(on_card(s, out.voucher_id, SlotState::Stored));
 }
 
+// The card took the voucher but the service refuses to record the write (an operator voided it
+// meanwhile): the outcome still comes back, with its voucher id, for the clerk to settle.
+TEST_F(Workflows, AWriteTheServiceRefusesToRecordStillReturnsTheVoucher) {
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  service.void_after_issue = true;
+  const auto out = counter.issue(issue_input());
+  EXPECT_EQ(out.state, WriteState::Unknown);
+  EXPECT_NE(out.problem.find("P15_VOUCHER_VOIDED"), std::string::npos) << out.problem;
+  EXPECT_TRUE(on_card(s, out.voucher_id, SlotState::Stored));
+}
+
 TEST_F(Workflows, CounterIssueWithUnknownWriteOutcomeIsSettledByTheNextTapsList) {
   // Cut after the STORE's last page write (committed, answer lost) and at its first (nothing).
   for (const auto& [mode, written] : {std::pair{card::CutMode::After, true}, std::pair{card::CutMode::Before, false}}) {

@@ -2,6 +2,7 @@
 #include "skillcard/card/eeprom.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ const char* to_string(ImageError::Reason reason) noexcept {
       return "page-count-mismatch";
     case ImageError::Reason::BadCrc:
       return "bad-crc";
+    case ImageError::Reason::InUse:
+      return "in-use";
   }
   return "unknown";
 }
@@ -97,6 +100,19 @@ Eeprom::Eeprom(Eeprom&&) noexcept = default;
 Eeprom& Eeprom::operator=(Eeprom&&) noexcept = default;
 Eeprom::~Eeprom() = default;
 
+namespace {
+// One simulator per image: two would each keep their own copy and write through to the same
+// file, and the header CRC each keeps from its own view would refuse the card at the next mount.
+void lock_image(int fd, const std::filesystem::path& path) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+  if (errno == EWOULDBLOCK) {
+    throw ImageError(ImageError::Reason::InUse,
+                     "image " + path.string() + " is in use by another simulator (one card, one simulator)");
+  }
+  throw ImageError(ImageError::Reason::Unreadable, "cannot lock image " + path.string() + ": " + errno_text(errno));
+}
+}  // namespace
+
 Eeprom Eeprom::in_memory(std::size_t page_count) {
   check_page_count(page_count, "a new image");
   auto s = std::make_unique<State>();
@@ -116,6 +132,7 @@ Eeprom Eeprom::open_file(const std::filesystem::path& path, Durability durabilit
   if (!fd) {
     throw ImageError(ImageError::Reason::Unreadable, "cannot open image " + path.string() + ": " + errno_text(errno));
   }
+  lock_image(fd.get(), path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     throw ImageError(ImageError::Reason::Unreadable, "cannot stat image " + path.string() + ": " + errno_text(errno));
@@ -149,6 +166,7 @@ Eeprom Eeprom::create_file(const std::filesystem::path& path, std::size_t page_c
   if (!fd) {
     throw ImageError(ImageError::Reason::Unreadable, "cannot create image " + path.string() + ": " + errno_text(errno));
   }
+  lock_image(fd.get(), path);
   const auto size = static_cast<off_t>(page_count * kPageSize);
   if (::ftruncate(fd.get(), size) != 0) {
     const int err = errno;

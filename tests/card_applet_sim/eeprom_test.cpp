@@ -177,7 +177,25 @@ TEST(Eeprom, SystemDurabilityFlushesAtBarriers) {
   EXPECT_EQ(e.durability(), Durability::System);
   e.write_page(2, page_of(2));
   EXPECT_NO_THROW(e.barrier());
-  EXPECT_EQ(Eeprom::open_file(dir / "card.img").page(2)[0], 2);
+  EXPECT_EQ(file_bytes(dir / "card.img")[2 * 64], 2);
+}
+
+// One card, one simulator: a second one on the same image (another vpcd slot by mistake) would
+// keep its own copy and write through to the same file, and the next mount would refuse the card.
+TEST(Eeprom, AnImageInUseIsRefusedUntilItsSimulatorLetsGo) {
+  TempDir dir;
+  const auto path = dir / "card.img";
+  {
+    Eeprom first = Eeprom::create_file(path, 18);
+    try {
+      Eeprom::open_file(path);
+      FAIL() << "a second simulator opened an image in use";
+    } catch (const ImageError& e) {
+      EXPECT_EQ(e.reason(), ImageError::Reason::InUse);
+      EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(Eeprom::open_file(path));  // closed: free again
 }
 
 TEST(Eeprom, CreateRefusesAnExistingFile) {

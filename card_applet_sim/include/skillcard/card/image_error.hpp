@@ -23,6 +23,7 @@ class ImageError : public std::runtime_error {
     OlderVersion,       // format version below it, with no migration
     PageCountMismatch,  // header page count differs from the image size (e.g. a truncated file)
     BadCrc,             // header CRC32 does not match the image
+    InUse,              // another simulator (process or object) has the image file open
   };
 
   ImageError(Reason reason, const std::string& detail) : std::runtime_error(detail), reason_(reason) {}

@@ -428,6 +428,14 @@ std::string problem_text(const Output& out, const std::string& problem) {
   return problem;
 }
 
+// {"zh-CN": …, "en": …} for a catalogue code; null for anything else.
+json refusal_message_json(const std::string& code) {
+  for (const auto& r : schemas::refusal_catalogue()) {
+    if (r.code == code) return {{"zh-CN", std::string(r.zh_cn)}, {"en", std::string(r.en)}};
+  }
+  return nullptr;
+}
+
 int report_refusal(const Output& out, const Refusal& r, int code, const json& extra = json::object()) {
   json j = {{"error", r.code()}, {"message", {{"zh-CN", r.message(Lang::ZhCn)}, {"en", r.message(Lang::En)}}}};
   if (const auto* s = dynamic_cast<const ServiceRefusal*>(&r)) {
@@ -720,10 +728,14 @@ int main(int argc, char** argv) {
                          {"attempts", q.attempts},
                          {"refused", q.refused},
                          {"last_error", q.last_error.value_or("")},
+                         {"rules", q.rules},
+                         {"message", refusal_message_json(q.last_error.value_or(""))},
                          {"seconds_left", q.seconds_left}});
+        // A refusal in the clerk's words, with its rule (problem_text); a network note as it is.
         table.add({lower_hex(q.voucher_id), receipt_id(q.receipt),
                    q.refused ? out.word("被拒绝", "refused") : out.word("待上传", "waiting"),
-                   std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"), q.last_error.value_or("")});
+                   std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"),
+                   problem_text(out, q.last_error.value_or(""))});
       }
       out.table(table);
       out.result = {{"receipts", items}};

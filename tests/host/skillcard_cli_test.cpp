@@ -13,6 +13,7 @@
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/host/offline_queue.hpp"
+#include "skillcard/schemas/refusals.hpp"
 
 namespace skillcard::host {
 namespace {
@@ -62,6 +63,27 @@ TEST_F(SkillcardCli, QueueListingIsJsonWithTimeLeft) {
   EXPECT_EQ(j["receipts"][0]["voucher_id"], "0000000000000009");
   EXPECT_EQ(j["receipts"][0]["refused"], false);
   EXPECT_GT(j["receipts"][0]["seconds_left"].get<std::uint64_t>(), 0u);
+}
+
+// A receipt the service refused stays in the queue for the operator, shown with its rule and the
+// refusal in words (both languages in JSON; the clerk's in the table), not a bare code.
+TEST_F(SkillcardCli, QueueListingShowsARefusalsRuleAndMessage) {
+  {
+    OfflineQueue q(queue);
+    VoucherId id{};
+    id[7] = 3;
+    q.enqueue(id, "4201000001", Bytes(140, 0xD2), 4'000'000'000ull);
+    q.mark_refused(Bytes(140, 0xD2), "P12_SYNC_WINDOW", {"P12"});  // as a sync's 422 leaves it
+  }
+  const auto j = nlohmann::json::parse(run("--json site --queue " + queue + " queue").out);
+  ASSERT_EQ(j["receipts"].size(), 1u);
+  EXPECT_EQ(j["receipts"][0]["refused"], true);
+  EXPECT_EQ(j["receipts"][0]["rules"], nlohmann::json::array({"P12"}));
+  EXPECT_FALSE(j["receipts"][0]["message"]["zh-CN"].get<std::string>().empty());
+  EXPECT_FALSE(j["receipts"][0]["message"]["en"].get<std::string>().empty());
+  const auto zh = run("--lang zh-CN site --queue " + queue + " queue").out;
+  EXPECT_NE(zh.find("P12_SYNC_WINDOW [P12]: "), std::string::npos) << zh;
+  EXPECT_NE(zh.find(std::string(schemas::refusal("P12_SYNC_WINDOW").zh_cn).substr(0, 12)), std::string::npos) << zh;
 }
 
 TEST_F(SkillcardCli, SyncWithoutAServiceExitsFourAndKeepsTheReceipts) {

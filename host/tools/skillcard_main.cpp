@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -93,37 +94,51 @@ std::uint64_t now() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-// One line from the fd, or from the terminal without echo. The buffer is wiped after use.
+// One line from the fd, or from the terminal without echo. Read with read(2) into one fixed
+// buffer on the stack — no stdio buffer, no growing string leaving copies in freed heap — which is
+// wiped before returning, whatever happens. A line longer than the buffer is no PIN (PIN_FORMAT).
 Pin read_pin(const Options& o, const char* prompt) {
-  std::string text;
+  std::array<char, 64> line{};
+  std::size_t n = 0;
+  bool too_long = false;
+  const auto read_line = [&](int fd) {
+    char c = 0;
+    for (;;) {
+      const auto got = ::read(fd, &c, 1);
+      if (got < 0 && errno == EINTR) continue;
+      if (got != 1 || c == '\n') break;
+      if (n < line.size()) {
+        line[n++] = c;
+      } else {
+        too_long = true;
+      }
+    }
+    c = 0;
+  };
+  struct Wipe {
+    std::array<char, 64>& buffer;
+    ~Wipe() { crypto::secure_wipe(buffer.data(), buffer.size()); }
+  } wipe{line};
   if (o.pin_fd >= 0) {
-    char c;
-    while (::read(o.pin_fd, &c, 1) == 1 && c != '\n') text.push_back(c);
+    read_line(o.pin_fd);
   } else {
-    std::FILE* tty = std::fopen("/dev/tty", "r+");
-    if (!tty) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
-    std::fputs(prompt, tty);
-    std::fflush(tty);
+    const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (tty < 0) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
+    (void)::write(tty, prompt, std::strlen(prompt));
     termios old{};
-    const int fd = ::fileno(tty);
-    ::tcgetattr(fd, &old);
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(fd, TCSANOW, &quiet);
-    int c;
-    while ((c = std::fgetc(tty)) != EOF && c != '\n') text.push_back(static_cast<char>(c));
-    ::tcsetattr(fd, TCSANOW, &old);
-    std::fputs("\n", tty);
-    std::fclose(tty);
+    const bool is_terminal = ::tcgetattr(tty, &old) == 0;
+    if (is_terminal) {
+      termios quiet = old;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      ::tcsetattr(tty, TCSANOW, &quiet);
+    }
+    read_line(tty);
+    if (is_terminal) ::tcsetattr(tty, TCSANOW, &old);
+    (void)::write(tty, "\n", 1);
+    ::close(tty);
   }
-  try {
-    Pin pin(text);
-    crypto::secure_wipe(text.data(), text.size());
-    return pin;
-  } catch (...) {
-    crypto::secure_wipe(text.data(), text.size());
-    throw;
-  }
+  if (too_long) throw HostRefusal("PIN_FORMAT", "a PIN has 4 to 12 digits");
+  return Pin(std::string_view(line.data(), n));
 }
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are

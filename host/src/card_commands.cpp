@@ -111,14 +111,14 @@ bool SlotSummary::usable_at(std::uint32_t region, std::uint32_t site, std::uint6
 
 VoucherList VoucherList::parse(ByteView answer) {
   if (answer.size() < kListHeader || (answer.size() - kListHeader) % kSlotSummary != 0)
-    throw std::invalid_argument("LIST VOUCHERS answered " + std::to_string(answer.size()) + " bytes");
+    throw MalformedCardAnswer("LIST VOUCHERS answered " + std::to_string(answer.size()) + " bytes");
   VoucherList list;
   std::copy_n(answer.begin(), 16, list.holder.begin());
   list.redemption_counter = read_be32(answer, 16);
   list.time_mark = read_be32(answer, 20);
   for (std::size_t at = kListHeader; at < answer.size(); at += kSlotSummary) {
     const auto s = answer.subspan(at, kSlotSummary);
-    if (s[0] > 3) throw std::invalid_argument("LIST VOUCHERS: unknown slot state");
+    if (s[0] > 3) throw MalformedCardAnswer("LIST VOUCHERS: unknown slot state");
     SlotSummary slot;
     slot.state = static_cast<SlotState>(s[0]);
     std::copy_n(s.begin() + 1, 8, slot.id.begin());
@@ -126,7 +126,7 @@ VoucherList VoucherList::parse(ByteView answer) {
     slot.counter = read_be32(s, 13);
     const std::uint8_t n = s[17];
     const std::uint8_t kinds = s[18];
-    if (n > 4) throw std::invalid_argument("LIST VOUCHERS: more than 4 eligible codes");
+    if (n > 4) throw MalformedCardAnswer("LIST VOUCHERS: more than 4 eligible codes");
     for (std::size_t i = 0; i < n; ++i) {
       const auto code = read_be32(s, 19 + 4 * i);
       ((kinds >> i) & 1 ? slot.providers : slot.regions).push_back(code);
@@ -138,7 +138,7 @@ VoucherList VoucherList::parse(ByteView answer) {
 
 CardCounters CardCounters::parse(ByteView answer) {
   if (answer.size() != 25)
-    throw std::invalid_argument("GET DATA 01 04 answered " + std::to_string(answer.size()) + " bytes");
+    throw MalformedCardAnswer("GET DATA 01 04 answered " + std::to_string(answer.size()) + " bytes");
   CardCounters c;
   c.redemption = read_be32(answer, 0);
   c.internal_authenticate = read_be32(answer, 4);
@@ -153,10 +153,10 @@ CardCounters CardCounters::parse(ByteView answer) {
 
 AuthAnswer AuthAnswer::parse(ByteView answer) {
   if (answer.size() != 69)
-    throw std::invalid_argument("INTERNAL AUTHENTICATE answered " + std::to_string(answer.size()) + " bytes");
+    throw MalformedCardAnswer("INTERNAL AUTHENTICATE answered " + std::to_string(answer.size()) + " bytes");
   AuthAnswer a;
   a.counter = read_be32(answer, 0);
-  if (answer[4] > 1) throw std::invalid_argument("INTERNAL AUTHENTICATE: PIN state neither 00 nor 01");
+  if (answer[4] > 1) throw MalformedCardAnswer("INTERNAL AUTHENTICATE: PIN state neither 00 nor 01");
   a.pin_verified = answer[4] == 1;
   std::copy_n(answer.begin() + 5, 64, a.signature.begin());
   return a;

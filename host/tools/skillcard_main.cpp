@@ -834,6 +834,10 @@ int main(int argc, char** argv) {
   } catch (const iso7816::CardError& e) {
     std::cerr << "CARD_REMOVED: " << e.what() << "\n";
     return kCardLink;
+  } catch (const MalformedCardAnswer& e) {
+    // The card answered, but not as a card of ours does: nothing the clerk typed is wrong.
+    std::cerr << "CARD_ERROR: the card's answer cannot be read: " << e.what() << "\n";
+    return kCardRefused;
   } catch (const std::invalid_argument& e) {
     std::cerr << "usage: " << e.what() << "\n";
     return kUsage;

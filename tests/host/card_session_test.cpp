@@ -62,6 +62,17 @@ TEST(CardRefusal, MessagesInBothLanguagesWithTheirValues) {
   EXPECT_NE(odd.message(Lang::En).find("6F00"), std::string::npos);
 }
 
+// A card answer the host cannot read is MalformedCardAnswer (still a std::invalid_argument, the
+// parsers' one refusal), which the CLI reports as CARD_ERROR, never as a usage mistake.
+TEST(CardAnswers, AnAnswerThatCannotBeReadIsAMalformedCardAnswer) {
+  EXPECT_THROW(VoucherList::parse(Bytes(5, 0)), MalformedCardAnswer);
+  Bytes bad_state(24 + 35, 0);
+  bad_state[24] = 9;  // slot state 9
+  EXPECT_THROW(VoucherList::parse(bad_state), MalformedCardAnswer);
+  EXPECT_THROW(CardCounters::parse(Bytes(3, 0)), MalformedCardAnswer);
+  EXPECT_THROW(CardCounters::parse(Bytes(3, 0)), std::invalid_argument);
+}
+
 TEST(Pin, RefusesAnythingButFourToTwelveDigitsWithoutEchoingIt) {
   for (const char* bad : {"123", "1234567890123", "12a456", ""}) {
     try {

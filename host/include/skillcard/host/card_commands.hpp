@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <stdexcept>
 #include <string_view>
 #include <vector>
 
@@ -110,12 +111,20 @@ struct SlotSummary {
   bool usable_at(std::uint32_t region, std::uint32_t site, std::uint64_t now) const noexcept;
 };
 
+// A card answer the host cannot read (wrong length, a field out of range): the card, or what
+// answers as one, is misbehaving. A std::invalid_argument, so parsers have one refusal type; the
+// CLI reports it as CARD_ERROR, not as a usage mistake.
+class MalformedCardAnswer : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 struct VoucherList {
   HolderRef holder{};
   std::uint32_t redemption_counter = 0;
   std::uint32_t time_mark = 0;
   std::vector<SlotSummary> slots;
-  // Throws CardRefusal-free std::invalid_argument for a malformed answer.
+  // Throws MalformedCardAnswer for a malformed answer.
   static VoucherList parse(ByteView answer);
 };
 

@@ -810,7 +810,10 @@ int main(int argc, char** argv) {
         // cleared.
         out.line("请取走社保卡", "take the card", out.word("取卡后屏幕将清空", "the screen clears when it is out"));
         std::cout.flush();
-        (void)t.context->wait_until_removed(t.connection->reader(), std::chrono::seconds(clear_after));
+        // A card swapped while the kiosk was busy (the holder gone, the next person's card in)
+        // clears at once: only the holder's own card keeps the records up.
+        if (t.connection->same_card_present())
+          (void)t.context->wait_until_removed(t.connection->reader(), std::chrono::seconds(clear_after));
         std::cout << "\x1b[3J\x1b[H\x1b[2J" << std::flush;
       }
     }

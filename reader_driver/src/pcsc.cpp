@@ -60,6 +60,17 @@ Bytes Connection::atr() const {
   return atr;
 }
 
+bool Connection::same_card_present() const {
+  Bytes atr;
+  const auto rc = api_->status(card_, &atr);
+  if (rc == code::kSuccess) return true;
+  if (rc == code::kRemovedCard || rc == code::kNoSmartcard || rc == code::kResetCard || rc == code::kUnpoweredCard ||
+      rc == code::kReaderUnavailable)
+    return false;
+  check(rc, "SCardStatus", reader_);
+  return true;
+}
+
 void Connection::reconnect(Disposition init) {
   check(api_->reconnect(card_, Protocol::Any, init, &protocol_), "SCardReconnect", reader_);
 }

@@ -41,6 +41,7 @@ class FakePcsc final : public PcscApi {
   }
   void remove_card(const std::string& reader) {
     std::lock_guard lock(mutex_);
+    if (reader == connected_reader_) connected_card_gone_ = true;  // as pcsc-lite's event counter
     cards_.erase(reader);
     changed_.notify_all();
   }
@@ -130,6 +131,7 @@ class FakePcsc final : public PcscApi {
     *card = 7;
     *active = Protocol::T1;
     connected_reader_ = reader;
+    connected_card_gone_ = false;
     return code::kSuccess;
   }
   PcscCode reconnect(PcscHandle, Protocol, Disposition, Protocol* active) override {
@@ -161,7 +163,7 @@ class FakePcsc final : public PcscApi {
   }
   PcscCode status(PcscHandle, Bytes* atr) override {
     std::lock_guard lock(mutex_);
-    if (!cards_.count(connected_reader_)) return code::kRemovedCard;
+    if (connected_card_gone_ || !cards_.count(connected_reader_)) return code::kRemovedCard;
     *atr = cards_[connected_reader_];
     return code::kSuccess;
   }
@@ -181,6 +183,7 @@ class FakePcsc final : public PcscApi {
   std::deque<Exchange> script_;
   std::vector<Bytes> sent_;
   std::string connected_reader_;
+  bool connected_card_gone_ = false;  // taken out since the connect, whatever is in the reader now
   bool cancelled_ = false;
   PcscHandle generation_ = 1;
   int waiting_ = 0;

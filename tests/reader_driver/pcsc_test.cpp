@@ -212,6 +212,18 @@ TEST(PcscChannel, NoCardMeansNotRunAndResetMeansReconnect) {
   EXPECT_TRUE(channel.transmit(CommandApdu(0x00, 0xA4, 0x04, 0x00)).is_success());
 }
 
+// T12: the holder takes the card out and the next person puts theirs in while the kiosk was
+// still busy. The connection knows its own card is gone, whatever is in the reader now.
+TEST(PcscConnection, SameCardPresentIsFalseOnceTheCardWasSwapped) {
+  OneReader s;
+  Context context(s.fake);
+  auto connection = context.connect(kReader);
+  EXPECT_TRUE(connection->same_card_present());
+  s.fake->remove_card(kReader);
+  s.fake->insert_card(kReader, from_hex("3B8F8001"));
+  EXPECT_FALSE(connection->same_card_present());
+}
+
 TEST(PcscTransaction, ScopeGuardEndsTheTransactionEvenOnError) {
   OneReader s;
   Context context(s.fake);

@@ -52,6 +52,10 @@ class Connection {
   const std::string& reader() const noexcept { return reader_; }
   Protocol protocol() const noexcept { return protocol_; }
   Bytes atr() const;
+  // Whether the card this connection was made to is still in the reader (SCardStatus): false
+  // once it was taken out, even if another card has been put in since — the kiosk then clears
+  // the screen at once instead of waiting for the new card to leave.
+  bool same_card_present() const;
   // After CardResetError, or to reset the card on purpose (Disposition::Reset).
   void reconnect(Disposition init);
   // Exclusive use of the card until the guard ends (SCardBeginTransaction/EndTransaction).

@@ -11,6 +11,8 @@ constexpr const char* kPnp = "\\\\?PnP?\\Notification";
 constexpr std::uint32_t kWaitMs = 60'000;  // a cap, not a poll: SCardCancel ends it at once
 
 bool present(std::uint32_t s) { return (s & state::kPresent) != 0 && (s & state::kMute) == 0; }
+// pcsc-lite counts a reader's card insertions and removals in the upper 16 bits of its state.
+std::uint32_t event_count(std::uint32_t s) { return s >> 16; }
 }  // namespace
 
 std::string_view to_string(ReaderEvent::Kind kind) noexcept {
@@ -141,6 +143,12 @@ void EventMonitor::run() {
         on_event_({ReaderEvent::Kind::CardInserted, s.reader, s.atr});
       } else if (!present(s.event_state) && present(s.current_state)) {
         on_event_({ReaderEvent::Kind::CardRemoved, s.reader, {}});
+      } else if (present(s.event_state) && present(s.current_state) &&
+                 event_count(s.event_state) != event_count(s.current_state)) {
+        // Present before and now, but pcsc-lite's per-reader event counter moved: the card was
+        // taken out and one put in (the same or another) while we were not waiting.
+        on_event_({ReaderEvent::Kind::CardRemoved, s.reader, {}});
+        on_event_({ReaderEvent::Kind::CardInserted, s.reader, s.atr});
       }
       s.current_state = s.event_state & ~state::kChanged;
     }

@@ -145,3 +145,27 @@ TEST(EventMonitor, AStopJustBeforeTheNextWaitIsStillPrompt) {
   }
   EXPECT_LT(stop_took, std::chrono::seconds(5));
 }
+
+// A card taken out and another put in while the monitor's callback was busy (no wait running):
+// present before and after, but pcsc-lite's event counter moved — reported as removed, inserted.
+TEST(EventMonitor, ACardSwappedBetweenWaitsIsReportedRemovedAndInserted) {
+  auto fake = std::make_shared<test::FakePcsc>();
+  fake->add_reader("A");
+  std::mutex gate;
+  std::unique_lock hold(gate);
+  Recorder rec;
+  EventMonitor monitor(fake, [&](const ReaderEvent& e) {
+    rec(e);
+    if (e.kind == Kind::CardInserted && to_hex(e.atr) == "3B01") std::lock_guard wait_for_the_swap(gate);
+  });
+  fake->insert_card("A", from_hex("3B01"));
+  rec.wait_for(1);  // the callback now waits on `gate`
+  fake->remove_card("A");
+  fake->insert_card("A", from_hex("3B02"));
+  hold.unlock();
+  const auto events = rec.wait_for(3);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[1].kind, Kind::CardRemoved);
+  EXPECT_EQ(events[2].kind, Kind::CardInserted);
+  EXPECT_EQ(to_hex(events[2].atr), "3B02");
+}

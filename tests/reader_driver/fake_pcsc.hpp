@@ -36,12 +36,14 @@ class FakePcsc final : public PcscApi {
   }
   void insert_card(const std::string& reader, Bytes atr) {
     std::lock_guard lock(mutex_);
+    ++events_[reader];
     cards_[reader] = std::move(atr);
     changed_.notify_all();
   }
   void remove_card(const std::string& reader) {
     std::lock_guard lock(mutex_);
     if (reader == connected_reader_) connected_card_gone_ = true;  // as pcsc-lite's event counter
+    if (cards_.count(reader)) ++events_[reader];
     cards_.erase(reader);
     changed_.notify_all();
   }
@@ -174,12 +176,15 @@ class FakePcsc final : public PcscApi {
   std::uint32_t actual_state(const std::string& reader) {
     if (reader == kPnp) return static_cast<std::uint32_t>(readers_.size()) << 16;  // as pcsc-lite does
     if (std::find(readers_.begin(), readers_.end(), reader) == readers_.end()) return state::kUnknown;
-    return cards_.count(reader) ? state::kPresent : state::kEmpty;
+    // pcsc-lite's per-reader count of card insertions and removals, in the upper 16 bits.
+    const auto count = events_.count(reader) ? events_.at(reader) : 0u;
+    return (count << 16) | (cards_.count(reader) ? state::kPresent : state::kEmpty);
   }
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> readers_;
   std::map<std::string, Bytes> cards_;
+  std::map<std::string, std::uint32_t> events_;  // insertions and removals per reader
   std::deque<Exchange> script_;
   std::vector<Bytes> sent_;
   std::string connected_reader_;

@@ -444,6 +444,26 @@ TEST(PolicyConfig, BadFilesAreRefusedWithLineAndReason) {
             "policy.toml:5: this programme, occupation and level already has a standard");
 }
 
+// docs/policy.md: a county inherits its city's settings, a city its province's — each entry
+// overrides only what it names, over what its parents set.
+TEST(PolicyConfig, ARegionInheritsWhatItsProvinceAndCitySetAndOverridesOnlyWhatItNames) {
+  const auto c = PolicyConfig::from_toml(
+      "[regions.420502]\nonline_max_percent = 40\n"
+      "[regions.420000]\nentrepreneurship_fully_online = true\nannual_limit = 4\n"
+      "[regions.420500]\nfisherman_max_age = 65\nannual_limit = 2\n",
+      "t");
+  EXPECT_TRUE(c.rules_for(420500).entrepreneurship_fully_online);  // from the province
+  EXPECT_EQ(c.rules_for(420500).annual_limit, 2);                  // its own
+  EXPECT_EQ(c.rules_for(420500).fisherman_max_age, 65);
+  EXPECT_TRUE(c.rules_for(420502).entrepreneurship_fully_online);  // province, through the city
+  EXPECT_EQ(c.rules_for(420502).annual_limit, 2);                  // the city's
+  EXPECT_EQ(c.rules_for(420502).fisherman_max_age, 65);
+  EXPECT_EQ(c.rules_for(420502).online_max_percent, 40);            // its own
+  EXPECT_EQ(c.rules_for(420100).annual_limit, 4);                   // another city: the province's
+  EXPECT_EQ(c.rules_for(420100).online_max_percent, 30);            // the defaults'
+  EXPECT_FALSE(c.rules_for(430100).entrepreneurship_fully_online);  // another province
+}
+
 TEST(PolicyConfig, DefaultsAreThePolicyDigestsAndRegionsInherit) {
   const auto c = PolicyConfig::from_toml("[regions.420500]\nfisherman_max_age = 65\n", "t");
   EXPECT_EQ(c.defaults.annual_limit, 3);

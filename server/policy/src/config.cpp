@@ -99,13 +99,24 @@ PolicyConfig PolicyConfig::from_toml(std::string_view text, const std::string& s
   }
   if (const auto* defaults = doc["defaults"].as_table()) read_rules(*defaults, config.defaults, source);
   if (const auto* regions = doc["regions"].as_table()) {
+    // A region overrides only what it names, over what its province (xx0000) and then its city
+    // (xxxx00) set: so provinces first, then cities, then counties, each from its parent.
+    std::map<std::uint32_t, const toml::table*> entries;
     for (const auto& [key, node] : *regions) {
       const auto* table = node.as_table();
       if (table == nullptr)
         throw ConfigError(at(node, source) + ": regions." + std::string(key.str()) + " must be a table");
-      RegionRules rules = config.defaults;  // a region overrides only what it names
-      read_rules(*table, rules, source);
-      config.regions[region_code(key.str(), node, source)] = rules;
+      entries[region_code(key.str(), node, source)] = table;
+    }
+    const auto level = [](std::uint32_t code) { return code % 10000 == 0 ? 0 : code % 100 == 0 ? 1 : 2; };
+    for (int pass = 0; pass < 3; ++pass) {
+      for (const auto& [code, table] : entries) {
+        if (level(code) != pass) continue;
+        RegionRules rules =
+            pass == 0 ? config.defaults : config.rules_for(pass == 1 ? code / 10000 * 10000 : code / 100 * 100);
+        read_rules(*table, rules, source);
+        config.regions[code] = rules;
+      }
     }
   }
   if (const auto* standards = doc["standards"].as_array()) {

@@ -18,6 +18,7 @@
 #include "skillcard/schemas/receipt.hpp"
 #include "skillcard/schemas/refusals.hpp"
 #include "skillcard/service/encoding.hpp"
+#include "skillcard/service/expiry_sweeper.hpp"
 #include "skillcard/service/handler.hpp"
 
 namespace skillcard::service {
@@ -241,6 +242,27 @@ TEST_F(FlowTest, P1_FourthSubsidyInTheYearIsRefusedWithEveryViolatedRule) {
   ASSERT_EQ(body.at("violations").size(), 2u);
   EXPECT_EQ(body.at("violations")[1].at("error"), "P3_SAME_OCCUPATION_LEVEL");
   EXPECT_NE(body.at("message").at("zh-CN").get<std::string>().find("3次"), std::string::npos);
+}
+
+// P1/P3/P16: a voucher that expired unredeemed stops counting — once the service's expiry sweep
+// has passed it, the P12 sync window after its expiry (a receipt made offline before expiry may
+// still arrive until then). Before the window ends it still counts.
+TEST_F(FlowTest, P1_VouchersThatExpiredUnredeemedNoLongerCountOnceTheSweepPassed) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  for (const auto* occ : {"4-04-05-01", "4-04-05-02", "4-04-05-03"})
+    ASSERT_FALSE(issued_id(alice, kAlice, occ).empty());
+  const auto committed = [&] { return ledger->budget(ledger::FundSource::SpecialAccount)->committed_fen; };
+  EXPECT_GE(committed(), 3 * 150000);  // with any P5 uplift
+  ExpirySweeper sweeper(*ledger, ExpirySweeper::grace_of(&config), std::chrono::hours(1), [this] { return now; }, {});
+  const auto expiry = ledger->holder_vouchers(holder_of(kAlice)).front().claims.expires_at;
+  now = static_cast<std::uint64_t>(expiry) + 71 * 3600;  // expired, but a receipt may still arrive
+  EXPECT_EQ(sweeper.sweep(), 0u);
+  expect_refusal(issue(alice, kAlice, "4-04-05-04"), "P1_ANNUAL_LIMIT");
+  now = static_cast<std::uint64_t>(expiry) + 73 * 3600;  // the P12 window has closed
+  EXPECT_EQ(sweeper.sweep(), 3u);
+  EXPECT_EQ(committed(), 0);
+  EXPECT_FALSE(issued_id(alice, kAlice, "4-04-05-04").empty());
+  EXPECT_FALSE(issued_id(alice, kAlice, "4-04-05-01").empty()) << "P3: the expired one no longer counts";
 }
 
 // People type the check character X of a citizen ID in either case; the registry holds one

@@ -22,6 +22,7 @@
 #include "skillcard/registry/registry.hpp"
 #include "skillcard/registry/sqlite_registry.hpp"
 #include "skillcard/reports/targets.hpp"
+#include "skillcard/service/expiry_sweeper.hpp"
 #include "skillcard/service/server.hpp"
 
 namespace fs = std::filesystem;
@@ -213,8 +214,20 @@ int main(int argc, char** argv) {
                 std::to_string(ctx.voucher_signers.size()) + " voucher signer(s)");
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")
               << std::endl;
-    server.run();
-    ledger.reset();  // close storage after the last request finished
+    {
+      // Vouchers that expired unredeemed stop counting (P1, P2, P3) and return their face value
+      // to the budget (P16): swept at start and every 10 minutes, the P12 window after expiry.
+      const service::ExpirySweeper sweeper(
+          *ledger, service::ExpirySweeper::grace_of(ctx.policy), std::chrono::minutes(10),
+          [] {
+            return static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+          },
+          options.log);
+      server.run();
+    }
+    ledger.reset();  // close storage after the last request finished and the sweep stopped
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "skillcard-server: " << e.what() << "\n";

@@ -250,7 +250,12 @@ Item make_bytes(ByteView v) {
   return adopt(cbor_build_bytestring(v.empty() ? &kEmpty : v.data(), v.size()), "bytestring");
 }
 
-Item make_text(std::string_view v) { return adopt(cbor_build_stringn(v.data(), v.size()), "string"); }
+Item make_text(std::string_view v) {
+  // The decoders refuse invalid UTF-8: never write what they would refuse.
+  if (!valid_utf8(reinterpret_cast<const std::uint8_t*>(v.data()), v.size()))
+    throw std::invalid_argument("text is not valid UTF-8");
+  return adopt(cbor_build_stringn(v.data(), v.size()), "string");
+}
 
 Item make_array(std::vector<Item> items) {
   Item array = adopt(cbor_new_definite_array(items.size()), "array");

@@ -39,6 +39,20 @@ TEST(CertificateRecord, Refusals) {
   EXPECT_EQ(refusal_kind([&] { decode_certificate_record(bytes); }), DecodeErrorKind::Malformed);
 }
 
+// The encoder never writes what the decoder refuses: a record with invalid UTF-8 (a stray byte,
+// a surrogate, an overlong form) is refused at encode, before its digest could be signed.
+TEST(CertificateRecord, EncoderRefusesInvalidUtf8) {
+  for (const std::string& bad : {std::string("\xFF"), std::string("\xED\xA0\x80"), std::string("\xC0\xAF")}) {
+    auto r = sample_record();
+    r.issuer = "武汉" + bad;
+    EXPECT_THROW(encode(r), std::invalid_argument)
+        << to_hex(ByteView(reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()));
+    r = sample_record();
+    r.number = bad;
+    EXPECT_THROW(encode(r), std::invalid_argument);
+  }
+}
+
 TEST(PortfolioDigest, ElevenDigestsFitTheCard) {
   const auto key = OpenSsl::PrivateKey::generate();
   PortfolioDigestClaims c{sample_voucher().holder, 3, {}, kNow, kNow + 3 * 365 * 86400ull};

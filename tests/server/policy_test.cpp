@@ -272,6 +272,24 @@ TEST(Policy, P6_FishermenMayBeOlderWhereTheRegionSaysSo) {
   EXPECT_TRUE(has(decide_issue(config(), request(), f, {}, kBudget).violations, "P6_AGE"));  // Wuhan: 60
 }
 
+// The notice names retired fishermen (退捕渔民) among the key groups of key-group
+// employment-skills training, and P6 relaxes their age for it: a fisherman in none of P5's four
+// groups may take it (without P5's uplift, which stays with those four).
+TEST(Policy, P13_ARetiredFishermanInNoP5GroupMayTakeKeyGroupTraining) {
+  auto f = unemployed_holder();
+  f.key_groups.clear();
+  f.date_of_birth = 1963y / January / 1;  // 63
+  f.retired_fisherman = true;
+  auto yichang = request();
+  yichang.region = 420500;
+  const auto d = decide_issue(config(), yichang, f, {}, kBudget);
+  EXPECT_TRUE(d.allowed()) << (d.violations.empty() ? "" : d.violations[0].code);
+  EXPECT_EQ(d.amount_fen, 150000u);  // no P5 uplift
+  f.retired_fisherman = false;
+  f.date_of_birth = 1980y / January / 1;
+  EXPECT_TRUE(has(decide_issue(config(), yichang, f, {}, kBudget).violations, "P13_REGISTRY_MISMATCH"));
+}
+
 // --- P8, P9 ---------------------------------------------------------------------------------
 TEST(Policy, P8_OnlineAtMostThirtyPercentOfHoursDelivered) {
   EXPECT_TRUE(decide_redemption(config(), redemption(70, 30), {}).allowed());  // exactly 30%

@@ -69,12 +69,16 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& req, 
   c.check("P10", !schemas::is_known(req.programme), "P10_PROGRAMME_UNKNOWN");
 
   // P13: the registry of record knows the person; enterprise programmes need insurance; a
-  // key-group programme needs a key group the registry confirms.
+  // key-group programme needs a key group the registry confirms: one of P5's four, or a retired
+  // fisherman (退捕渔民, whom the notice names among the key groups of this training and whose age
+  // limit P6 relaxes for it; P5's 20% uplift stays with P5's four).
   c.check("P13", !facts.known, "P13_REGISTRY_MISMATCH");
   if (facts.known) {
     c.check("P13", needs_insurance(req.programme) && !facts.insured, "P13_NOT_INSURED");
-    c.check("P13", req.programme == Programme::KeyGroupEmploymentSkills && facts.key_groups.empty(),
-            "P13_REGISTRY_MISMATCH");
+    c.check(
+        "P13",
+        req.programme == Programme::KeyGroupEmploymentSkills && facts.key_groups.empty() && !facts.retired_fisherman,
+        "P13_REGISTRY_MISMATCH");
   }
 
   // P6: age on the day of issue (CST), with the relaxed limit for retired fishermen.

@@ -1,6 +1,7 @@
 // Shared helpers: programme check, occupation codes, diagnostic notation.
 #include "skillcard/schemas/common.hpp"
 
+#include <cstdint>
 #include <utility>
 
 #include "cbor_strict.hpp"
@@ -48,17 +49,34 @@ void diag(const cbor::Node* item, std::string& out) {
     case cbor::Major::Uint:
       out += std::to_string(item->value);
       break;
-    case cbor::Major::Negint:
-      out += "-" + std::to_string(item->value + 1);
+    case cbor::Major::Negint:  // -1 - value; the most negative, -2^64, does not fit a uint64
+      out += item->value == UINT64_MAX ? std::string("-18446744073709551616") : "-" + std::to_string(item->value + 1);
       break;
     case cbor::Major::Bytes:
       out += "h'" + to_hex(cbor::as_bytes(item, {})) + "'";
       break;
     case cbor::Major::Text: {
       out += '"';
+      // RFC 8949 §8: text strings as JSON strings, control characters escaped.
       for (const char c : cbor::as_text(item, {})) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+          out += '\\';
+          out += c;
+        } else if (c == '\n') {
+          out += "\\n";
+        } else if (c == '\r') {
+          out += "\\r";
+        } else if (c == '\t') {
+          out += "\\t";
+        } else if (u < 0x20 || u == 0x7F) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 0xF];
+        } else {
+          out += c;
+        }
       }
       out += '"';
       break;

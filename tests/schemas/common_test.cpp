@@ -6,6 +6,16 @@
 using namespace skillcard;
 using namespace skillcard::schemas;
 
+// RFC 8949 §8: the most negative integer in full, text as a JSON string (control characters
+// escaped, so one item is one line in a log).
+TEST(Diagnostic, MostNegativeIntegerAndControlCharacters) {
+  EXPECT_EQ(to_diagnostic(from_hex("3BFFFFFFFFFFFFFFFF")), "-18446744073709551616");
+  EXPECT_EQ(to_diagnostic(from_hex("3BFFFFFFFFFFFFFFFE")), "-18446744073709551615");
+  EXPECT_EQ(to_diagnostic(from_hex("20")), "-1");
+  EXPECT_EQ(to_diagnostic(from_hex("640A090D01")), R"("\n\t\r\u0001")");
+  EXPECT_EQ(to_diagnostic(from_hex("6322615C")), R"("\"a\\")");
+}
+
 TEST(Diagnostic, PrintsEveryTypeWeUse) {
   EXPECT_EQ(to_diagnostic(from_hex("D28443A10126A0430102034100")), "18([h'A10126', {}, h'010203', h'00'])");
   EXPECT_EQ(to_diagnostic(from_hex("A3"

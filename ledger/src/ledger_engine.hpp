@@ -178,6 +178,12 @@ VoucherRecord voucher_from(const Q& q) {
   "r.seq, r.voucher, r.card, r.counter, r.receipt, r.site, r.nonce, r.terminal_time, r.server_time, " \
   "r.classroom_hours, r.online_hours, r.terminal, r.clerk, r.reversed_at, r.reversal_reason"
 
+// A RedemptionFilter over `redemptions r JOIN vouchers v` (bound by bind_redemption_filter):
+// provider, fund, server time in [from, to).
+#define SKILLCARD_REDEMPTION_FILTER                                                      \
+  "(?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) AND r.server_time >= ?3 " \
+  "AND r.server_time < ?4"
+
 template <class Q>
 RedemptionRecord redemption_from(const Q& q) {
   RedemptionRecord r;
@@ -1120,16 +1126,22 @@ class Engine final : public Ledger {
     });
   }
 
+  // A RedemptionFilter's parameters ?1..?4, for SKILLCARD_REDEMPTION_FILTER: the export and the
+  // settlement select the same redemptions, so the filter is written once.
+  template <class Query>
+  static void bind_redemption_filter(Query& q, const RedemptionFilter& filter) {
+    std::optional<int> fund;
+    if (filter.fund) fund = static_cast<int>(*filter.fund);
+    q.args(filter.provider, fund, filter.from, filter.to);
+  }
+
   template <class Visit>
   static void visit_redemptions(Db& db, const RedemptionFilter& filter, Visit&& visit) {
     auto q = db.query("SELECT " SKILLCARD_REDEMPTION_COLUMNS
                       ", v.fund, v.programme, v.occupation, v.level, v.face_value_fen, v.issuer "
                       "FROM redemptions r JOIN vouchers v ON v.serial = r.voucher "
-                      "WHERE (?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) "
-                      "AND r.server_time >= ?3 AND r.server_time < ?4 ORDER BY r.site, v.fund, r.seq");
-    std::optional<int> fund;
-    if (filter.fund) fund = static_cast<int>(*filter.fund);
-    q.args(filter.provider, fund, filter.from, filter.to);
+                      "WHERE " SKILLCARD_REDEMPTION_FILTER " ORDER BY r.site, v.fund, r.seq");
+    bind_redemption_filter(q, filter);
     while (q.step()) {
       RedemptionExportRow row;
       row.redemption = redemption_from(q);
@@ -1149,11 +1161,9 @@ class Engine final : public Ledger {
       auto q = db.query(
           "SELECT r.site, v.fund, count(*), sum(v.face_value_fen) "
           "FROM redemptions r JOIN vouchers v ON v.serial = r.voucher "
-          "WHERE r.reversed_at IS NULL AND (?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) "
-          "AND r.server_time >= ?3 AND r.server_time < ?4 GROUP BY r.site, v.fund ORDER BY r.site, v.fund");
-      std::optional<int> fund;
-      if (filter.fund) fund = static_cast<int>(*filter.fund);
-      q.args(filter.provider, fund, filter.from, filter.to);
+          "WHERE r.reversed_at IS NULL AND " SKILLCARD_REDEMPTION_FILTER
+          " GROUP BY r.site, v.fund ORDER BY r.site, v.fund");
+      bind_redemption_filter(q, filter);
       while (q.step()) out.push_back({q.u32(0), static_cast<FundSource>(q.i64(1)), q.u64(2), q.i64(3)});
       return out;
     });

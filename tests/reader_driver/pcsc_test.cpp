@@ -154,14 +154,23 @@ TEST(PcscChannel, ChainStopsAtTheFirstRefusal) {
   EXPECT_EQ(s.fake->sent().size(), 1u);
 }
 
+// A channel to the one reader's card and a REDEEM to send over it: the set-up of the tests of
+// what a failed exchange means.
+struct RedeemOverAChannel {
+  OneReader s;
+  Context context{s.fake};
+  std::unique_ptr<Connection> connection = context.connect(kReader);
+  PcscChannel channel{*connection};
+  const CommandApdu redeem = CommandApdu(0x84, 0x36, 0x00, 0x00, Bytes(48, 0x11), std::size_t{256});
+};
+
 // With vpcd, a card that vanishes mid-APDU shows as success with 0 bytes, then
 // SCARD_E_NOT_TRANSACTED, then SCARD_W_REMOVED_CARD: each is an unknown outcome.
 TEST(PcscChannel, VanishingCardIsAnUnknownOutcome) {
-  OneReader s;
-  Context context(s.fake);
-  auto connection = context.connect(kReader);
-  PcscChannel channel(*connection);
-  const auto redeem = CommandApdu(0x84, 0x36, 0x00, 0x00, Bytes(48, 0x11), std::size_t{256});
+  RedeemOverAChannel t;
+  auto& s = t.s;
+  auto& channel = t.channel;
+  const auto& redeem = t.redeem;
   s.fake->script({{{}, code::kSuccess, {}},
                   {{}, code::kSuccess, from_hex("90")},
                   {{}, code::kNotTransacted, {}},
@@ -180,11 +189,10 @@ TEST(PcscChannel, VanishingCardIsAnUnknownOutcome) {
 // APDU to the reader: a REDEEM may have run, so it is an unknown outcome (the site recovers by
 // GET RECEIPT), never an error that says nothing happened. Refusals before sending stay precise.
 TEST(PcscChannel, AnUnexpectedCodeFromTransmitIsAnUnknownOutcome) {
-  OneReader s;
-  Context context(s.fake);
-  auto connection = context.connect(kReader);
-  PcscChannel channel(*connection);
-  const auto redeem = CommandApdu(0x84, 0x36, 0x00, 0x00, Bytes(48, 0x11), std::size_t{256});
+  RedeemOverAChannel t;
+  auto& s = t.s;
+  auto& channel = t.channel;
+  const auto& redeem = t.redeem;
   s.fake->script({{{}, code::kNoService, {}},
                   {{}, 0x80100001 /* SCARD_F_INTERNAL_ERROR */, {}},
                   {{}, code::kSharingViolation, {}}});

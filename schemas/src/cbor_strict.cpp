@@ -376,15 +376,23 @@ std::vector<std::pair<const Node*, const Node*>> as_map(const Node* item, std::s
 MapReader::MapReader(const Node* map, std::string structure) : structure_(std::move(structure)) {
   if (map->major != Major::Map) wrong_type(map, structure_, "map");
   entries_.reserve(static_cast<std::size_t>(map->value));
-  for (const Node* k = map->first(); entries_.size() < map->value;) {
-    if (!is_int(k)) {
-      throw DecodeError(K::WrongType, structure_, std::string("map key must be an integer, got ") + type_name(k));
-    }
-    if (k->value > static_cast<std::uint64_t>(INT64_MAX)) {
-      throw DecodeError(K::OutOfRange, structure_ + " key", "integer beyond 64 bits");
-    }
+  // A key that is no integer (or beyond 64 bits) is reported at the first read, after version():
+  // in a newer format it may be legal, and then that is the precise reason.
+  std::uint64_t pairs = 0;
+  for (const Node* k = map->first(); pairs < map->value; ++pairs) {
     const Node* v = k->next();
-    entries_.push_back({as_int(k, {}), v});
+    if (!is_int(k)) {
+      if (!bad_key_) {
+        bad_key_ = std::make_exception_ptr(
+            DecodeError(K::WrongType, structure_, std::string("map key must be an integer, got ") + type_name(k)));
+      }
+    } else if (k->value > static_cast<std::uint64_t>(INT64_MAX)) {
+      if (!bad_key_) {
+        bad_key_ = std::make_exception_ptr(DecodeError(K::OutOfRange, structure_ + " key", "integer beyond 64 bits"));
+      }
+    } else {
+      entries_.push_back({as_int(k, {}), v});
+    }
     k = v->next();
   }
 }
@@ -394,6 +402,7 @@ std::string MapReader::field(std::int64_t key, std::string_view name) const {
 }
 
 MapReader::Entry* MapReader::lookup(std::int64_t key, std::string_view) {
+  if (bad_key_) std::rethrow_exception(bad_key_);
   for (auto& e : entries_) {
     if (e.key == key) {
       e.read = true;
@@ -415,6 +424,14 @@ const Node* MapReader::require(std::int64_t key, std::string_view name) {
 }
 
 std::uint64_t MapReader::version(std::uint64_t known) {
+  // A newer format first: its map may hold what this version calls a bad key.
+  for (const auto& e : entries_) {
+    if (e.key == -1 && e.value->major == Major::Uint && e.value->value > known) {
+      throw DecodeError(
+          K::NewerFormat, field(-1, "format version"),
+          "version " + std::to_string(e.value->value) + ", this decoder knows up to " + std::to_string(known));
+    }
+  }
   const auto* item = require(-1, "format version");
   if (item->major != Major::Uint) wrong_type(item, field(-1, "format version"), "unsigned integer");
   const auto v = item->value;
@@ -519,6 +536,7 @@ std::vector<Bytes> MapReader::bytes_array(std::int64_t key, std::string_view nam
 }
 
 void MapReader::finish() const {
+  if (bad_key_) std::rethrow_exception(bad_key_);
   for (const auto& e : entries_) {
     if (!e.read)
       throw DecodeError(K::UnknownKey, structure_ + " key " + key_text(e.key), "not defined by this format version");

@@ -10,6 +10,7 @@
 #include <cbor.h>
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +126,7 @@ class MapReader {
   Entry* lookup(std::int64_t key, std::string_view name);
   std::string structure_;
   std::vector<Entry> entries_;
+  std::exception_ptr bad_key_;  // the first key that is no 64-bit integer, thrown at the first read
 };
 
 // Writes a map with integer keys; encode() sorts them canonically.

@@ -101,6 +101,18 @@ TEST(VoucherToken, PayloadRefusals) {
   EXPECT_EQ(decode_voucher_claims(payload_with(-2, 99)).programme, Programme::TrainInPlaceOfWork);
 }
 
+// A newer format may key its map differently; the reason given is the newer version, not a key
+// this version calls malformed (and the same key under version 1 is the wrong type).
+TEST(VoucherToken, NewerFormatWinsOverAKeyThisVersionCannotRead) {
+  const Bytes newer{0xA2, 0x20, 0x02, 0x61, 0x78, 0x01};  // {-1: 2, "x": 1}
+  EXPECT_NE(refusal(newer, DecodeErrorKind::NewerFormat).find("version 2"), std::string::npos);
+  const Bytes same{0xA2, 0x20, 0x01, 0x61, 0x78, 0x01};  // {-1: 1, "x": 1}
+  EXPECT_NE(refusal(same, DecodeErrorKind::WrongType).find("map key must be an integer"), std::string::npos);
+  const Bytes huge_key{0xA2, 0x1B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                       0xFF, 0xFF, 0xFF, 0x01, 0x20, 0x02};  // {2^64-1: 1, -1: 2}
+  refusal(huge_key, DecodeErrorKind::NewerFormat);
+}
+
 TEST(VoucherToken, EncoderRefusesWhatTheDecoderWould) {
   auto c = sample_voucher();
   c.eligible_regions = {420100, 420500, 420600};

@@ -228,6 +228,7 @@ TEST(Policy, P5_KeyGroupsGetTwentyPercentMoreFromTheSpecialAccount) {
   auto staff = request(FundSource::SpecialAccount);
   staff.programme = Programme::EnterpriseStaffUpgrade;
   not_key_group.insured = true;
+  not_key_group.employed = true;
   EXPECT_EQ(decide_issue(config(), staff, not_key_group, {}, kBudget).amount_fen, 80000u);
   EXPECT_EQ(
       decide_issue(config(), request(FundSource::EmploymentSubsidyFund), unemployed_holder(), {}, kBudget).amount_fen,
@@ -247,6 +248,90 @@ TEST(Policy, P7_AmountComesFromTheStandardTable) {
   r.level = 2;  // no standard: the policy is not configured for it, so it refuses (fail closed)
   EXPECT_EQ(codes(decide_issue(config(), r, unemployed_holder(), {}, kBudget).violations),
             std::vector<std::string>{"POLICY_NOT_CONFIGURED"});
+}
+
+// "The region's current standard table": a county's own row, else its city's, else its
+// province's, else the table without a region; the occupation's row before the any-occupation
+// row at each of them.
+TEST(Policy, P7_ARegionsOwnTableComesBeforeItsCitysItsProvincesAndTheDefault) {
+  const auto c = PolicyConfig::from_toml(R"(
+[[standards]]
+programme = 3
+level = 4
+amount_fen = 100000
+
+[[standards]]
+region = "420000"
+programme = 3
+occupation = "4-04-05-05"
+level = 4
+amount_fen = 110000
+
+[[standards]]
+region = "420500"
+programme = 3
+level = 4
+amount_fen = 120000
+
+[[standards]]
+region = "420502"
+programme = 3
+occupation = "4-04-05-05"
+level = 4
+amount_fen = 130000
+)",
+                                         "t.toml");
+  auto r = request(FundSource::EmploymentSubsidyFund);  // no P5 uplift: the base itself
+  const auto amount = [&](std::uint32_t region, std::uint32_t occupation) {
+    r.region = region;
+    r.occupation = occupation;
+    return decide_issue(c, r, unemployed_holder(), {}, kBudget).amount_fen;
+  };
+  EXPECT_EQ(amount(420502, 4040505), 130000u);  // the county's own row
+  EXPECT_EQ(amount(420502, 6010101), 120000u);  // its city's any-occupation row
+  EXPECT_EQ(amount(420503, 4040505), 120000u);  // another county of the city: the city's table
+  EXPECT_EQ(amount(420100, 4040505), 110000u);  // Wuhan: the province's row for the occupation
+  EXPECT_EQ(amount(420100, 6010101), 100000u);  // … and the default table for the rest
+  EXPECT_EQ(amount(430100, 4040505), 100000u);  // another province: the default table
+  r.level = 3;
+  EXPECT_EQ(codes(decide_issue(c, r, unemployed_holder(), {}, kBudget).violations),
+            std::vector<std::string>{"POLICY_NOT_CONFIGURED"});
+}
+
+// "Current": a revised row takes effect on its CST date; vouchers issued before keep the old one.
+TEST(Policy, P7_ARevisedStandardAppliesFromItsCstDate) {
+  const auto c = PolicyConfig::from_toml(R"(
+[[standards]]
+programme = 3
+level = 4
+amount_fen = 100000
+
+[[standards]]
+programme = 3
+level = 4
+amount_fen = 125000
+from = 2026-12-01
+
+[[standards]]
+region = "420100"
+programme = 3
+level = 4
+amount_fen = 140000
+from = 2027-01-01
+)",
+                                         "t.toml");
+  auto r = request(FundSource::EmploymentSubsidyFund);
+  const auto amount = [&](std::uint64_t when) {
+    r.now = when;
+    return decide_issue(c, r, unemployed_holder(), {}, kBudget).amount_fen;
+  };
+  const auto december = schemas::cst_start_of(2026y / December / 1);
+  EXPECT_EQ(amount(december - 1), 100000u);  // 23:59:59 CST on 30 November
+  EXPECT_EQ(amount(december), 125000u);      // 00:00 CST on 1 December (16:00 UTC the day before)
+  EXPECT_EQ(amount(schemas::cst_start_of(2027y / January / 1) - 1), 125000u);
+  EXPECT_EQ(amount(schemas::cst_start_of(2027y / January / 1)), 140000u);  // Wuhan's own table from then
+  r.region = 420500;
+  EXPECT_EQ(amount(schemas::cst_start_of(2027y / January / 1)), 125000u);  // Yichang keeps the default's
 }
 
 // --- P6 -------------------------------------------------------------------------------------
@@ -376,6 +461,20 @@ TEST(Policy, P13_RegistryDecidesNotTheApplicant) {
   auto no_group = unemployed_holder();
   no_group.key_groups.clear();
   EXPECT_TRUE(has(decide_issue(config(), request(), no_group, {}, kBudget).violations, "P13_REGISTRY_MISMATCH"));
+  // Enterprise staff training is for employees (企业职工): insured is not enough.
+  auto insured_not_employed = unemployed_holder();
+  insured_not_employed.insured = true;
+  insured_not_employed.employed = false;
+  EXPECT_EQ(codes(decide_issue(config(), staff, insured_not_employed, {}, kBudget).violations),
+            std::vector<std::string>{"P13_NOT_EMPLOYED"});
+  auto apprentice = staff;
+  apprentice.programme = Programme::EnterpriseApprenticeship;
+  EXPECT_TRUE(
+      has(decide_issue(config(), apprentice, insured_not_employed, {}, kBudget).violations, "P13_NOT_EMPLOYED"));
+  insured_not_employed.employed = true;
+  EXPECT_TRUE(decide_issue(config(), staff, insured_not_employed, {}, kBudget).allowed());
+  // … while key-group training does not ask for employment (its groups are mostly unemployed).
+  EXPECT_TRUE(decide_issue(config(), request(), unemployed_holder(), {}, kBudget).allowed());
 }
 
 // --- P15 ------------------------------------------------------------------------------------
@@ -459,7 +558,21 @@ TEST(PolicyConfig, BadFilesAreRefusedWithLineAndReason) {
             "policy.toml:1: programme 42 is not a programme type");
   EXPECT_EQ(error("[[standards]]\nprogramme = 3\nlevel = 4\namount_fen = 1\n[[standards]]\nprogramme = 3\nlevel = 4\n"
                   "amount_fen = 2\n"),
-            "policy.toml:5: this programme, occupation and level already has a standard");
+            "policy.toml:5: this region's table already has a standard for this programme, occupation and level "
+            "from that date");
+  EXPECT_EQ(error("[[standards]]\nregoin = \"420100\"\nprogramme = 3\nlevel = 4\namount_fen = 1\n"),
+            "policy.toml:2: unknown key 'regoin' in a standard");
+  EXPECT_EQ(error("[[standards]]\nregion = 420100\nprogramme = 3\nlevel = 4\namount_fen = 1\n"),
+            "policy.toml:2: region must be a string like \"420100\"");
+  EXPECT_EQ(error("[[standards]]\nregion = \"4201\"\nprogramme = 3\nlevel = 4\namount_fen = 1\n"),
+            "policy.toml:2: '4201' is not a 6-digit region code (GB/T 2260)");
+  EXPECT_EQ(error("[[standards]]\nfrom = \"2026-12-01\"\nprogramme = 3\nlevel = 4\namount_fen = 1\n"),
+            "policy.toml:2: from must be a date like 2026-07-01 (CST)");
+  // The same row in two regions' tables, or from two dates, is not a duplicate.
+  EXPECT_EQ(error("[[standards]]\nprogramme = 3\nlevel = 4\namount_fen = 1\n[[standards]]\nregion = \"420100\"\n"
+                  "programme = 3\nlevel = 4\namount_fen = 2\n[[standards]]\nprogramme = 3\nlevel = 4\n"
+                  "amount_fen = 3\nfrom = 2027-01-01\n"),
+            "accepted");
 }
 
 // docs/policy.md: a county inherits its city's settings, a city its province's — each entry

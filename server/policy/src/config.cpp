@@ -3,6 +3,10 @@
 
 #include <toml++/toml.h>
 
+#include <chrono>
+
+#include "skillcard/schemas/cst.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -76,10 +80,23 @@ const RegionRules& PolicyConfig::rules_for(std::uint32_t region) const {
   return defaults;
 }
 
-std::optional<std::uint32_t> PolicyConfig::standard(schemas::Programme programme, std::uint32_t occupation,
-                                                    std::uint8_t level) const {
-  if (const auto it = standards_fen.find({programme, occupation, level}); it != standards_fen.end()) return it->second;
-  if (const auto it = standards_fen.find({programme, 0, level}); it != standards_fen.end()) return it->second;
+std::optional<std::uint32_t> PolicyConfig::standard(std::uint32_t region, schemas::Programme programme,
+                                                    std::uint32_t occupation, std::uint8_t level,
+                                                    std::uint64_t when) const {
+  const auto day = static_cast<std::int32_t>(std::chrono::sys_days{schemas::cst_date(when)}.time_since_epoch().count());
+  std::uint32_t previous = 0xFFFFFFFF;
+  for (const auto code : {region, region / 100 * 100, region / 10000 * 10000, 0u}) {
+    if (code == previous) continue;  // a city is its own city; a province its own province
+    previous = code;
+    for (const auto occ : {occupation, 0u}) {
+      // The row with the latest from_day <= day among this (region, programme, occupation, level).
+      auto it = standards_fen.upper_bound({code, programme, occ, level, day});
+      if (it == standards_fen.begin()) continue;
+      --it;
+      const auto& k = it->first;
+      if (k.region == code && k.programme == programme && k.occupation == occ && k.level == level) return it->second;
+    }
+  }
   return std::nullopt;
 }
 
@@ -123,6 +140,14 @@ PolicyConfig PolicyConfig::from_toml(std::string_view text, const std::string& s
     for (const auto& node : *standards) {
       const auto* t = node.as_table();
       if (t == nullptr) throw ConfigError(at(node, source) + ": each [[standards]] entry must be a table");
+      // A misspelt key must not turn a county's row into everybody's (region) or a revision into
+      // the row in force today (from).
+      static const std::set<std::string_view> known = {"region", "programme",  "occupation",
+                                                       "level",  "amount_fen", "from"};
+      for (const auto& [key, value] : *t) {
+        if (!known.count(key.str()))
+          throw ConfigError(at(value, source) + ": unknown key '" + std::string(key.str()) + "' in a standard");
+      }
       const auto programme = read_int(*t, "programme", -1, 1, 99, source);
       const auto level = read_int(*t, "level", -1, 1, 5, source);
       const auto amount = read_int(*t, "amount_fen", -1, 1, 100'000'000, source);
@@ -144,9 +169,26 @@ PolicyConfig PolicyConfig::from_toml(std::string_view text, const std::string& s
           }
         }
       }
-      const StandardKey key{static_cast<schemas::Programme>(programme), occupation, static_cast<std::uint8_t>(level)};
+      StandardKey key{0, static_cast<schemas::Programme>(programme), occupation, static_cast<std::uint8_t>(level), 0};
+      if (const auto* r = t->get("region")) {
+        const auto code = r->value<std::string>();
+        if (!code || !r->is_string()) {
+          throw ConfigError(at(*r, source) + ": region must be a string like \"420100\"");
+        }
+        key.region = region_code(*code, *r, source);
+      }
+      if (const auto* f = t->get("from")) {
+        const auto* date = f->as_date();
+        if (date == nullptr) throw ConfigError(at(*f, source) + ": from must be a date like 2026-07-01 (CST)");
+        const std::chrono::year_month_day ymd{std::chrono::year{date->get().year},
+                                              std::chrono::month{date->get().month}, std::chrono::day{date->get().day}};
+        if (!ymd.ok()) throw ConfigError(at(*f, source) + ": from is not a calendar date");
+        key.from_day = static_cast<std::int32_t>(std::chrono::sys_days{ymd}.time_since_epoch().count());
+      }
       if (!config.standards_fen.emplace(key, static_cast<std::uint32_t>(amount)).second) {
-        throw ConfigError(at(node, source) + ": this programme, occupation and level already has a standard");
+        throw ConfigError(at(node, source) +
+                          ": this region's table already has a standard for this programme, occupation and level"
+                          " from that date");
       }
     }
   }

@@ -19,8 +19,9 @@ bool is_entrepreneurship(Programme p) {
          p == Programme::EntrepreneurshipIyb || p == Programme::EntrepreneurshipEyb;
 }
 
-// Enterprise programmes are for insured staff (P13: 参保 is checked against the registry).
-bool needs_insurance(Programme p) {
+// Enterprise programmes are for insured, employed staff (企业职工): P13 checks both 参保 and
+// 就业 against the registry, as the notice asks (对企业职工参保、劳动者就业…进行核验比对).
+bool enterprise_programme(Programme p) {
   return p == Programme::EnterpriseStaffUpgrade || p == Programme::EnterpriseApprenticeship;
 }
 
@@ -74,7 +75,8 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& req, 
   // limit P6 relaxes for it; P5's 20% uplift stays with P5's four).
   c.check("P13", !facts.known, "P13_REGISTRY_MISMATCH");
   if (facts.known) {
-    c.check("P13", needs_insurance(req.programme) && !facts.insured, "P13_NOT_INSURED");
+    c.check("P13", enterprise_programme(req.programme) && !facts.insured, "P13_NOT_INSURED");
+    c.check("P13", enterprise_programme(req.programme) && !facts.employed, "P13_NOT_EMPLOYED");
     c.check(
         "P13",
         req.programme == Programme::KeyGroupEmploymentSkills && facts.key_groups.empty() && !facts.retired_fisherman,
@@ -121,7 +123,7 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& req, 
   if (req.planned_hours > 0) check_online_share(c, rules, req.programme, req.planned_hours, req.planned_online_hours);
 
   // P7, P5: the amount; no standard for this training means the policy is not configured.
-  if (const auto base = config.standard(req.programme, req.occupation, req.level)) {
+  if (const auto base = config.standard(req.region, req.programme, req.occupation, req.level, req.now)) {
     const bool uplift = config.enabled("P5") && req.fund == FundSource::SpecialAccount && !facts.key_groups.empty();
     d.amount_fen = uplift ? with_uplift(*base, rules.key_group_uplift_percent) : *base;
   } else if (config.enabled("P7")) {

@@ -29,11 +29,15 @@ struct RegionRules {
   int voucher_validity_months = 3;             // P15
 };
 
-// P7: base subsidy per programme, occupation and level (occupation 0 = any occupation).
+// P7: "the region's current standard table". A row is a base subsidy for a programme,
+// occupation (0 = any occupation) and level, in a region's table (region 0 = the table every
+// region without its own row uses), in force for vouchers issued from a CST day on (0 = always).
 struct StandardKey {
-  schemas::Programme programme;
-  std::uint32_t occupation;
-  std::uint8_t level;
+  std::uint32_t region = 0;
+  schemas::Programme programme{};
+  std::uint32_t occupation = 0;
+  std::uint8_t level = 0;
+  std::int32_t from_day = 0;  // days since 1970-01-01 of the CST date the row takes effect
   auto operator<=>(const StandardKey&) const = default;
 };
 
@@ -52,9 +56,12 @@ struct PolicyConfig {
   // The rules for a region: its own entry, else its city's (xxxx00), else its province's
   // (xx0000), else the defaults.
   const RegionRules& rules_for(std::uint32_t region) const;
-  // The base amount for a voucher, or nothing when the table has no entry (fail closed).
-  std::optional<std::uint32_t> standard(schemas::Programme programme, std::uint32_t occupation,
-                                        std::uint8_t level) const;
+  // The base amount for a voucher issued in `region` at `when` (UTC seconds), or nothing when no
+  // table has a row for it (fail closed). The region's own table first, then its city's, its
+  // province's and the table without a region; in each, the occupation's row before the
+  // any-occupation row; of a row's revisions, the latest in force on the CST day of `when`.
+  std::optional<std::uint32_t> standard(std::uint32_t region, schemas::Programme programme, std::uint32_t occupation,
+                                        std::uint8_t level, std::uint64_t when) const;
   bool enabled(std::string_view rule) const { return disabled_rules.count(std::string(rule)) == 0; }
 
   static PolicyConfig from_toml(std::string_view text, const std::string& source_name);  // ConfigError

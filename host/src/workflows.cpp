@@ -119,6 +119,12 @@ IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, Vo
       definitive_failure = true;
       out.problem = e.code();
     }
+  } catch (const iso7816::CardError& e) {
+    // Any other reader failure (a reset card, a vanished reader): whether the STORE reached the
+    // card is not known, and the voucher is issued all the same — it goes back with its id for
+    // the next tap's settle, never lost in an exception.
+    out.problem = std::string("UNKNOWN_OUTCOME: ") + e.what();
+    return out;
   }
   try {
     if (definitive_failure) {
@@ -158,6 +164,26 @@ WriteState CounterWorkflow::settle(const VoucherId& voucher_id) {
   }
   service_->void_voucher(voucher_id, "not on the card after an unknown write outcome");
   return WriteState::Voided;
+}
+
+std::vector<IssueOutcome> CounterWorkflow::settle_unwritten() {
+  const auto genuine = prove_genuine();
+  open_counter_session(genuine);
+  const auto list = card_->list_vouchers(apdu::kListAll);
+  const auto theirs = service_->holder_vouchers(list.holder, genuine.proof).vouchers;
+  std::vector<IssueOutcome> out;
+  for (const auto& v : theirs) {
+    if (v.state != "issued") continue;
+    const bool on_card =
+        std::any_of(list.slots.begin(), list.slots.end(), [&](const SlotSummary& s) { return s.id == v.voucher_id; });
+    if (on_card) {
+      service_->mark_written(v.voucher_id);
+      out.push_back({v.voucher_id, v.token, v.voucher, WriteState::Written, {}});
+    } else {
+      out.push_back(write_voucher(v.voucher_id, v.token, v.voucher));
+    }
+  }
+  return out;
 }
 
 RecordedCertificate CounterWorkflow::record_certificate(CertificateRequest request) {
@@ -409,7 +435,7 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
       return out;
     }
     queue_->mark_refused(out.receipt, e.code(), e.rules());
-    throw;
+    throw ReceiptRefused(e, std::move(out));
   }
   // Acknowledged: it leaves the queue (a sync of it would be answered 200 anyway).
   queue_->remove(out.receipt);

@@ -3,7 +3,6 @@
 // reader and the service, runs one workflow and turns its result or refusal into text (zh-CN or
 // English), JSON (--json) and a stable exit code.
 #include <fcntl.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +24,7 @@
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/host/encoding.hpp"
 #include "skillcard/host/json_service_client.hpp"
+#include "skillcard/host/pin_entry.hpp"
 #include "skillcard/host/text_table.hpp"
 #include "skillcard/host/workflows.hpp"
 #include "skillcard/reader/pcsc.hpp"
@@ -98,47 +98,14 @@ std::uint64_t now() {
 // buffer on the stack — no stdio buffer, no growing string leaving copies in freed heap — which is
 // wiped before returning, whatever happens. A line longer than the buffer is no PIN (PIN_FORMAT).
 Pin read_pin(const Options& o, const char* prompt) {
-  std::array<char, 64> line{};
-  std::size_t n = 0;
-  bool too_long = false;
-  const auto read_line = [&](int fd) {
-    char c = 0;
-    for (;;) {
-      const auto got = ::read(fd, &c, 1);
-      if (got < 0 && errno == EINTR) continue;
-      if (got != 1 || c == '\n') break;
-      if (n < line.size()) {
-        line[n++] = c;
-      } else {
-        too_long = true;
-      }
-    }
-    c = 0;
-  };
-  struct Wipe {
-    std::array<char, 64>& buffer;
-    ~Wipe() { crypto::secure_wipe(buffer.data(), buffer.size()); }
-  } wipe{line};
-  if (o.pin_fd >= 0) {
-    read_line(o.pin_fd);
-  } else {
-    const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (tty < 0) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
-    (void)::write(tty, prompt, std::strlen(prompt));
-    termios old{};
-    const bool is_terminal = ::tcgetattr(tty, &old) == 0;
-    if (is_terminal) {
-      termios quiet = old;
-      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      ::tcsetattr(tty, TCSANOW, &quiet);
-    }
-    read_line(tty);
-    if (is_terminal) ::tcsetattr(tty, TCSANOW, &old);
-    (void)::write(tty, "\n", 1);
-    ::close(tty);
-  }
-  if (too_long) throw HostRefusal("PIN_FORMAT", "a PIN has 4 to 12 digits");
-  return Pin(std::string_view(line.data(), n));
+  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
+  const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (tty < 0) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_tty{tty};
+  return read_pin_from_terminal(tty, prompt);
 }
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are
@@ -389,6 +356,12 @@ std::string state_text(const Output& out, std::string_view code) {
       {"not-on-card-digest", "不在卡内摘要中", "not on the card's digest"},
       {"mismatch", "与卡内摘要不符", "does not match the card"},
       {"no-card-digest", "卡内无摘要", "no digest on the card"},
+      {"unknown", "结果未知，请重新刷卡核对（counter settle）", "outcome unknown: tap the card again (counter settle)"},
+      {"recorded", "已记录", "recorded"},
+      {"already-recorded", "此前已记录", "recorded before"},
+      {"queued", "已存入离线队列，联网后上传", "queued offline, sent when the service is reachable"},
+      {"changed", "已修改", "changed"},
+      {"reset", "已重置", "reset"},
   };
   for (const auto& w : kWords)
     if (w.code == code) return std::string(out.lang == Lang::ZhCn ? w.zh : w.en);
@@ -449,6 +422,17 @@ json refusal_message_json(const std::string& code) {
     if (r.code == code) return {{"zh-CN", std::string(r.zh_cn)}, {"en", std::string(r.en)}};
   }
   return nullptr;
+}
+
+// A failure that is no Refusal (the link to the card or the service): one stderr line, its code,
+// the catalogue's words in the user's language, then the technical detail.
+int report_failure(const Output& out, std::string_view code, const std::string& detail, int exit_code,
+                   const Placeholders& values = {}) {
+  const auto& entry = schemas::refusal(code);
+  std::cerr << code << ": " << schemas::render(out.lang == Lang::ZhCn ? entry.zh_cn : entry.en, values);
+  if (!values.count("detail")) std::cerr << " (" << detail << ")";
+  std::cerr << "\n";
+  return exit_code;
 }
 
 int report_refusal(const Output& out, const Refusal& r, int code, const json& extra = json::object()) {
@@ -518,8 +502,11 @@ int main(int argc, char** argv) {
   c_issue->add_option("--region", regions, "eligible regions (default: the terminal's)");
   c_issue->add_option("--provider", providers, "eligible training providers");
   std::string voucher_hex;
-  auto* c_settle = counter->add_subcommand("settle", "after an unknown write: written or void by the card's list");
-  c_settle->add_option("--voucher", voucher_hex)->required();
+  auto* c_settle = counter->add_subcommand(
+      "settle",
+      "after an unknown write (--voucher): written or void by the card's list; without --voucher, after an issue "
+      "whose answer was lost: every issued-but-unwritten voucher of the card's holder is written");
+  c_settle->add_option("--voucher", voucher_hex);
   CertificateRequest cert;
   auto* c_cert = counter->add_subcommand("certificate", "record a certificate and write the new digest");
   c_cert->add_option("--citizen-id", cert.citizen_id)->required();
@@ -625,7 +612,14 @@ int main(int argc, char** argv) {
       if (!regions.empty()) issue.eligible_regions = regions;
       if (!providers.empty()) issue.eligible_providers = providers;
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto r = w.issue(issue);
+      std::optional<IssueOutcome> issued;
+      try {
+        issued = w.issue(issue);
+      } catch (const ServiceUnavailable& e) {
+        // The request may have been carried out with only its answer lost: not "nothing changed".
+        return report_failure(out, "ISSUE_ANSWER_LOST", e.what(), kServiceUnavailable);
+      }
+      const auto& r = *issued;
       out.result = {{"voucher_id", lower_hex(r.voucher_id)},
                     {"state", to_string(r.state)},
                     {"face_value_fen", r.voucher.face_value_fen},
@@ -634,16 +628,35 @@ int main(int argc, char** argv) {
                     {"token", base64url_encode(r.token)}};
       out.line("培训券", "voucher", lower_hex(r.voucher_id));
       out.line("面值", "value", yuan(r.voucher.face_value_fen));
-      out.line("状态", "state", std::string(to_string(r.state)));
+      out.line("状态", "state", state_text(out, to_string(r.state)));
       if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem));
       if (out.as_json) std::cout << out.result.dump() << "\n";
       return r.state == WriteState::Written ? kOk : r.state == WriteState::Voided ? kCardRefused : kInDoubt;
     }
-    if (c_settle->parsed()) {
+    if (c_settle->parsed() && !voucher_hex.empty()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto state = w.settle(fixed_from_hex<8>(voucher_hex, "--voucher"));
       out.result = {{"voucher_id", voucher_hex}, {"state", to_string(state)}};
-      out.line("状态", "state", std::string(to_string(state)));
+      out.line("状态", "state", state_text(out, to_string(state)));
+    } else if (c_settle->parsed()) {
+      CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
+      json settled = json::array();
+      bool unknown = false;
+      for (const auto& r : w.settle_unwritten()) {
+        settled.push_back({{"voucher_id", lower_hex(r.voucher_id)},
+                           {"state", to_string(r.state)},
+                           {"face_value_fen", r.voucher.face_value_fen},
+                           {"problem", r.problem}});
+        out.line("培训券", "voucher", lower_hex(r.voucher_id) + " " + state_text(out, to_string(r.state)));
+        if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem));
+        unknown |= r.state == WriteState::Unknown;
+      }
+      if (settled.empty()) out.line("培训券", "vouchers", out.word("无待写入的培训券", "none waiting to be written"));
+      out.result = {{"settled", settled}};
+      if (unknown) {
+        if (out.as_json) std::cout << out.result.dump() << "\n";
+        return kInDoubt;
+      }
     } else if (c_cert->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto r = w.record_certificate(cert);
@@ -655,21 +668,34 @@ int main(int argc, char** argv) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       w.change_pin(old_pin, new_pin);
       out.result = {{"pin", "changed"}};
-      out.line("密码", "PIN", "changed");
+      out.line("密码", "PIN", state_text(out, "changed"));
     } else if (c_reset->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto card = w.reset_pin(reset_citizen, [&] { return read_pin(o, "New PIN: "); });
       out.result = {{"pin", "reset"}, {"card", card.card}};
-      out.line("密码", "PIN", "reset");
+      out.line("密码", "PIN", state_text(out, "reset"));
     } else if (c_lost->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto r = w.replace_lost_card(lost_card, lost_citizen);
       json moved = json::array();
+      bool unknown = false;
+      bool voided = false;
+      out.line("挂失社保卡", "lost card", r.answer.card + " " + state_text(out, r.answer.state));
       for (const auto& m : r.moved) {
-        moved.push_back({{"voucher_id", lower_hex(m.voucher_id)}, {"state", to_string(m.state)}});
-        out.line("转移培训券", "moved voucher", lower_hex(m.voucher_id) + " " + std::string(to_string(m.state)));
+        moved.push_back(
+            {{"voucher_id", lower_hex(m.voucher_id)}, {"state", to_string(m.state)}, {"problem", m.problem}});
+        out.line("转移培训券", "moved voucher", lower_hex(m.voucher_id) + " " + state_text(out, to_string(m.state)));
+        if (!m.problem.empty()) out.line("原因", "reason", problem_text(out, m.problem));
+        unknown |= m.state == WriteState::Unknown;
+        voided |= m.state == WriteState::Voided;
       }
+      if (r.moved.empty()) out.line("转移培训券", "moved vouchers", out.word("无", "none"));
       out.result = {{"card", r.answer.card}, {"state", r.answer.state}, {"moved", moved}};
+      // As counter issue: a write in doubt (6: counter settle) or a voucher the card refused (2).
+      if (unknown || voided) {
+        if (out.as_json) std::cout << out.result.dump() << "\n";
+        return unknown ? kInDoubt : kCardRefused;
+      }
     } else if (c_purge->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       json purged = json::array();
@@ -711,12 +737,30 @@ int main(int argc, char** argv) {
         if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));
         out.line("时间", "time", cst_time(r.terminal_time));
         out.line("核销凭据号", "receipt id", r.receipt_id);
-        out.line("状态", "status", std::string(to_string(r.status)));
+        out.line("状态", "status", state_text(out, to_string(r.status)));
         if (out.as_json) std::cout << out.result.dump() << "\n";
         return r.status == RedeemStatus::Queued ? kQueued : kOk;
       } catch (const RedemptionInDoubt& e) {
         return report_refusal(out, e, kInDoubt,
                               {{"card", e.pending().card}, {"voucher_id", lower_hex(e.pending().voucher)}});
+      } catch (const ReceiptRefused& e) {
+        // The card's part is done: the voucher is used up there. Say so, with the receipt that
+        // the bureau will need, before the service's reason.
+        const auto& r = e.outcome();
+        if (!out.as_json) {
+          std::cerr << out.word("培训券 ", "voucher ") << lower_hex(r.voucher_id)
+                    << out.word("：已在社保卡上核销，但服务端拒绝了核销凭据（凭据号 ",
+                                ": redeemed on the card, but the service refused its receipt (receipt id ")
+                    << r.receipt_id
+                    << out.word("），凭据留在离线队列中（site queue 可查），请联系经办机构处理。",
+                                "), which stays in the offline queue (see site queue) for the bureau to resolve.")
+                    << "\n";
+        }
+        return report_refusal(out, e, kServiceRefused,
+                              {{"voucher_id", lower_hex(r.voucher_id)},
+                               {"receipt_id", r.receipt_id},
+                               {"counter", r.counter},
+                               {"redeemed_on_card", true}});
       }
     } else if (s_sync->parsed()) {
       OfflineQueue queue(queue_file);
@@ -829,14 +873,11 @@ int main(int argc, char** argv) {
   } catch (const HostRefusal& e) {
     return report_refusal(out, e, kHostRefused);
   } catch (const ServiceUnavailable& e) {
-    std::cerr << "SERVICE_UNAVAILABLE: " << e.what() << "\n";
-    return kServiceUnavailable;
+    return report_failure(out, "SERVICE_UNAVAILABLE", e.what(), kServiceUnavailable, {{"detail", e.what()}});
   } catch (const iso7816::UnknownOutcomeError& e) {
-    std::cerr << "UNKNOWN_OUTCOME: " << e.what() << "\n";
-    return kInDoubt;
+    return report_failure(out, "UNKNOWN_OUTCOME", e.what(), kInDoubt);
   } catch (const iso7816::CardError& e) {
-    std::cerr << "CARD_REMOVED: " << e.what() << "\n";
-    return kCardLink;
+    return report_failure(out, "CARD_REMOVED", e.what(), kCardLink);
   } catch (const MalformedCardAnswer& e) {
     // The card answered, but not as a card of ours does: nothing the clerk typed is wrong.
     std::cerr << "CARD_ERROR: the card's answer cannot be read: " << e.what() << "\n";

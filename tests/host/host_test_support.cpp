@@ -271,6 +271,7 @@ IssuedVoucher FakeService::issue_voucher(const IssueRequest& r) {
   auto issued = issue_direct(r.eligible_regions.value_or(std::vector<std::uint32_t>{kRegion}),
                              r.eligible_providers.value_or(std::vector<std::uint32_t>{}), r.card);
   if (void_after_issue) vouchers.at(issued.voucher_id).state = "voided";
+  if (lose_issue_answer) throw ServiceUnavailable("the connection dropped before the answer");
   return issued;
 }
 

@@ -115,6 +115,7 @@ class FakeService final : public ServiceClient {
   std::uint64_t now = kNow;
   std::uint32_t terminal_site = kSite;  // the site of the terminal that calls (its certificate)
   bool void_after_issue = false;        // an operator voids each voucher right after it is issued
+  bool lose_issue_answer = false;       // a voucher is issued, then the answer is lost (ServiceUnavailable)
 
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;

@@ -164,6 +164,43 @@ TEST_F(Workflows, CounterIssueWithUnknownWriteOutcomeIsSettledByTheNextTapsList)
   }
 }
 
+// The service issued a voucher but its answer was lost: the counter never saw it, and a retry
+// would be refused by P3 (the same occupation and level). The next settle writes it onto the
+// holder's card — and confirms one that reached the card but not the service's books.
+TEST_F(Workflows, AnIssueWhoseAnswerWasLostIsWrittenByTheNextSettle) {
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  const auto written = stored_voucher({kRegion}, {});  // settled long ago: left alone
+  service.lose_issue_answer = true;
+  EXPECT_THROW(counter.issue(issue_input()), ServiceUnavailable);
+  service.lose_issue_answer = false;
+  ASSERT_EQ(service.vouchers.size(), 2u);
+  VoucherId lost{};
+  for (const auto& [id, v] : service.vouchers)
+    if (v.state == "issued") lost = id;
+  ASSERT_NE(lost, VoucherId{});
+  EXPECT_FALSE(on_card(s, lost, SlotState::Stored));
+  // A third voucher on the card whose …/written never reached the service.
+  const auto unconfirmed = service.issue_direct({kRegion}, {});
+  {
+    CardSession direct(*channel, *counter_keys);
+    direct.select();
+    direct.open(CardRole::Counter);
+    direct.store_voucher(unconfirmed.token);
+  }
+  channel->by_ins.clear();
+  const auto settled = counter.settle_unwritten();
+  ASSERT_EQ(settled.size(), 2u);
+  for (const auto& o : settled) {
+    EXPECT_EQ(o.state, WriteState::Written) << o.problem;
+    EXPECT_EQ(service.vouchers.at(o.voucher_id).state, "written");
+    EXPECT_TRUE(on_card(s, o.voucher_id, SlotState::Stored));
+  }
+  EXPECT_EQ(channel->by_ins[apdu::kInsStoreVoucher], 1u);  // only the lost one was stored
+  EXPECT_EQ(service.vouchers.at(written).state, "written");
+  EXPECT_TRUE(counter.settle_unwritten().empty());  // nothing left to settle
+}
+
 // After an unknown write the clerk settles with whatever card is in the reader: another
 // person's card (the next customer's) lacks the voucher, and must not have it voided.
 TEST_F(Workflows, SettleWithAnotherHoldersCardNeitherVoidsNorConfirms) {

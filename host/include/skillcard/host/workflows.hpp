@@ -84,6 +84,12 @@ class CounterWorkflow {
   // at the service (else HostRefusal CARD_OF_ANOTHER_HOLDER, nothing changed), then a counter
   // session's LIST says whether the voucher is on the card; then …/written or …/void.
   WriteState settle(const VoucherId& voucher_id);
+  // After an issue whose answer never came back (the service may have issued a voucher this
+  // counter never saw, which would count towards P1 and make P3 refuse the retry): genuineness,
+  // then every voucher the service holds as issued-not-written for this card's holder — on the
+  // card already: …/written; not on it: STOREd now and …/written (voided if the card refuses it).
+  // One outcome per voucher settled; none when there was nothing to settle.
+  std::vector<IssueOutcome> settle_unwritten();
   // POST /v1/certificates, then WRITE DIGEST of the new signed digest (card number from the card).
   RecordedCertificate record_certificate(CertificateRequest request);
   void change_pin(const Pin& old_pin, const Pin& new_pin);
@@ -159,6 +165,20 @@ struct RedeemOutcome {
   std::optional<Redemption> redemption;  // when the service answered
   bool recovered = false;                // from GET RECEIPT after an unknown outcome
   std::string queued_because;
+};
+
+// The card redeemed the voucher and signed its receipt, then the service refused the receipt
+// (e.g. hours over the plan, P8): the voucher is used up on the card, and the receipt stays in
+// the offline queue marked refused (site queue) for the bureau to resolve. Thrown by redeem()
+// and submit() with the outcome, so that the clerk is told which voucher and receipt.
+class ReceiptRefused : public ServiceRefusal {
+ public:
+  ReceiptRefused(const ServiceRefusal& refusal, RedeemOutcome outcome)
+      : ServiceRefusal(refusal), outcome_(std::move(outcome)) {}
+  const RedeemOutcome& outcome() const noexcept { return outcome_; }
+
+ private:
+  RedeemOutcome outcome_;
 };
 
 class SiteWorkflow {

@@ -1,0 +1,22 @@
+// Reading a holder's PIN: a line from a file descriptor (--pin-fd, for PIN pads and scripts) or
+// typed at a terminal with echo off. The digits only ever sit in a stack buffer that is wiped.
+#pragma once
+
+#include <string_view>
+
+#include "skillcard/host/card_commands.hpp"
+
+namespace skillcard::host {
+
+// One line (its newline dropped) from `fd` as a Pin; HostRefusal(PIN_FORMAT) for a line over 64
+// characters or anything but 4-12 digits.
+Pin read_pin_line(int fd);
+
+// Writes `prompt` to the terminal `tty`, reads a line with echo off, then restores the terminal's
+// modes. A signal that would end the program meanwhile (Ctrl-C, a hung-up terminal, kill) finds
+// the terminal restored first: its handler is deferred until the modes are back, then the signal
+// is raised again, so the program still ends as it would have — but a holder's next shell
+// command is not typed blind. `tty` need not be a terminal (then it is read as a plain line).
+Pin read_pin_from_terminal(int tty, std::string_view prompt);
+
+}  // namespace skillcard::host

@@ -1,0 +1,110 @@
+// PIN entry (pin_entry.hpp): one wiped stack buffer, read(2) a byte at a time so that no stdio
+// buffer keeps a copy, and a terminal whose echo is given back even when a signal ends the program.
+#include "skillcard/host/pin_entry.hpp"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+
+#include "skillcard/crypto/types.hpp"
+#include "skillcard/host/refusal.hpp"
+
+namespace skillcard::host {
+
+namespace {
+
+// The signals that end a program at a terminal by default.
+constexpr std::array kEndingSignals{SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+volatile std::sig_atomic_t g_caught_signal = 0;
+
+extern "C" void note_signal(int signal) { g_caught_signal = signal; }
+
+// Reads a line into `line`; stops early (returning false) when a signal was caught.
+bool read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_long) {
+  char c = 0;
+  for (;;) {
+    const auto got = ::read(fd, &c, 1);
+    if (got < 0 && errno == EINTR) {
+      if (g_caught_signal != 0) break;
+      continue;
+    }
+    if (got != 1 || c == '\n') break;
+    if (n < line.size()) {
+      line[n++] = c;
+    } else {
+      too_long = true;
+    }
+  }
+  c = 0;
+  return g_caught_signal == 0;
+}
+
+struct Wipe {
+  std::array<char, 64>& buffer;
+  ~Wipe() { crypto::secure_wipe(buffer.data(), buffer.size()); }
+};
+
+Pin to_pin(const std::array<char, 64>& line, std::size_t n, bool too_long) {
+  if (too_long) throw HostRefusal("PIN_FORMAT", "a PIN has 4 to 12 digits");
+  return Pin(std::string_view(line.data(), n));
+}
+
+}  // namespace
+
+Pin read_pin_line(int fd) {
+  std::array<char, 64> line{};
+  const Wipe wipe{line};
+  std::size_t n = 0;
+  bool too_long = false;
+  read_line(fd, line, n, too_long);
+  return to_pin(line, n, too_long);
+}
+
+Pin read_pin_from_terminal(int tty, std::string_view prompt) {
+  std::array<char, 64> line{};
+  const Wipe wipe{line};
+  std::size_t n = 0;
+  bool too_long = false;
+  (void)::write(tty, prompt.data(), prompt.size());
+  termios old{};
+  const bool is_terminal = ::tcgetattr(tty, &old) == 0;
+  // Caught, not acted on, while echo is off: no SA_RESTART, so the read returns EINTR. A signal
+  // the program ignores (nohup's SIGHUP) stays ignored.
+  std::array<struct sigaction, kEndingSignals.size()> previous{};
+  std::array<bool, kEndingSignals.size()> replaced{};
+  if (is_terminal) {
+    g_caught_signal = 0;
+    struct sigaction note {};
+    note.sa_handler = note_signal;
+    sigemptyset(&note.sa_mask);
+    for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
+      ::sigaction(kEndingSignals[i], nullptr, &previous[i]);
+      if (previous[i].sa_handler == SIG_IGN) continue;
+      replaced[i] = ::sigaction(kEndingSignals[i], &note, nullptr) == 0;
+    }
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(tty, TCSANOW, &quiet);
+  }
+  read_line(tty, line, n, too_long);
+  if (is_terminal) {
+    ::tcsetattr(tty, TCSANOW, &old);
+    for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
+      if (replaced[i]) ::sigaction(kEndingSignals[i], &previous[i], nullptr);
+    }
+  }
+  (void)::write(tty, "\n", 1);
+  if (const int signal = g_caught_signal; signal != 0) {
+    g_caught_signal = 0;
+    crypto::secure_wipe(line.data(), line.size());
+    std::raise(signal);  // what the program would have done: its own handler, or the default
+    throw HostRefusal("CANCELLED", "PIN entry was interrupted");  // a handler that returned
+  }
+  return to_pin(line, n, too_long);
+}
+
+}  // namespace skillcard::host

@@ -1,0 +1,116 @@
+// PIN entry: a line from a descriptor, and a terminal whose echo comes back even when a signal
+// ends the program while the holder types (on a pseudo-terminal, in a forked child).
+#include "skillcard/host/pin_entry.hpp"
+
+#include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <string>
+#include <thread>
+
+#include "skillcard/host/refusal.hpp"
+
+using namespace skillcard;
+using namespace skillcard::host;
+
+namespace {
+
+std::string refusal_code(const std::string& input) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+  (void)!::write(fds[1], input.data(), input.size());
+  ::close(fds[1]);
+  std::string code = "accepted";
+  try {
+    read_pin_line(fds[0]);
+  } catch (const HostRefusal& r) {
+    code = r.code();
+  }
+  ::close(fds[0]);
+  return code;
+}
+
+struct Pty {
+  int master = -1;
+  int slave = -1;
+  Pty() {
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty");
+  }
+  ~Pty() {
+    ::close(master);
+    ::close(slave);
+  }
+  bool echo() const {
+    termios t{};
+    ::tcgetattr(slave, &t);
+    return (t.c_lflag & ECHO) != 0;
+  }
+  // Waits (up to 10 s) until the child has switched echo off, i.e. is reading the PIN.
+  bool wait_for_echo_off() const {
+    for (int i = 0; i < 1000; ++i) {
+      if (!echo()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+};
+
+// Forks a child that reads a PIN from the pty; it exits 0 when it got 4 digits, 3 when refused.
+pid_t read_in_child(const Pty& pty) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      const auto pin = read_pin_from_terminal(pty.slave, "PIN: ");
+      ::_exit(pin.size() == 4 ? 0 : 2);
+    } catch (const HostRefusal&) {
+      ::_exit(3);
+    }
+  }
+  return child;
+}
+
+}  // namespace
+
+TEST(PinEntry, ALineFromADescriptor) {
+  EXPECT_EQ(refusal_code("1234\n"), "accepted");
+  EXPECT_EQ(refusal_code("123456789012"), "accepted");  // no newline at the end of input
+  EXPECT_EQ(refusal_code("123\n"), "PIN_FORMAT");
+  EXPECT_EQ(refusal_code("12a4\n"), "PIN_FORMAT");
+  EXPECT_EQ(refusal_code(std::string(100, '1') + "\n"), "PIN_FORMAT");
+}
+
+TEST(PinEntry, TypedAtATerminalWithEchoOffThenRestored) {
+  Pty pty;
+  ASSERT_TRUE(pty.echo());
+  const pid_t child = read_in_child(pty);
+  ASSERT_TRUE(pty.wait_for_echo_off());
+  (void)!::write(pty.master, "2468\n", 5);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(pty.echo());
+}
+
+// A holder who presses Ctrl-C, a terminal that hangs up, a kill: the program still ends by that
+// signal, but not before the terminal has its echo back (else the next shell command is typed
+// blind — and the next holder's PIN shown).
+TEST(PinEntry, EchoIsRestoredWhenASignalEndsTheProgramMidEntry) {
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP}) {
+    Pty pty;
+    const pid_t child = read_in_child(pty);
+    ASSERT_TRUE(pty.wait_for_echo_off());
+    (void)!::write(pty.master, "12", 2);  // half a PIN typed
+    ::kill(child, signal);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "signal " << signal;
+    EXPECT_EQ(WTERMSIG(status), signal);
+    EXPECT_TRUE(pty.echo()) << "signal " << signal;
+  }
+}

@@ -17,19 +17,22 @@ SecretBytes read_hex_key(const toml::table& doc, std::string_view section, std::
                          const std::filesystem::path& path) {
   const auto node = doc[section][name];
   const auto* value = node.as_string();
-  const std::string where = path.string() + ": [" + std::string(section) + "] " + std::string(name);
-  if (value == nullptr) throw std::runtime_error(where + " is missing or not a string");
+  const std::string where = "[" + std::string(section) + "] " + std::string(name);
+  const auto malformed = [&](const std::string& why) {
+    return KeyFileError(KeyFileError::Reason::Malformed, path, why);
+  };
+  if (value == nullptr) throw malformed(where + " is missing or not a string");
   try {
     auto bytes = from_hex(value->get());
     SecretBytes key(bytes);
     secure_wipe(bytes.data(), bytes.size());
     if (key.size() != size) {
-      throw std::runtime_error(where + " (line " + std::to_string(value->source().begin.line) + ") must be " +
-                               std::to_string(size) + " bytes of hex, got " + std::to_string(key.size()));
+      throw malformed(where + " (line " + std::to_string(value->source().begin.line) + ") must be " +
+                      std::to_string(size) + " bytes of hex, got " + std::to_string(key.size()));
     }
     return key;
   } catch (const HexError& e) {
-    throw std::runtime_error(where + " (line " + std::to_string(value->source().begin.line) + "): " + e.what());
+    throw malformed(where + " (line " + std::to_string(value->source().begin.line) + "): " + e.what());
   }
 }
 
@@ -105,15 +108,15 @@ toml::table parse_key_file(const std::filesystem::path& path) {
     doc = toml::parse(text, path.string());
   } catch (const toml::parse_error& e) {
     secure_wipe(text.data(), text.size());
-    throw std::runtime_error(path.string() + " line " + std::to_string(e.source().begin.line) + ": " +
-                             std::string(e.description()));
+    throw KeyFileError(KeyFileError::Reason::Malformed, path,
+                       "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
   secure_wipe(text.data(), text.size());
   const auto version = doc["version"].value<std::int64_t>();
-  if (!version) throw std::runtime_error(path.string() + ": 'version' is missing");
+  if (!version) throw KeyFileError(KeyFileError::Reason::Malformed, path, "'version' is missing");
   if (*version != 1)
-    throw std::runtime_error(path.string() + ": master key file version " + std::to_string(*version) +
-                             " is not supported (expected 1)");
+    throw KeyFileError(KeyFileError::Reason::Malformed, path,
+                       "master key file version " + std::to_string(*version) + " is not supported (expected 1)");
   return doc;
 }
 
@@ -127,6 +130,21 @@ std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesyst
   store->kiosk_ = read_hex_key(doc, "scp03", "kiosk", 16, path);
   store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
   return store;
+}
+
+std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load_holder_secret(const std::filesystem::path& path) {
+  const auto doc = parse_key_file(path);
+  std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
+  store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
+  return store;
+}
+
+std::string FileMasterKeyStore::holder_toml(const std::filesystem::path& province_file) {
+  const auto store = load_holder_secret(province_file);
+  return "# skillcard service key file (docs/design.md, \"Where keys live\"): the holder-reference\n"
+         "# secret only, no SCP03 master. Keep this file mode 0600; an HSM replaces it in production.\n"
+         "version = 1\n\n[holder_ref]\nsecret = \"" +
+         to_hex(store->holder_secret_.view()) + "\"\n";
 }
 
 SecretBytes FileMasterKeyStore::load_role_master(const std::filesystem::path& path, CardRole role) {
@@ -164,6 +182,7 @@ std::string FileMasterKeyStore::generate_toml() {
 
 SecretBytes FileMasterKeyStore::card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const {
   const SecretBytes& master = role == CardRole::Counter ? counter_ : role == CardRole::Site ? site_ : kiosk_;
+  if (master.size() == 0) throw std::logic_error("this key store holds no SCP03 master (the holder secret only)");
   return scp03::diversify_card_key<OpenSsl>(master.view(), type, card_number);
 }
 

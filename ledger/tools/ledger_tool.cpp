@@ -12,6 +12,8 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <sstream>
 
 #include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/signer.hpp"
@@ -126,16 +128,23 @@ int main(int argc, char** argv) {
     } else if (*checkpoint) {
       const auto signer = crypto::KeyFileSigner::load(key);
       auto ledger = open_either(db, pg);
-      const Bytes signed_checkpoint = make_checkpoint(*ledger, *signer, now_utc());
-      write_new(out, signed_checkpoint);
-      const auto head = ledger->audit_head();
-      std::cout << "checkpoint: " << head.count << " rows, head " << lower_hex(head.hash) << " -> " << out << "\n";
+      // The head printed is the head signed (the service may append rows meanwhile).
+      const AuditHead head = ledger->audit_head();
+      Checkpoint c;
+      c.ledger = ledger->ledger_id();
+      c.count = head.count;
+      c.head = head.hash;
+      c.at = now_utc();
+      write_new(out, sign_checkpoint(c, *signer));
+      std::cout << "checkpoint: " << c.count << " rows, head " << lower_hex(c.head) << " -> " << out << "\n";
     } else if (*verify) {
       const auto audit_key = crypto::load_public_key(key);
       std::vector<Bytes> checkpoints;
       for (const auto& f : checkpoint_files) checkpoints.push_back(read_file(f));
       if (!checkpoint_dir.empty()) {
         std::vector<fs::path> files;
+        if (!fs::is_directory(checkpoint_dir))
+          throw UsageError("--checkpoint-dir " + checkpoint_dir + ": no such folder");
         for (const auto& entry : fs::directory_iterator(checkpoint_dir)) {
           if (entry.path().extension() == ".cose") files.push_back(entry.path());
         }
@@ -153,28 +162,32 @@ int main(int argc, char** argv) {
       if (checkpoints.empty()) std::cout << "note: without checkpoints a rewritten chain cannot be detected\n";
       return report.ok() ? 0 : 4;
     } else if (*exp) {
+      const auto max_time = static_cast<UtcSeconds>(std::numeric_limits<std::int64_t>::max());
+      if (t_from > max_time || t_to > max_time) throw UsageError("--from and --to are UTC seconds up to 2^63-1");
+      if (!out.empty() && fs::exists(out)) throw UsageError(out + " exists; refusing to overwrite");
       auto ledger = open_either(db, pg);
       RedemptionFilter filter;
       filter.provider = provider;
       if (fund) filter.fund = static_cast<FundSource>(*fund);
       filter.from = t_from;
       filter.to = t_to;
-      std::ofstream file;
-      if (!out.empty()) {
-        if (fs::exists(out)) throw UsageError(out + " exists; refusing to overwrite");
-        file.open(out, std::ios::binary);
-        if (!file) throw UsageError("cannot create " + out);
-      }
-      std::ostream& sink = out.empty() ? std::cout : file;
+      // Read and rendered whole before the file is created: a query that fails leaves no file (an
+      // empty or cut settlement file would be read as a complete one), and the file is written
+      // exclusively and synced in one go.
+      std::ostringstream text;
       if (what == "redemptions") {
         const auto rows = ledger->list_redemptions(filter);
-        format == "csv" ? write_redemptions_csv(sink, rows) : write_redemptions_json(sink, rows, now_utc());
+        format == "csv" ? write_redemptions_csv(text, rows) : write_redemptions_json(text, rows, now_utc());
       } else {
         const auto lines = ledger->settlement(filter);
-        format == "csv" ? write_settlement_csv(sink, lines) : write_settlement_json(sink, lines, now_utc());
+        format == "csv" ? write_settlement_csv(text, lines) : write_settlement_json(text, lines, now_utc());
       }
-      sink.flush();
-      if (!sink) throw std::runtime_error("writing the export failed");
+      if (out.empty()) {
+        std::cout << text.str() << std::flush;
+        if (!std::cout) throw std::runtime_error("writing the export failed");
+      } else {
+        crypto::write_new_file(out, text.str(), 0644);
+      }
     }
     return 0;
   } catch (const UsageError& e) {

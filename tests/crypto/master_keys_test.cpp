@@ -106,6 +106,14 @@ TEST_F(MasterKeys, MalformedFilesAreRefusedWithReason) {
   auto bad_hex = kFixed;
   bad_hex.replace(bad_hex.find("000102"), 2, "ZZ");
   EXPECT_NE(load_error(bad_hex).find("not a hex digit"), std::string::npos);
+  // Malformed content is a key-file error (the tools' exit code for a bad key file), naming why.
+  try {
+    FileMasterKeyStore::load(write("v.toml", "version = 1\n[scp03]\ncounter = 3\n"));
+    ADD_FAILURE();
+  } catch (const KeyFileError& e) {
+    EXPECT_EQ(e.reason(), KeyFileError::Reason::Malformed);
+    EXPECT_NE(std::string(e.what()).find("[scp03] counter is missing or not a string"), std::string::npos) << e.what();
+  }
   try {
     FileMasterKeyStore::load(dir_ / "absent.toml");
     ADD_FAILURE();
@@ -138,4 +146,25 @@ TEST_F(MasterKeys, ARoleMasterIsReadAloneAndTheFullFileYieldsTheSameKey) {
   }
   // The province's full store still needs every key.
   EXPECT_THROW(FileMasterKeyStore::load(site_only), std::runtime_error);
+}
+
+// The service holds the holder-reference secret and no SCP03 master (design.md, "Where keys
+// live"): its file has only that, and the province's full file yields the same references.
+TEST_F(MasterKeys, TheServiceHoldsTheHolderSecretAndNoScp03Master) {
+  const auto full = write("m.toml", kFixed);
+  const auto service_file = dir_ / "service.toml";
+  write_new_file(service_file, FileMasterKeyStore::holder_toml(full), 0600);
+  const auto text = read_key_file(service_file);
+  EXPECT_EQ(text.find("[scp03]"), std::string::npos) << text;
+  EXPECT_NE(text.find(std::string(64, 'A')), std::string::npos) << text;
+  const auto service = FileMasterKeyStore::load_holder_secret(service_file);
+  EXPECT_EQ(service->holder_ref("11010519491231002X"),
+            FileMasterKeyStore::load(full)->holder_ref("11010519491231002X"));
+  EXPECT_THROW(service->card_key(CardRole::Site, scp03::KeyType::Enc, "4201000001"), std::logic_error);
+  // Loaded from the province's file, the masters are not kept either.
+  EXPECT_THROW(
+      FileMasterKeyStore::load_holder_secret(full)->card_key(CardRole::Counter, scp03::KeyType::Mac, "4201000001"),
+      std::logic_error);
+  // The full store cannot be made from the service's file.
+  EXPECT_THROW(FileMasterKeyStore::load(service_file), std::runtime_error);
 }

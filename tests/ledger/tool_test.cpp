@@ -79,6 +79,25 @@ TEST_F(LedgerTool, ExportWritesCsvAndJson) {
   EXPECT_GT(fs::file_size(dir / "r.json"), 100u);
 }
 
+// An export that fails leaves no file behind: an empty or cut settlement file would be read as a
+// complete one, and a rerun would be refused because the file exists.
+TEST_F(LedgerTool, FailedExportLeavesNoFile) {
+  auto r = tool("export --db " + db.string() + " --to 18446744073709551615 --out " + path("s.csv"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "s.csv"));
+  r = tool("export --db " + path("missing.db") + " --out " + path("s.csv"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "s.csv"));
+  r = tool("export --db " + db.string() + " --what settlement --out " + path("s.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir / "s.csv"));
+  // A missing checkpoint folder is a usage error, not an internal one.
+  r = tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
+           path("no-such-folder"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no-such-folder"), std::string::npos) << r.output;
+}
+
 TEST_F(LedgerTool, UsageErrorsExitWithTwo) {
   EXPECT_EQ(tool("").exit_code, 2);
   EXPECT_EQ(tool("export --db " + path("missing.db")).exit_code, 2);

@@ -49,6 +49,30 @@ class ReportTool : public ::testing::Test {
   static inline fs::path* dir_ = nullptr;
 };
 
+// The province's master keys (keytool init) in --out are used, never replaced: every card made
+// with them needs them. A new file is created 0600.
+TEST(Datagen, ProvinceNeverOverwritesMasterKeys) {
+  const auto dir = fs::temp_directory_path() / ("skillcard-datagen-keys-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "fresh");
+  const auto held = std::string(
+      "version = 1\n[scp03]\ncounter = \"000102030405060708090a0b0c0d0e0f\"\nsite = "
+      "\"101112131415161718191a1b1c1d1e1f\"\n"
+      "kiosk = \"202122232425262728292a2b2c2d2e2f\"\n[holder_ref]\n"
+      "secret = \"303132333435363738393a3b3c3d3e3f303132333435363738393a3b3c3d3e3f\"\n");
+  std::ofstream(dir / "master-keys.toml") << held;
+  const auto gen = run(std::string(SKILLCARD_DATAGEN) + " province --scale 0.0005 --out " + dir.string());
+  ASSERT_EQ(gen.code, 0) << gen.out;
+  std::ifstream in(dir / "master-keys.toml");
+  const std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, held);
+  const auto fresh = run(std::string(SKILLCARD_DATAGEN) + " province --scale 0.0005 --out " + (dir / "fresh").string());
+  ASSERT_EQ(fresh.code, 0) << fresh.out;
+  EXPECT_EQ(fs::status(dir / "fresh" / "master-keys.toml").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  fs::remove_all(dir);
+}
+
 TEST_F(ReportTool, MonthlyReportAsTableJsonAndCsv) {
   const auto reg = " --registry " + (*dir_ / "registry.db").string() + " --year 2026 --month 6";
   const auto table = run(report("monthly" + reg));

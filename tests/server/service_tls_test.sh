@@ -98,4 +98,37 @@ if grep -qv '^{"ts":"[0-9T:.-]*Z","level":"[a-z]*","event":"' "$T/err"; then fai
 grep -q '"event":"request","terminal":"K1","role":"kiosk","method":"POST","path":"/v1/vouchers/verify","status":400,.*"error":"TOKEN_MALFORMED"' "$T/err" \
   || fail "no access-log line for the refused verify"
 if grep -q 'AAAA' "$T/err"; then fail "a token reached the log"; fi
+
+# The service's key folder holds the holder-reference secret and no SCP03 master (keytool
+# role-keys --role service): it starts on that. A stray voucher-signer-<bureau>.old.key.pem is
+# refused at start, naming the file (it would have signed with a key not on the trust list).
+S=$T/service-keys
+cp -r "$K" "$S"
+rm "$S/master-keys.toml"
+"$KEYTOOL" role-keys --keys "$K" --role service --out "$S/master-keys.toml" >/dev/null
+if grep -q '\[scp03\]' "$S/master-keys.toml"; then fail "the service's key file holds an SCP03 master"; fi
+start_with() {  # start_with KEYS: runs the server on KEYS until it listens (0) or exits (1)
+  "$SERVER" --keys "$1" --tls-cert "$T/srv/service.cert.pem" --tls-key "$T/srv/service.key.pem" \
+    --listen 127.0.0.1:0 --ledger "$T/ledger2.sqlite" >"$T/out2" 2>"$T/err2" &
+  PID=$!
+  for _ in $(seq 50); do
+    grep -q listening "$T/out2" 2>/dev/null && return 0
+    kill -0 "$PID" 2>/dev/null || { PID=; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+start_with "$S" || fail "the service did not start on a holder-only key file: $(cat "$T/err2")"
+kill -TERM "$PID"; wait "$PID" || true; PID=
+cp "$S/voucher-signer-420100.key.pem" "$S/voucher-signer-420100.old.key.pem"
+if start_with "$S"; then fail "the service started with a stray voucher-signer-420100.old.key.pem"; fi
+grep -q 'voucher-signer-420100.old.key.pem' "$T/err2" || fail "the refusal does not name the stray file: $(cat "$T/err2")"
+
+# keytool refuses, before writing anything: a site id the service could not read, a repeated bureau.
+if "$KEYTOOL" terminal --keys "$K" --role site --id S9 --region 420100 --site S-10001 --out "$T/t9" 2>/dev/null; then
+  fail "keytool issued a site certificate with a site id the service cannot read"
+fi
+[ ! -e "$T/t9/S9.cert.pem" ] || fail "keytool wrote a certificate it refused"
+if "$KEYTOOL" init --out "$T/dup" --bureau 420100 --bureau 420100 2>/dev/null; then fail "init took a repeated bureau"; fi
+[ -z "$(ls -A "$T/dup" 2>/dev/null)" ] || fail "init wrote keys before refusing a repeated bureau: $(ls "$T/dup")"
 echo "service TLS integration: ok"

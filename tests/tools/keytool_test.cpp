@@ -102,6 +102,16 @@ TEST_F(Keytool, RoleKeysWritesOneRolesMasterOnlyAndNeverOverwrites) {
   EXPECT_EQ(keytool("role-keys --keys " + keys() + " --role site --out " + out.string()).exit_code, 3);
   EXPECT_EQ(keytool("role-keys --keys " + keys() + " --role operator --out " + out.string() + "x").exit_code, 2);
   fs::remove(out);
+  // The service's file: the holder-reference secret, no SCP03 master.
+  const auto service = fs::path(keys()).parent_path() / "service-keys.toml";
+  fs::remove(service);
+  const auto s = keytool("role-keys --keys " + keys() + " --role service --out " + service.string());
+  ASSERT_EQ(s.exit_code, 0) << s.output;
+  EXPECT_EQ(mode_of(service), 0600u);
+  EXPECT_EQ(FileMasterKeyStore::load_holder_secret(service)->holder_ref("11010519491231002X"),
+            FileMasterKeyStore::load(k / "master-keys.toml")->holder_ref("11010519491231002X"));
+  EXPECT_THROW(FileMasterKeyStore::load_role_master(service, CardRole::Counter), std::runtime_error);
+  fs::remove(service);
 }
 
 TEST_F(Keytool, InitNeverOverwrites) {

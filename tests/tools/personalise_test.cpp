@@ -272,6 +272,19 @@ TEST_F(Personalise, RefusesAndWritesNothing) {
     EXPECT_FALSE(fs::exists(image)) << c.args;
     EXPECT_FALSE(fs::exists(reg)) << c.args;
   }
+  // A malformed master-keys.toml is a key-file problem (3), not an internal error (1).
+  {
+    const auto bad = work_ / "badkeys";
+    fs::create_directories(bad);
+    fs::copy(keys(), bad, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    std::ofstream(bad / "master-keys.toml", std::ios::trunc) << "version = 1\n[scp03]\ncounter = \"00\"\n";
+    const auto r = personalise("--keys " + bad.string() + " --card-number 4201000001 --citizen-id " + kCitizen +
+                               " --region 420100 --pin 1234" + out);
+    EXPECT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_NE(r.output.find("malformed"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(image));
+    fs::remove_all(bad);
+  }
   // An existing image is never overwritten.
   { std::ofstream(image) << "keep me"; }
   const auto r = personalise(base() + out);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 
+#include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/registry/generator.hpp"
@@ -97,10 +98,21 @@ int main(int argc, char** argv) {
       }
       if (keys_file.empty()) {
         keys_file = out / "master-keys.toml";
-        std::ofstream(keys_file) << crypto::FileMasterKeyStore::generate_toml();
-        std::filesystem::permissions(keys_file,
-                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                     std::filesystem::perm_options::replace);
+        if (std::filesystem::exists(keys_file)) {
+          // A province's keys (keytool init) are never replaced: its cards need them. They are
+          // used as they are, so the holder references match that province.
+          std::cerr << "skillcard-datagen: using the existing " << keys_file.string() << "\n";
+        } else {
+          // Created exclusively, 0600 from the first byte, and the text wiped afterwards.
+          std::string text = crypto::FileMasterKeyStore::generate_toml();
+          try {
+            crypto::write_new_file(keys_file, text, 0600);
+          } catch (...) {
+            crypto::secure_wipe(text.data(), text.size());
+            throw;
+          }
+          crypto::secure_wipe(text.data(), text.size());
+        }
       }
       const auto keys = crypto::FileMasterKeyStore::load(keys_file);
       const auto ref = [&](std::string_view id) { return keys->holder_ref(id); };

@@ -5,7 +5,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -80,6 +83,12 @@ struct Signer {
 int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const std::string& province) {
   require_region(province, "--province");
   for (const auto& b : bureaus) require_region(b, "--bureau");
+  // Checked before anything is written: a repeated bureau would fail half-way, with keys on disk.
+  for (std::size_t i = 0; i < bureaus.size(); ++i) {
+    if (std::find(bureaus.begin(), bureaus.begin() + static_cast<std::ptrdiff_t>(i), bureaus[i]) !=
+        bureaus.begin() + static_cast<std::ptrdiff_t>(i))
+      throw UsageError("--bureau " + bureaus[i] + " is given twice");
+  }
   std::vector<Signer> signers;
   for (const auto& b : bureaus) signers.push_back({"voucher-signer-" + b, "voucher", b});
   signers.push_back({"card-ca", "card-ca", province});
@@ -153,6 +162,12 @@ int run_issue(const IssueOptions& o, bool server) {
     }
     require_region(o.region, "--region");
     if (o.role == "site" && o.site.empty()) throw UsageError("a site terminal needs --site (the training site id)");
+    // The service reads the site id as 1-9 digits (terminal_from_subject): anything else would be
+    // a certificate refused on every connection.
+    if (o.role == "site" &&
+        (o.site.size() > 9 || !all_of(o.site, [](char c) { return c >= '0' && c <= '9'; }) || o.site[0] == '0')) {
+      throw UsageError("--site must be the training site's id, 1-9 digits without a leading 0, got '" + o.site + "'");
+    }
     if (o.role != "site" && !o.site.empty()) throw UsageError("--site is only for site terminals");
     if (o.id.empty() || o.id.size() > 32 || !all_of(o.id, is_id_char)) {
       throw UsageError("--id must be 1-32 letters, digits, '-' or '_', got '" + o.id + "'");
@@ -243,14 +258,20 @@ int run_trust_list(const fs::path& keys, std::uint64_t sequence, unsigned days, 
   const auto now = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const auto store = service::TrustStore::from_key_folder(keys, now, sequence, days);
+  // Durably replaced: the new list written and synced beside the old one, renamed over it, the
+  // folder synced — a crash leaves the old list or the new, never an empty file the service
+  // would refuse to start on.
   const auto tmp = fs::path(out.string() + ".new");
-  {
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    const auto& list = store->signed_list();
-    file.write(reinterpret_cast<const char*>(list.data()), static_cast<std::streamsize>(list.size()));
-    if (!file.flush()) throw std::runtime_error("cannot write " + tmp.string());
-  }
+  fs::remove(tmp);  // a leftover of an earlier crash
+  const auto& list = store->signed_list();
+  write_new_file(tmp, std::string_view(reinterpret_cast<const char*>(list.data()), list.size()), 0644);
   fs::rename(tmp, out);
+  const auto folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced) throw std::runtime_error("cannot sync the folder of " + out.string());
+  }
   std::cout << "trust list sequence " << sequence << ": " << store->claims().entries.size() << " keys, next update "
             << store->claims().next_update << " (unix time); written to " << out.string() << "\n";
   return 0;
@@ -258,7 +279,25 @@ int run_trust_list(const fs::path& keys, std::uint64_t sequence, unsigned days, 
 
 // A terminal's key file: its role's SCP03 master alone, from the province's master-keys.toml
 // (design.md, "Where keys live"). Never overwrites; mode 0600.
+// Writes `text` (a key file: secret) exclusively with mode 0600, then wipes it whatever happened.
+void write_secret_file(const fs::path& out, std::string text) {
+  try {
+    write_new_file(out, text, 0600);
+  } catch (...) {
+    secure_wipe(text.data(), text.size());
+    throw;
+  }
+  secure_wipe(text.data(), text.size());
+}
+
 int run_role_keys(const fs::path& keys, const std::string& role_text, const fs::path& out) {
+  if (role_text == "service") {
+    // The verification service and the report tool: the holder-reference secret, no SCP03 master.
+    refuse_existing({out});
+    write_secret_file(out, FileMasterKeyStore::holder_toml(keys / "master-keys.toml"));
+    std::cout << "service key file: " << out.string() << " (mode 0600; the holder-reference secret only)\n";
+    return 0;
+  }
   CardRole role{};
   if (role_text == "counter") {
     role = CardRole::Counter;
@@ -267,11 +306,11 @@ int run_role_keys(const fs::path& keys, const std::string& role_text, const fs::
   } else if (role_text == "kiosk") {
     role = CardRole::Kiosk;
   } else {
-    throw UsageError("--role must be counter, site or kiosk, got '" + role_text + "'");
+    throw UsageError("--role must be counter, site, kiosk or service, got '" + role_text + "'");
   }
   refuse_existing({out});
   const auto master = FileMasterKeyStore::load_role_master(keys / "master-keys.toml", role);
-  write_new_file(out, FileMasterKeyStore::role_toml(role, master.view()), 0600);
+  write_secret_file(out, FileMasterKeyStore::role_toml(role, master.view()));
   std::cout << role_text << " terminal key file: " << out.string() << " (mode 0600; the " << role_text
             << " master only)\n";
   return 0;
@@ -337,9 +376,12 @@ int main(int argc, char** argv) {
 
   fs::path role_keys_dir, role_keys_out;
   std::string role_keys_role;
-  auto* role_keys = app.add_subcommand("role-keys", "write a terminal's key file: its role's SCP03 master only (0600)");
+  auto* role_keys = app.add_subcommand(
+      "role-keys",
+      "write a terminal's key file: its role's SCP03 master only; or the service's: the holder-reference secret "
+      "only (0600)");
   role_keys->add_option("--keys", role_keys_dir, "folder made by 'init' (its master-keys.toml)")->required();
-  role_keys->add_option("--role", role_keys_role, "counter, site or kiosk")->required();
+  role_keys->add_option("--role", role_keys_role, "counter, site, kiosk or service")->required();
   role_keys->add_option("--out", role_keys_out, "file to write (never overwritten)")->required();
 
   try {

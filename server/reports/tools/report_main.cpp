@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*imp) {
-      const auto keys = crypto::FileMasterKeyStore::load(keys_file);
+      const auto keys = crypto::FileMasterKeyStore::load_holder_secret(keys_file);
       auto registry = registry::SqliteRegistry::open(registry_file);
       const auto n =
           registry->import_csv(people_csv, subsidies_csv, [&](std::string_view id) { return keys->holder_ref(id); });

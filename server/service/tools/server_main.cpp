@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -139,7 +140,10 @@ int main(int argc, char** argv) {
       }
     }
     std::unique_ptr<crypto::FileMasterKeyStore> master;
-    if (fs::exists(keys / "master-keys.toml")) master = crypto::FileMasterKeyStore::load(keys / "master-keys.toml");
+    // The holder-reference secret only: the service holds no SCP03 master (design.md, "Where keys
+    // live"); a province file works too, its masters are not read.
+    if (fs::exists(keys / "master-keys.toml"))
+      master = crypto::FileMasterKeyStore::load_holder_secret(keys / "master-keys.toml");
     std::unique_ptr<registry::SqliteRegistry> registry_sqlite;
     if (!registry_db.empty()) registry_sqlite = registry::SqliteRegistry::open(registry_db);
     std::optional<reports::Targets> targets;
@@ -197,7 +201,15 @@ int main(int argc, char** argv) {
       const auto name = entry.path().filename().string();
       constexpr std::string_view prefix = "voucher-signer-";
       if (name.starts_with(prefix) && name.ends_with(".key.pem")) {
+        // voucher-signer-<6-digit bureau>.key.pem exactly: "…-420100.old.key.pem" is not the
+        // bureau's signer (a key not on the trust list would sign), and is refused at start.
         const auto bureau = name.substr(prefix.size(), name.size() - prefix.size() - 8);
+        if (bureau.size() != 6 || bureau[0] == '0' ||
+            !std::all_of(bureau.begin(), bureau.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+          throw std::runtime_error(entry.path().string() +
+                                   ": a voucher signer's file is voucher-signer-<6-digit bureau code>.key.pem; move "
+                                   "other keys out of the key folder");
+        }
         ctx.voucher_signers[static_cast<std::uint32_t>(std::stoul(bureau))] = crypto::KeyFileSigner::load(entry.path());
       }
     }

@@ -38,8 +38,8 @@ class MasterKeyStore {
 // The file-backed store: master-keys.toml (mode 0600), written by skillcard-keytool.
 class FileMasterKeyStore final : public MasterKeyStore {
  public:
-  // Throws KeyFileError for a missing/unreadable file and std::runtime_error naming the key
-  // and the line for malformed content.
+  // Throws KeyFileError: Missing / Unreadable for the file, Malformed naming the key and the
+  // line for its content (the tools' "bad key file" exit code, not an internal error).
   static std::unique_ptr<FileMasterKeyStore> load(const std::filesystem::path& path);
   // A new store with fresh random keys, as the TOML text to write.
   static std::string generate_toml();
@@ -50,6 +50,13 @@ class FileMasterKeyStore final : public MasterKeyStore {
   static SecretBytes load_role_master(const std::filesystem::path& path, CardRole role);
   // The TOML text of a terminal's key file: `version` and `[scp03] <role>` only.
   static std::string role_toml(CardRole role, ByteView master);
+  // The holder-reference secret alone, for the service and the report tool (design.md, "Where
+  // keys live": the service holds no SCP03 master). Reads `version` and `[holder_ref] secret`;
+  // SCP03 masters in the file are not read nor kept, and card_key() throws std::logic_error.
+  static std::unique_ptr<FileMasterKeyStore> load_holder_secret(const std::filesystem::path& path);
+  // The TOML text of the service's key file (`skillcard-keytool role-keys --role service`):
+  // `version` and `[holder_ref] secret` of the province file `province_file`, nothing else.
+  static std::string holder_toml(const std::filesystem::path& province_file);
 
   SecretBytes card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const override;
   HolderRef holder_ref(std::string_view citizen_id) const override;

@@ -77,7 +77,19 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       " attempts INTEGER NOT NULL DEFAULT 0,"
       " last_error TEXT,"
       " refused INTEGER NOT NULL DEFAULT 0,"
-      " rules TEXT NOT NULL DEFAULT '')");
+      " rules TEXT NOT NULL DEFAULT '',"
+      " message_zh TEXT NOT NULL DEFAULT '',"
+      " message_en TEXT NOT NULL DEFAULT '')");
+  // A queue made before the service's own words were kept (they fill the catalogue's
+  // placeholders, e.g. P12's hours): the two columns are added, empty for rows refused before.
+  {
+    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('receipts') WHERE name = 'message_zh'");
+    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
+    if (sqlite3_column_int(cols.get(), 0) == 0) {
+      db_->exec("ALTER TABLE receipts ADD COLUMN message_zh TEXT NOT NULL DEFAULT ''");
+      db_->exec("ALTER TABLE receipts ADD COLUMN message_en TEXT NOT NULL DEFAULT ''");
+    }
+  }
   db_->exec(
       "CREATE TABLE IF NOT EXISTS in_doubt ("
       " card TEXT PRIMARY KEY,"
@@ -105,7 +117,8 @@ bool OfflineQueue::enqueue(const VoucherId& voucher_id, std::string_view card, B
 
 std::vector<QueuedReceipt> OfflineQueue::pending(std::uint64_t now) const {
   const auto s = db_->prepare(
-      "SELECT id, voucher_id, card, receipt, made_at, attempts, last_error, refused, rules FROM receipts ORDER BY id");
+      "SELECT id, voucher_id, card, receipt, made_at, attempts, last_error, refused, rules, message_zh, message_en "
+      "FROM receipts ORDER BY id");
   std::vector<QueuedReceipt> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -118,6 +131,7 @@ std::vector<QueuedReceipt> OfflineQueue::pending(std::uint64_t now) const {
     q.attempts = static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 5));
     if (sqlite3_column_type(s.get(), 6) != SQLITE_NULL) q.last_error = column_text(s.get(), 6);
     q.refused = sqlite3_column_int64(s.get(), 7) != 0;
+    q.message = {column_text(s.get(), 9), column_text(s.get(), 10)};
     const auto rules = column_text(s.get(), 8);
     for (std::size_t at = 0; at < rules.size();) {
       const auto comma = rules.find(',', at);
@@ -200,11 +214,15 @@ void OfflineQueue::remove(ByteView receipt) {
   db_->check(sqlite3_step(s.get()), "remove");
 }
 
-void OfflineQueue::mark_refused(ByteView receipt, const std::string& code, const std::vector<std::string>& rules) {
-  const auto s = db_->prepare("UPDATE receipts SET refused = 1, last_error = ?, rules = ? WHERE receipt = ?");
+void OfflineQueue::mark_refused(ByteView receipt, const std::string& code, const std::vector<std::string>& rules,
+                                const Message& message) {
+  const auto s = db_->prepare(
+      "UPDATE receipts SET refused = 1, last_error = ?, rules = ?, message_zh = ?, message_en = ? WHERE receipt = ?");
   db_->bind_text(s.get(), 1, code);
   db_->bind_text(s.get(), 2, join(rules));
-  db_->bind_blob(s.get(), 3, receipt);
+  db_->bind_text(s.get(), 3, message.zh_cn);
+  db_->bind_text(s.get(), 4, message.en);
+  db_->bind_blob(s.get(), 5, receipt);
   db_->check(sqlite3_step(s.get()), "mark refused");
 }
 
@@ -241,7 +259,8 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
     try {
       const auto del = db_->prepare("DELETE FROM receipts WHERE id = ?");
       const auto mark = db_->prepare(
-          "UPDATE receipts SET attempts = attempts + 1, refused = 1, last_error = ?, rules = ? WHERE id = ?");
+          "UPDATE receipts SET attempts = attempts + 1, refused = 1, last_error = ?, rules = ?, message_zh = ?, "
+          "message_en = ? WHERE id = ?");
       const auto tried = db_->prepare("UPDATE receipts SET attempts = attempts + 1 WHERE id = ?");
       std::vector<bool> answered(n, false);
       for (const auto& r : results) {
@@ -263,7 +282,9 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
             sqlite3_reset(mark.get());
             db_->bind_text(mark.get(), 1, r.error);
             db_->bind_text(mark.get(), 2, join(r.rules));
-            db_->bind_int(mark.get(), 3, id);
+            db_->bind_text(mark.get(), 3, r.message.zh_cn);
+            db_->bind_text(mark.get(), 4, r.message.en);
+            db_->bind_int(mark.get(), 5, id);
             db_->check(sqlite3_step(mark.get()), "mark refused");
             ++report.refused;
           }

@@ -375,9 +375,24 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
       }
     }
   }
-  if (!chosen)
-    throw HostRefusal(voucher ? "VOUCHER_NOT_ON_CARD" : "REGION_NOT_ELIGIBLE",
+  if (!chosen && voucher) throw HostRefusal("VOUCHER_NOT_ON_CARD", "the asked-for voucher is not on the card");
+  if (!chosen) {
+    // None usable here: name the reason the holder can act on — none stored at all, every stored
+    // one expired (P15), or stored ones valid elsewhere (the region or provider they name).
+    const SlotSummary* live = nullptr;
+    for (const auto& s : list.slots)
+      if (s.state == SlotState::Stored && s.expiry > now) {
+        live = &s;
+        break;
+      }
+    const bool any_stored = std::any_of(list.slots.begin(), list.slots.end(),
+                                        [](const SlotSummary& s) { return s.state == SlotState::Stored; });
+    throw HostRefusal(!any_stored               ? "NO_USABLE_VOUCHER"
+                      : !live                   ? "P15_VOUCHER_EXPIRED"
+                      : live->providers.empty() ? "REGION_NOT_ELIGIBLE"
+                                                : "PROVIDER_NOT_ELIGIBLE",
                       "no stored voucher usable at this site now");
+  }
 
   const auto terminal_time = now;
   if (terminal_time + kCardTimeTolerance < list.time_mark)
@@ -434,7 +449,7 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
       out.queued_because = e.code();
       return out;
     }
-    queue_->mark_refused(out.receipt, e.code(), e.rules());
+    queue_->mark_refused(out.receipt, e.code(), e.rules(), {e.message(Lang::ZhCn), e.message(Lang::En)});
     throw ReceiptRefused(e, std::move(out));
   }
   // Acknowledged: it leaves the queue (a sync of it would be answered 200 anyway).

@@ -100,7 +100,8 @@ std::uint64_t now() {
 Pin read_pin(const Options& o, const char* prompt) {
   if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
   const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
-  if (tty < 0) throw HostRefusal("PIN_FORMAT", "no terminal to read the PIN from; use --pin-fd");
+  // Nobody typed a wrong PIN: this terminal is set up without a keyboard for it (exit 1).
+  if (tty < 0) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
   struct Close {
     int fd;
     ~Close() { ::close(fd); }
@@ -414,6 +415,17 @@ std::string problem_text(const Output& out, const std::string& problem) {
     return problem + rules + ": " + std::string(out.lang == Lang::ZhCn ? r.zh_cn : r.en);
   }
   return problem;
+}
+
+// A queued receipt's note: a refusal in the service's own words (its placeholders filled) with
+// its rules, else as problem_text says it.
+std::string queue_note(const Output& out, const QueuedReceipt& q) {
+  const auto code = q.last_error.value_or("");
+  if (!q.refused || q.message.in(out.lang).empty()) return problem_text(out, code);
+  std::string rules;
+  for (const auto& id : q.rules) rules += (rules.empty() ? " [" : ",") + id;
+  if (!rules.empty()) rules += "]";
+  return code + rules + ": " + q.message.in(out.lang);
 }
 
 // {"zh-CN": …, "en": …} for a catalogue code; null for anything else.
@@ -788,13 +800,13 @@ int main(int argc, char** argv) {
                          {"refused", q.refused},
                          {"last_error", q.last_error.value_or("")},
                          {"rules", q.rules},
-                         {"message", refusal_message_json(q.last_error.value_or(""))},
+                         {"message", q.message.zh_cn.empty() ? refusal_message_json(q.last_error.value_or(""))
+                                                             : json{{"zh-CN", q.message.zh_cn}, {"en", q.message.en}}},
                          {"seconds_left", q.seconds_left}});
         // A refusal in the clerk's words, with its rule (problem_text); a network note as it is.
         table.add({lower_hex(q.voucher_id), receipt_id(q.receipt),
                    q.refused ? out.word("被拒绝", "refused") : out.word("待上传", "waiting"),
-                   std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"),
-                   problem_text(out, q.last_error.value_or(""))});
+                   std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"), queue_note(out, q)});
       }
       out.table(table);
       out.result = {{"receipts", items}};
@@ -821,7 +833,7 @@ int main(int argc, char** argv) {
         voucher_table.add({lower_hex(k.service.voucher_id), state_text(out, k.service.state),
                            yuan(k.service.voucher.face_value_fen), cst_time(k.service.voucher.expires_at),
                            usable_at(out, k.service.voucher.eligible_regions, k.service.voucher.eligible_providers),
-                           k.token_verified ? out.word("有效", "valid") : "✗ " + k.problem});
+                           k.token_verified ? out.word("有效", "valid") : "✗ " + problem_text(out, k.problem)});
       }
       for (const auto& r : v.records) {
         json rec = {{"check", to_string(r.check)}, {"digest_version", r.raw.digest_version}};

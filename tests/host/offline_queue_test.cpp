@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +107,7 @@ TEST_F(OfflineQueueTest, SyncRemovesOnlyAcknowledgedAndKeepsRefusalsMarked) {
     r.status = 422;
     r.error = "P12_SYNC_WINDOW";
     r.rules = {"P12"};
+    r.message = {"离线核销记录已超过72小时上传时限，不得事后补录。", "Older than the 72 h sync window."};
     return r;
   };
   const auto report = q.sync(service);
@@ -118,6 +120,7 @@ TEST_F(OfflineQueueTest, SyncRemovesOnlyAcknowledgedAndKeepsRefusalsMarked) {
   EXPECT_TRUE(left[0].refused);
   EXPECT_EQ(left[0].last_error, "P12_SYNC_WINDOW");
   EXPECT_EQ(left[0].rules, std::vector<std::string>{"P12"});
+  EXPECT_EQ(left[0].message.en, "Older than the 72 h sync window.");  // the service's words, kept
   // A refused receipt is not resent by later syncs, and never dropped.
   const auto again = q.sync(service);
   EXPECT_EQ(again.acknowledged, 0u);
@@ -277,6 +280,33 @@ TEST_F(OfflineQueueTest, SurvivesSigkillInTheMiddleOfSync) {
   service.answer = accept;
   q.sync(service);
   EXPECT_EQ(q.size(), 0u);
+}
+
+// A queue file made before the service's words were kept opens, keeps its receipts and gains
+// the message columns.
+TEST_F(OfflineQueueTest, AQueueFromBeforeMessagesWereKeptOpensAndKeepsItsReceipts) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_id TEXT NOT NULL, "
+                           "card TEXT NOT NULL, receipt BLOB NOT NULL UNIQUE, made_at INTEGER NOT NULL, attempts "
+                           "INTEGER NOT NULL DEFAULT 0, last_error TEXT, refused INTEGER NOT NULL DEFAULT 0, rules "
+                           "TEXT NOT NULL DEFAULT '');"
+                           "INSERT INTO receipts (voucher_id, card, receipt, made_at) VALUES "
+                           "('0000000000000007', '4201000001', x'D2D2', 1000);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  OfflineQueue q(path);
+  ASSERT_EQ(q.size(), 1u);
+  q.mark_refused(Bytes{0xD2, 0xD2}, "P12_SYNC_WINDOW", {"P12"}, {"超过72小时", "over 72 h"});
+  const auto left = q.pending(1000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].voucher_id, vid(7));
+  EXPECT_EQ(left[0].message.zh_cn, "超过72小时");
+  EXPECT_EQ(OfflineQueue(path).pending(1000).at(0).message.en, "over 72 h");  // reopened: no second ALTER
 }
 
 }  // namespace

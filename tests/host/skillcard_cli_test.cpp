@@ -73,7 +73,10 @@ TEST_F(SkillcardCli, QueueListingShowsARefusalsRuleAndMessage) {
     VoucherId id{};
     id[7] = 3;
     q.enqueue(id, "4201000001", Bytes(140, 0xD2), 4'000'000'000ull);
-    q.mark_refused(Bytes(140, 0xD2), "P12_SYNC_WINDOW", {"P12"});  // as a sync's 422 leaves it
+    // As a sync's 422 leaves it: the service's words, its placeholders filled.
+    q.mark_refused(Bytes(140, 0xD2), "P12_SYNC_WINDOW", {"P12"},
+                   {schemas::render(schemas::refusal("P12_SYNC_WINDOW").zh_cn, {{"hours", "72"}}),
+                    schemas::render(schemas::refusal("P12_SYNC_WINDOW").en, {{"hours", "72"}})});
   }
   const auto j = nlohmann::json::parse(run("--json site --queue " + queue + " queue").out);
   ASSERT_EQ(j["receipts"].size(), 1u);
@@ -84,6 +87,10 @@ TEST_F(SkillcardCli, QueueListingShowsARefusalsRuleAndMessage) {
   const auto zh = run("--lang zh-CN site --queue " + queue + " queue").out;
   EXPECT_NE(zh.find("P12_SYNC_WINDOW [P12]: "), std::string::npos) << zh;
   EXPECT_NE(zh.find(std::string(schemas::refusal("P12_SYNC_WINDOW").zh_cn).substr(0, 12)), std::string::npos) << zh;
+  // The service's words, not the catalogue's template: no placeholder is left unfilled.
+  EXPECT_EQ(zh.find("{hours}"), std::string::npos) << zh;
+  EXPECT_NE(zh.find("72"), std::string::npos) << zh;
+  EXPECT_EQ(j["receipts"][0]["message"]["en"].get<std::string>().find("{hours}"), std::string::npos);
 }
 
 TEST_F(SkillcardCli, SyncWithoutAServiceExitsFourAndKeepsTheReceipts) {

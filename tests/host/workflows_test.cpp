@@ -286,11 +286,23 @@ TEST_F(Workflows, SiteHolderChoosesAmongTheVouchersUsableHereDuringTheTap) {
 }
 
 TEST_F(Workflows, SiteRefusesWhenNoVoucherIsUsableHere) {
+  {
+    // Nothing on the card: said as such, not as a region problem.
+    CardSession s(*channel, *site_keys);
+    SiteWorkflow w(s, service, *queue, site, clock);
+    EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "NO_USABLE_VOUCHER");
+  }
   stored_voucher({110000}, {});
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, clock);
   EXPECT_EQ(refusal_of([&] { w.redeem(w.prepare(), Pin(ct::kPin), 84, 36); }), "REGION_NOT_ELIGIBLE")
       << "redeemed a voucher of another region";
+  EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
+  // Every stored voucher expired (the holder's, usable here once): P15's expiry is the reason.
+  const Clock later = [] { return kNow + 91ull * 86'400; };
+  service.now = kNow + 91ull * 86'400;
+  SiteWorkflow w2(s, service, *queue, site, later);
+  EXPECT_EQ(refusal_of([&] { w2.redeem(w2.prepare(), Pin(ct::kPin), 84, 36); }), "P15_VOUCHER_EXPIRED");
   EXPECT_EQ(channel->by_ins[apdu::kInsRedeem], 0u);
 }
 

@@ -190,6 +190,16 @@ TEST_F(FlowTest, RegisterCardIsIdempotentAndChecksTheCardCa) {
       call(Role::Counter, "POST", "/v1/cards",
            json{{"certificate", base64url_encode(bob_card.certificate(keys))}, {"citizen_id", "420102199001010021"}}),
       "CITIZEN_ID_INVALID");
+  // A certificate outside its validity: said in words, no placeholder left unfilled.
+  c.not_before -= 20 * 86400;
+  c.not_after = c.not_before + 86400;
+  const auto expired =
+      schemas::sign_card_certificate(c, kid(keys.card_ca), [&](ByteView tbs) { return keys.card_ca.sign(tbs); });
+  const auto late =
+      call(Role::Counter, "POST", "/v1/cards", json{{"certificate", base64url_encode(expired)}, {"citizen_id", kBob}});
+  expect_refusal(late, "TOKEN_MALFORMED");
+  EXPECT_EQ(late.body.find("{detail}"), std::string::npos) << late.body;
+  EXPECT_NE(late.body.find("card certificate expired"), std::string::npos) << late.body;
   const auto info = call(Role::Operator, "GET", "/v1/cards/" + alice.number);
   ASSERT_EQ(info.status, 200);
   EXPECT_EQ(body_of(info).at("state"), "active");

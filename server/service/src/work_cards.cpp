@@ -141,7 +141,10 @@ Response Work::register_card() {
       [&](ByteView tbs, const crypto::EcSignature& sig) { return crypto::OpenSsl::verify(*key->key, tbs, sig); });
   if (!verdict.ok()) refuse_token("TOKEN_BAD_SIGNATURE", "signature");
   const auto& claims = decoded->claims;
-  if (at < claims.not_before || at >= claims.not_after) refuse_token("TOKEN_MALFORMED", "validity");
+  if (at < claims.not_before || at >= claims.not_after) {
+    refuse_token("TOKEN_MALFORMED", "validity",
+                 {{"detail", at < claims.not_before ? "card certificate not yet valid" : "card certificate expired"}});
+  }
 
   ledger::NewCard card{claims.card_number, holder_of(citizen), claims.region, certificate};
   const auto status = ctx_.ledger->register_card(card, actor, at);

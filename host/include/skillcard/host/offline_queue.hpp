@@ -30,6 +30,7 @@ struct QueuedReceipt {
   std::optional<std::string> last_error;  // catalogue code or network failure text
   bool refused = false;                   // the service refused it: kept for the operator
   std::vector<std::string> rules;         // of the refusal
+  Message message;                        // the service's words for it (placeholders filled); empty if unknown
   std::uint64_t seconds_left = 0;         // until the P12 window closes (0: closed)
 };
 
@@ -82,7 +83,8 @@ class OfflineQueue {
   // Removes a receipt the service acknowledged outside sync (online submission).
   void remove(ByteView receipt);
   // Marks a receipt as refused outside sync (the online submission was refused).
-  void mark_refused(ByteView receipt, const std::string& code, const std::vector<std::string>& rules);
+  void mark_refused(ByteView receipt, const std::string& code, const std::vector<std::string>& rules,
+                    const Message& message = {});
 
  private:
   struct Db;

@@ -111,7 +111,10 @@ std::string refusal_code(CardCommand command, StatusWord sw, std::optional<crypt
   using C = CardCommand;
   const auto voucher_command = command == C::StoreVoucher || command == C::ReadVoucher || command == C::Redeem ||
                                command == C::GetReceipt || command == C::Purge;
-  if (iso7816::retries_left(sw) && (command == C::Verify || command == C::ChangeReferenceData)) return "PIN_WRONG";
+  // The last wrong PIN (63C0) has blocked it: the holder is told so, and where to reset it, not
+  // that 0 tries are left.
+  if (const auto left = iso7816::retries_left(sw); left && (command == C::Verify || command == C::ChangeReferenceData))
+    return *left == 0 ? "PIN_BLOCKED" : "PIN_WRONG";
   switch (sw) {
     case StatusWord::VerificationFailed:  // 6300
       return command == C::ExternalAuthenticate ? "SECURE_CHANNEL_FAILED" : "CARD_ERROR";

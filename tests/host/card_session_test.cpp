@@ -27,7 +27,10 @@ TEST(RefusalCode, EveryRowOfTheStatusWordTable) {
   EXPECT_EQ(refusal_code(C::ExternalAuthenticate, StatusWord::VerificationFailed, std::nullopt),
             "SECURE_CHANNEL_FAILED");
   EXPECT_EQ(refusal_code(C::Verify, iso7816::make_verification_failed(2), site), "PIN_WRONG");
-  EXPECT_EQ(refusal_code(C::ChangeReferenceData, iso7816::make_verification_failed(0), counter), "PIN_WRONG");
+  EXPECT_EQ(refusal_code(C::ChangeReferenceData, iso7816::make_verification_failed(1), counter), "PIN_WRONG");
+  // The last wrong try blocked the PIN: said as blocked (reset at a counter), not "0 tries left".
+  EXPECT_EQ(refusal_code(C::Verify, iso7816::make_verification_failed(0), site), "PIN_BLOCKED");
+  EXPECT_EQ(refusal_code(C::ChangeReferenceData, iso7816::make_verification_failed(0), counter), "PIN_BLOCKED");
   EXPECT_EQ(refusal_code(C::WriteDigest, StatusWord::WrongLength, counter), "CARD_ERROR");
   EXPECT_EQ(refusal_code(C::StoreVoucher, StatusWord::SecurityStatusNotSatisfied, site), "TERMINAL_ROLE_FORBIDDEN");
   EXPECT_EQ(refusal_code(C::ListVouchers, StatusWord::SecurityStatusNotSatisfied, site), "CARD_ERROR");

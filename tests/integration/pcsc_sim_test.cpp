@@ -219,4 +219,8 @@ TEST(PcscSim, ApduToolListsAndSends) {
   // The trace on stderr shows headers, never data, unless --secure-debug.
   EXPECT_NE(sent.find("80 10 00 00"), std::string::npos) << sent;
   EXPECT_EQ(sent.find("> Virtual PCD 00 00 8010000003AABBCC"), std::string::npos) << sent;
+  // A malformed APDU anywhere in the list: nothing is sent, not even the good ones before it.
+  const auto bad = run(tool + " send --reader '" + reader_name(0) + "' 00A404000BF0736B696C6C63617264FE00 00ZZ");
+  EXPECT_NE(bad.find("nothing was sent"), std::string::npos) << bad;
+  EXPECT_EQ(bad.find("00 A4 04 00"), std::string::npos) << "the SELECT before the bad APDU was sent: " << bad;
 }

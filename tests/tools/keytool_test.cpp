@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -184,6 +185,22 @@ TEST_F(Keytool, KidMatchesForKeyAndCertificate) {
   const auto missing = keytool("kid " + (k / "nope.pem").string());
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.output.find("missing"), std::string::npos);
+  // DER keys, as the help says: a SubjectPublicKeyInfo and a PKCS#8 private key.
+  const auto spki = load_private_key(k / "terminal-ca.key.pem").public_key().spki_der();
+  {
+    std::ofstream der(k / "terminal-ca.pub.der", std::ios::binary);
+    der.write(reinterpret_cast<const char*>(spki.data()), static_cast<std::streamsize>(spki.size()));
+  }
+  const auto pub_der = keytool("kid " + (k / "terminal-ca.pub.der").string());
+  EXPECT_EQ(pub_der.exit_code, 0) << pub_der.output;
+  EXPECT_EQ(pub_der.output, priv.output);
+  ASSERT_EQ(std::system(("openssl pkey -in " + (k / "terminal-ca.key.pem").string() + " -outform DER -out " +
+                         (k / "terminal-ca.key.der").string())
+                            .c_str()),
+            0);
+  const auto priv_der = keytool("kid " + (k / "terminal-ca.key.der").string());
+  EXPECT_EQ(priv_der.exit_code, 0) << priv_der.output;
+  EXPECT_EQ(priv_der.output, priv.output);
 }
 
 // `trust-list`: a ceremony's list of the folder's public keys, signed by the root, under a

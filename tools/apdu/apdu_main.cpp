@@ -54,6 +54,16 @@ int watch() {
 
 int send(const std::string& reader_name, const std::vector<std::string>& apdus, bool short_only, bool secure_debug,
          bool raw) {
+  // Every APDU parsed before the card is touched: a typo in the third must not leave the first
+  // two sent (a VERIFY counts a try).
+  std::vector<iso7816::CommandApdu> commands;
+  for (const auto& hex : apdus) {
+    try {
+      commands.push_back(iso7816::CommandApdu::parse(from_hex(hex)));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("APDU '" + hex + "': " + e.what() + "; nothing was sent");
+    }
+  }
   Context context;
   std::string name = reader_name;
   if (name.empty()) {
@@ -65,15 +75,14 @@ int send(const std::string& reader_name, const std::vector<std::string>& apdus, 
       } catch (const NoCardError&) {
       }
     }
-    if (name.empty()) throw std::runtime_error("no reader with a card; name one with --reader");
+    if (name.empty()) throw iso7816::CardError("no reader with a card; name one with --reader");
   }
   auto connection = context.connect(name);
   TraceOptions trace{secure_debug, [](const std::string& line) { std::cerr << line << "\n"; }};
   PcscChannel channel(*connection, short_only ? LengthMode::ShortWithChaining : LengthMode::Extended, trace);
   auto tx = connection->begin_transaction();  // our APDUs are never interleaved with another application's
   int worst = 0;
-  for (const auto& hex : apdus) {
-    const auto command = iso7816::CommandApdu::parse(from_hex(hex));
+  for (const auto& command : commands) {
     const auto response = raw ? channel.transmit(command) : iso7816::transmit_all(channel, command);
     std::cout << to_hex(response.data()) << (response.data().empty() ? "" : " ") << iso7816::to_string(response.sw())
               << "  " << iso7816::describe(response.sw()) << "\n";

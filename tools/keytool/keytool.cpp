@@ -204,6 +204,13 @@ int run_kid(const fs::path& file) {
   EcPublicKey key = [&] {
     if (text.find("BEGIN CERTIFICATE") != std::string::npos) return Certificate::load(file).public_key();
     if (text.find("PRIVATE KEY") != std::string::npos) return load_private_key(file).public_key();
+    if (text.find("-----BEGIN ") == std::string::npos) {
+      // DER: a private key (PKCS#8 or SEC1) or else a SubjectPublicKeyInfo.
+      try {
+        return load_private_key(file).public_key();
+      } catch (const KeyFileError&) {
+      }
+    }
     return load_public_key(file).public_key();
   }();
   std::cout << kid_hex(key) << "\n";

@@ -101,7 +101,7 @@ IssueOutcome CounterWorkflow::issue(const IssueInput& in) {
 }
 
 IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, VoucherInfo info) {
-  IssueOutcome out{id, std::move(token), std::move(info), WriteState::Unknown, {}};
+  IssueOutcome out{id, std::move(token), std::move(info), WriteState::Unknown, {}, {}};
   bool definitive_failure = false;
   try {
     if (card_->role() != CardRole::Counter) card_->open(CardRole::Counter);
@@ -118,6 +118,7 @@ IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, Vo
     } else {
       definitive_failure = true;
       out.problem = e.code();
+      out.problem_values = e.values();
     }
   } catch (const iso7816::CardError& e) {
     // Any other reader failure (a reset card, a vanished reader): whether the STORE reached the
@@ -178,7 +179,7 @@ std::vector<IssueOutcome> CounterWorkflow::settle_unwritten() {
         std::any_of(list.slots.begin(), list.slots.end(), [&](const SlotSummary& s) { return s.id == v.voucher_id; });
     if (on_card) {
       service_->mark_written(v.voucher_id);
-      out.push_back({v.voucher_id, v.token, v.voucher, WriteState::Written, {}});
+      out.push_back({v.voucher_id, v.token, v.voucher, WriteState::Written, {}, {}});
     } else {
       out.push_back(write_voucher(v.voucher_id, v.token, v.voucher));
     }

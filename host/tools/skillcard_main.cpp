@@ -406,13 +406,13 @@ std::string yuan(std::uint64_t fen) {
 
 // A workflow's problem note in the holder's words: a bare catalogue code (CARD_SLOTS_FULL) as
 // "CODE [rules]: message", anything else (a note with details) as it stands.
-std::string problem_text(const Output& out, const std::string& problem) {
+std::string problem_text(const Output& out, const std::string& problem, const Placeholders& values = {}) {
   for (const auto& r : schemas::refusal_catalogue()) {
     if (r.code != problem) continue;
     std::string rules;
     for (const auto& id : r.rules) rules += (rules.empty() ? " [" : ",") + std::string(id);
     if (!rules.empty()) rules += "]";
-    return problem + rules + ": " + std::string(out.lang == Lang::ZhCn ? r.zh_cn : r.en);
+    return problem + rules + ": " + schemas::render(out.lang == Lang::ZhCn ? r.zh_cn : r.en, values);
   }
   return problem;
 }
@@ -641,7 +641,7 @@ int main(int argc, char** argv) {
       out.line("培训券", "voucher", lower_hex(r.voucher_id));
       out.line("面值", "value", yuan(r.voucher.face_value_fen));
       out.line("状态", "state", state_text(out, to_string(r.state)));
-      if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem));
+      if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem, r.problem_values));
       if (out.as_json) std::cout << out.result.dump() << "\n";
       return r.state == WriteState::Written ? kOk : r.state == WriteState::Voided ? kCardRefused : kInDoubt;
     }
@@ -660,7 +660,7 @@ int main(int argc, char** argv) {
                            {"face_value_fen", r.voucher.face_value_fen},
                            {"problem", r.problem}});
         out.line("培训券", "voucher", lower_hex(r.voucher_id) + " " + state_text(out, to_string(r.state)));
-        if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem));
+        if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem, r.problem_values));
         unknown |= r.state == WriteState::Unknown;
       }
       if (settled.empty()) out.line("培训券", "vouchers", out.word("无待写入的培训券", "none waiting to be written"));
@@ -697,7 +697,7 @@ int main(int argc, char** argv) {
         moved.push_back(
             {{"voucher_id", lower_hex(m.voucher_id)}, {"state", to_string(m.state)}, {"problem", m.problem}});
         out.line("转移培训券", "moved voucher", lower_hex(m.voucher_id) + " " + state_text(out, to_string(m.state)));
-        if (!m.problem.empty()) out.line("原因", "reason", problem_text(out, m.problem));
+        if (!m.problem.empty()) out.line("原因", "reason", problem_text(out, m.problem, m.problem_values));
         unknown |= m.state == WriteState::Unknown;
         voided |= m.state == WriteState::Voided;
       }

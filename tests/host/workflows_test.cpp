@@ -131,6 +131,7 @@ TEST_F(Workflows, CounterIssueVoidsWhenTheCardRefusesTheWrite) {
   const auto out = counter.issue(issue_input());
   EXPECT_EQ(out.state, WriteState::Voided);
   EXPECT_EQ(out.problem, "CARD_SLOTS_FULL");
+  EXPECT_EQ(out.problem_values.at("sw"), "6A84");  // what fills a catalogue message's {sw}
   EXPECT_EQ(service.vouchers.at(out.voucher_id).state, "voided");
   EXPECT_FALSE(on_card(s, out.voucher_id, SlotState::Stored));
 }

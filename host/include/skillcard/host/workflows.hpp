@@ -60,7 +60,8 @@ struct IssueOutcome {
   Bytes token;
   VoucherInfo voucher;
   WriteState state = WriteState::Unknown;
-  std::string problem;  // why not Written (code or text)
+  std::string problem;          // why not Written (code or text)
+  Placeholders problem_values;  // the values of its catalogue message (e.g. CARD_ERROR's {sw})
 };
 
 struct LostOutcome {

@@ -152,6 +152,38 @@ TEST(Reports, P18_DuplicateCountedOnceAtItsEarliestReport) {
   EXPECT_EQ(month_total(c.in, 4), 1u);
 }
 
+// P3 allows one subsidy per occupation and level, ever: a December training reported again by
+// the other system in January is not a second person-time in the new year.
+TEST(Reports, P18_ATrainingReportedAgainNextYearIsNotCountedTwice) {
+  Builder b;
+  b.person_time(1, cst(kYear, 12, 29, 10));
+  b.external(1, Source::OtherBusinessSystem, cst(kYear + 1, 1, 5, 0));
+  EXPECT_EQ(month_total(b.in, 12), 1u);
+  const auto january = monthly_report(b.in, kYear + 1, 1);
+  const auto* line = january.line(420000);
+  EXPECT_EQ(line ? line->month.total_person_times() : 0u, 0u);
+  EXPECT_EQ(january.duplicates_month, 1u);
+  // And the other way round: reported outside in December, redeemed here in January.
+  Builder c;
+  c.external(2, Source::OtherBusinessSystem, cst(kYear, 12, 30, 0));
+  c.person_time(2, cst(kYear + 1, 1, 3, 10));
+  const auto jan = monthly_report(c.in, kYear + 1, 1);
+  EXPECT_EQ(jan.line(420000) ? jan.line(420000)->month.total_person_times() : 0u, 0u);
+}
+
+// An outside report carries only its day (stamped 00:00 CST): on the same day ours is the one
+// counted, with its own category (an apprenticeship stays an apprenticeship).
+TEST(Reports, P18_OnTheSameDayOursIsCountedBeforeAnOutsideReport) {
+  Builder b;
+  b.person_time(1, cst(kYear, 6, 15, 10), Programme::EnterpriseApprenticeship);
+  b.external(1, Source::OtherBusinessSystem, cst(kYear, 6, 15, 0));
+  const auto june = monthly_report(b.in, kYear, 6);
+  ASSERT_NE(june.line(420000), nullptr);
+  EXPECT_EQ(june.line(420000)->month.total_person_times(), 1u);
+  EXPECT_EQ(june.line(420000)->month.of(Category::Apprenticeship), 1u);
+  EXPECT_EQ(june.duplicates_month, 1u);
+}
+
 TEST(Reports, P18_MonthBoundaryIsChinaStandardTime) {
   struct Case {
     UtcSeconds at;
@@ -272,6 +304,11 @@ TEST(Reports, P18_NewTechnicianAndSeniorTechnicianCertificates) {
   EXPECT_EQ(sep->year_to_date.technician, 2u);  // August's too
   EXPECT_EQ(sep->month.total_person_times(), 0u);
   EXPECT_EQ(monthly_report(b.in, kYear, 10).line(420100)->month.technician, 1u);
+  // The same achievement first certified last year is not a new technician this year.
+  b.in.certificates.push_back({holder(1), K::VocationalQualification, 6310109, 1, days(kYear - 1, 11, 10)});
+  const auto again = monthly_report(b.in, kYear, 9);
+  EXPECT_EQ(again.line(420102)->month.senior_technician, 0u);
+  EXPECT_EQ(again.line(420102)->month.technician, 1u);
 }
 
 TEST(Reports, P18_OnlyRedemptionsNotReversedAreSubsidisedPersonTimes) {
@@ -370,12 +407,14 @@ name = "宜昌高技能人才培训基地"
     b.person_time(i, cst(kYear, 1 + i % 6, 10), Programme::KeyGroupEmploymentSkills, 4040505, 4, 20001);
   for (unsigned i = 0; i < 1999; ++i)
     b.person_time(3000 + i, cst(kYear, 6, 10), Programme::KeyGroupEmploymentSkills, 4040505, 4, 20002);
-  b.external(10, Source::OtherBusinessSystem, cst(kYear, 1, 2));  // an earlier report of a base's person-time
+  // An earlier outside report of one of base 20001's trainings: the province counts it once, but
+  // the base still delivered it.
+  b.external(10, Source::OtherBusinessSystem, cst(kYear, 1, 2));
   const auto p = progress(b.in, targets, kYear, 12);
   ASSERT_EQ(p.bases.size(), 2u);
   EXPECT_EQ(p.bases[0].provider, 20001u);
-  EXPECT_EQ(p.bases[0].person_times, 1999u);  // counted once, at the other system's earlier report
-  EXPECT_FALSE(p.bases[0].met());
+  EXPECT_EQ(p.bases[0].person_times, 2000u);
+  EXPECT_TRUE(p.bases[0].met());
   EXPECT_EQ(p.bases[1].person_times, 1999u);
   EXPECT_FALSE(p.bases[1].met());
   b.person_time(5000, cst(kYear, 7, 1), Programme::KeyGroupEmploymentSkills, 4040505, 4, 20002);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -106,6 +107,11 @@ struct Event {
   std::uint32_t site = 0;  // ours only
 };
 
+std::uint32_t days_of(UtcSeconds utc) {
+  const auto date = schemas::cst_date(utc);
+  return static_cast<std::uint32_t>(std::chrono::sys_days{date}.time_since_epoch().count());
+}
+
 // The year's person-times, each counted once (the P18 rule in reports.hpp), and how many
 // reports were dropped as duplicates, with their times.
 struct Counted {
@@ -121,10 +127,14 @@ Counted count_once(const ReportInput& input, Period year) {
     return r != 0 ? r : fallback;
   };
 
+  const auto in_year = [&](UtcSeconds at) { return at >= year.from && at < year.to; };
   std::vector<Event> all;
   all.reserve(input.redemptions.size() + input.external.size());
+  // Every year's reports take part in removing duplicates (P3: one occupation and level, ever),
+  // so a training reported again in the next year is not counted there a second time; only the
+  // surviving reports inside `year` are then counted.
   for (const auto& r : input.redemptions) {
-    if (r.reversed || r.server_time < year.from || r.server_time >= year.to) continue;
+    if (r.reversed) continue;
     const auto i = voucher_of.find(r.voucher);
     if (i == SerialIndex::kNone) continue;  // reconciliation lists it (RedemptionOfUnknownVoucher)
     const auto& v = input.vouchers[i];
@@ -134,7 +144,6 @@ Counted count_once(const ReportInput& input, Period year) {
         {Key128(v.holder), v.occupation, v.level, true, *category, r.server_time, region(v.holder, v.issuer), r.site});
   }
   for (const auto& e : input.external) {
-    if (e.record.issued_at < year.from || e.record.issued_at >= year.to) continue;
     if (e.record.voided_or_expired_unredeemed) continue;
     const auto category = category_of(e.record.source);
     if (!category) continue;
@@ -142,8 +151,9 @@ Counted count_once(const ReportInput& input, Period year) {
                    e.region != 0 ? e.region : region(e.holder, 0), 0});
   }
   // One slot per person-time key (open addressing): the earliest report stays, ours before an
-  // outside report at the same instant; every other report of the key is a duplicate. Linear in
-  // the reports (a sort would add a log factor).
+  // outside report of the same CST day (an outside report carries only its day, stamped 00:00);
+  // every other report of the key is a duplicate. Linear in the reports (a sort would add a log
+  // factor).
   constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
   struct Slot {  // the key beside the index: one cache miss per probe, not two
     Key128 holder;
@@ -156,7 +166,11 @@ Counted count_once(const ReportInput& input, Period year) {
   const auto mask = capacity - 1;
   std::vector<Slot> slot(capacity);
   const auto earlier = [](const Event& a, const Event& b) {
-    return a.at < b.at || (a.at == b.at && a.ours && !b.ours);
+    const auto day_a = days_of(a.at);
+    const auto day_b = days_of(b.at);
+    if (day_a != day_b) return day_a < day_b;
+    if (a.ours != b.ours) return a.ours;
+    return a.at < b.at;
   };
   Counted out;
   for (std::size_t i = 0; i < all.size(); ++i) {
@@ -171,22 +185,16 @@ Counted count_once(const ReportInput& input, Period year) {
     if (s.event == kEmpty) {
       s = {e.holder, e.occupation, e.level, static_cast<std::uint32_t>(i)};
     } else if (earlier(e, all[s.event])) {
-      out.duplicate_times.push_back(all[s.event].at);
+      if (in_year(all[s.event].at)) out.duplicate_times.push_back(all[s.event].at);
       s.event = static_cast<std::uint32_t>(i);
-    } else {
+    } else if (in_year(e.at)) {
       out.duplicate_times.push_back(e.at);
     }
   }
-  out.events.reserve(all.size() - out.duplicate_times.size());
   for (const auto& k : slot) {
-    if (k.event != kEmpty) out.events.push_back(all[k.event]);
+    if (k.event != kEmpty && in_year(all[k.event].at)) out.events.push_back(all[k.event]);
   }
   return out;
-}
-
-std::uint32_t days_of(UtcSeconds utc) {
-  const auto date = schemas::cst_date(utc);
-  return static_cast<std::uint32_t>(std::chrono::sys_days{date}.time_since_epoch().count());
 }
 
 bool region_less(std::uint32_t a, std::uint32_t b) {
@@ -399,7 +407,7 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
   std::vector<const CertificateRow*> certs;
   for (const auto& c : input.certificates) {
     if (c.kind == schemas::CertificateKind::TrainingCertificate || (c.level != 1 && c.level != 2)) continue;
-    if (c.date_days < first_day || c.date_days >= month_end) continue;
+    if (c.date_days >= month_end) continue;  // earlier years too: the first of a key is the new one
     certs.push_back(&c);
   }
   std::sort(certs.begin(), certs.end(), [](const CertificateRow* a, const CertificateRow* b) {
@@ -412,6 +420,7 @@ MonthlyReport monthly_report(const ReportInput& input, int year, unsigned month)
         certs[i - 1]->level == c.level) {
       continue;  // the same achievement as a qualification and as a skill-level certificate
     }
+    if (c.date_days < first_day) continue;  // first obtained before this year: not new now
     add(region_of.find(c.holder), c.date_days >= month_first, [&](Tally& t) {
       if (c.level == 2) ++t.technician;
       if (c.level == 1) ++t.senior_technician;
@@ -475,12 +484,21 @@ Progress progress(const ReportInput& input, const Targets& targets, int year, un
   }
   std::sort(out.lines.begin(), out.lines.end(),
             [](const ProgressLine& a, const ProgressLine& b) { return region_less(a.region, b.region); });
-  // High-skill bases: person-times of our redemptions at the base, counted once (as above).
-  const auto counted = count_once(input, cst_year_period(year));
+  // High-skill bases: the trainings the base delivered — our redemptions there, each training
+  // once among ours. An outside report of the same training (the other system, a department)
+  // does not take it away from the base that ran it.
+  const auto period = cst_year_period(year);
   const auto end = cst_month_period(year, through_month).to;
+  const SerialIndex voucher_of(input.vouchers);
   std::map<std::uint32_t, std::uint64_t> at_site;
-  for (const auto& e : counted.events) {
-    if (e.ours && e.at < end && targets.bases.count(e.site)) ++at_site[e.site];
+  std::set<std::tuple<Key128, std::uint32_t, std::uint8_t>> delivered;
+  for (const auto& r : input.redemptions) {
+    if (r.reversed || r.server_time < period.from || r.server_time >= end || !targets.bases.count(r.site)) continue;
+    const auto i = voucher_of.find(r.voucher);
+    if (i == SerialIndex::kNone) continue;
+    const auto& v = input.vouchers[i];
+    if (!category_of(v.programme)) continue;
+    if (delivered.emplace(Key128(v.holder), v.occupation, v.level).second) ++at_site[r.site];
   }
   for (const auto& [provider, name] : targets.bases) {
     out.bases.push_back({provider, name, at_site[provider], targets.base_floor});

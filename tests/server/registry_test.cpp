@@ -154,6 +154,28 @@ TEST_F(RegistryFiles, P13_ALowerCaseXInTheCsvIsReadAsX) {
   EXPECT_EQ(people[0].citizen_id, "11010519491231002X");
 }
 
+// Excel's "CSV UTF-8" starts with a byte order mark; the header is read as the header.
+TEST_F(RegistryFiles, P13_AUtf8ByteOrderMarkBeforeTheHeaderIsIgnored) {
+  const auto people =
+      read_people_csv(write("p.csv",
+                            "\xEF\xBB\xBF"
+                            "citizen_id,name,region,date_of_birth,insured,employed,retired_fisherman,key_groups\r\n"
+                            "11010519491231002X,张三,420100,1949-12-31,1,0,0,\r\n"));
+  ASSERT_EQ(people.size(), 1u);
+  EXPECT_EQ(people[0].citizen_id, "11010519491231002X");
+}
+
+// Dates are exactly YYYY-MM-DD: a typo must not become the year 206 (and drop a subsidy out of
+// every P1/P2 count of 2026).
+TEST_F(RegistryFiles, P13_ADateNotInYyyyMmDdIsRefused) {
+  for (const char* bad : {"206-03-02", "2026-3-2", "+2026-03-02", "2026/03/02", "20260302", "2026-03-0x"}) {
+    EXPECT_NE(people_error(std::string("11010519491231002X,王芳,420100,") + bad + ",1,1,0,\n").find("is not a date"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_EQ(people_error("11010519491231002X,王芳,420100,1949-12-31,1,1,0,\n"), "accepted");
+}
+
 TEST(MemoryRegistry, P13_FactsByCitizenIdAndHolderRef) {
   auto data = generate(200, 3, 2026);
   const auto someone = data.people[17];

@@ -110,9 +110,36 @@ TEST_F(ReportTool, P19_ProgressWithTheGeneratedTargetsAndABadFile) {
   EXPECT_EQ(j["regions"].size(), 18u);  // the province and its 17 cities
   EXPECT_EQ(j["bases"].size(), 17u);
   std::ofstream(*dir_ / "bad.toml") << "[targets.420000]\nperson_times = 10\n\n[targets.4201]\nperson_times = 1\n";
-  const auto bad = run(report("progress --year 2026 --month 12 --targets " + (*dir_ / "bad.toml").string()));
+  const auto bad = run(report("progress --year 2026 --month 12 --registry " + (*dir_ / "registry.db").string() +
+                              " --targets " + (*dir_ / "bad.toml").string()));
   EXPECT_EQ(bad.code, 3);
   EXPECT_NE(bad.out.find("bad.toml:4: '4201' is not a 6-digit region code"), std::string::npos) << bad.out;
+  // Without the registry the training paid outside this system would be left out (漏统): refused.
+  const auto no_registry = run(report("progress --year 2026 --month 12"));
+  EXPECT_EQ(no_registry.code, 2) << no_registry.out;
+  EXPECT_NE(no_registry.out.find("--registry"), std::string::npos) << no_registry.out;
+  EXPECT_EQ(run(report("monthly --year 2026 --month 6")).code, 2);
+}
+
+// A refused import into a registry that did not exist leaves none behind: the service must not
+// start on an empty registry (it would refuse every voucher, P13).
+TEST_F(ReportTool, P13_ARefusedImportIntoAMissingFileCreatesNoFile) {
+  const auto fresh = *dir_ / "fresh-registry.db";
+  std::ofstream(*dir_ / "bad-people.csv")
+      << "citizen_id,name,region,date_of_birth,insured,employed,retired_fisherman,key_groups\n"
+         "110105194912310021,王芳,420100,1949-12-31,1,1,0,\n";
+  const auto r = run(std::string(SKILLCARD_REPORT) + " import-registry --registry " + fresh.string() + " --people " +
+                     (*dir_ / "bad-people.csv").string() + " --subsidies " + (*dir_ / "subsidies.csv").string() +
+                     " --master-keys " + (*dir_ / "master-keys.toml").string());
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_FALSE(fs::exists(fresh.string() + ".importing"));
+  // The good files import, and the registry appears under its name.
+  const auto ok = run(std::string(SKILLCARD_REPORT) + " import-registry --registry " + fresh.string() + " --people " +
+                      (*dir_ / "people.csv").string() + " --subsidies " + (*dir_ / "subsidies.csv").string() +
+                      " --master-keys " + (*dir_ / "master-keys.toml").string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_TRUE(fs::exists(fresh));
 }
 
 TEST_F(ReportTool, P17_ReconcileExitsOneAndListsTheUnwrittenVouchers) {

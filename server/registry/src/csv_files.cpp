@@ -45,7 +45,9 @@ std::vector<Row> read_rows(const std::filesystem::path& path) {
   if (!in) throw CsvError(path.string() + ": cannot read");
   std::stringstream ss;
   ss << in.rdbuf();
-  const auto text = ss.str();
+  auto text = ss.str();
+  // A UTF-8 byte order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   Parser parser;
   Collect collect;
   if (csv_parse(&parser.p, text.data(), text.size(), on_field, on_record, &collect) != text.size() ||
@@ -98,14 +100,23 @@ struct Cell {
   }
   std::chrono::year_month_day date(const std::string& column) const {
     const auto& t = text(column);
-    int y = 0;
-    unsigned m = 0, d = 0;
-    char dash1 = 0, dash2 = 0;
-    std::istringstream in(t);
-    in >> y >> dash1 >> m >> dash2 >> d;
-    const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
-    if (!in || !in.eof() || dash1 != '-' || dash2 != '-' || !date.ok())
-      fail(column, "'" + t + "' is not a date YYYY-MM-DD");
+    // Exactly YYYY-MM-DD: "206-03-02" (a typo) must not become the year 206 and drop out of
+    // every count of 2026, nor "+2026-3-2" pass for a date.
+    const auto digits = [&](std::size_t from, std::size_t n) {
+      unsigned v = 0;
+      for (std::size_t i = from; i < from + n; ++i) {
+        if (t[i] < '0' || t[i] > '9') return -1;
+        v = v * 10 + static_cast<unsigned>(t[i] - '0');
+      }
+      return static_cast<int>(v);
+    };
+    const bool shaped = t.size() == 10 && t[4] == '-' && t[7] == '-';
+    const int y = shaped ? digits(0, 4) : -1;
+    const int m = shaped ? digits(5, 2) : -1;
+    const int d = shaped ? digits(8, 2) : -1;
+    const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(m)},
+                                           std::chrono::day{static_cast<unsigned>(d)}};
+    if (y < 1900 || m < 0 || d < 0 || !date.ok()) fail(column, "'" + t + "' is not a date YYYY-MM-DD");
     return date;
   }
   std::string citizen_id(const std::string& column) const {

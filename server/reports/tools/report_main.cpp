@@ -54,8 +54,12 @@ int main(int argc, char** argv) {
 
   const auto add_common = [&](CLI::App* cmd, bool with_registry) {
     cmd->add_option("--ledger", ledger_file, "ledger file (SQLite)")->required()->check(CLI::ExistingFile);
-    if (with_registry)
-      cmd->add_option("--registry", registry_file, "registry of record (SQLite)")->check(CLI::ExistingFile);
+    // P18 counts training paid outside this system (the other business system, departments,
+    // job-stabilisation refunds) and places people in their regions from the registry: without
+    // it a report would leave them out and still look complete (漏统), so it is required.
+    if (with_registry) {
+      cmd->add_option("--registry", registry_file, "registry of record (SQLite)")->required()->check(CLI::ExistingFile);
+    }
     auto* j = cmd->add_flag("--json", json, "print JSON");
     cmd->add_flag("--csv", csv, "print CSV")->excludes(j);
   };
@@ -96,9 +100,21 @@ int main(int argc, char** argv) {
   try {
     if (*imp) {
       const auto keys = crypto::FileMasterKeyStore::load_holder_secret(keys_file);
-      auto registry = registry::SqliteRegistry::open(registry_file);
-      const auto n =
-          registry->import_csv(people_csv, subsidies_csv, [&](std::string_view id) { return keys->holder_ref(id); });
+      // A new registry is imported beside its final name and renamed into place only when the
+      // import succeeded: a refused import leaves no empty registry behind (the service would
+      // run on it and refuse every voucher, P13).
+      const bool fresh = !std::filesystem::exists(registry_file);
+      const auto target = fresh ? std::filesystem::path(registry_file.string() + ".importing") : registry_file;
+      if (fresh) std::filesystem::remove(target);
+      registry::ImportCounts n;
+      try {
+        auto registry = registry::SqliteRegistry::open(target);
+        n = registry->import_csv(people_csv, subsidies_csv, [&](std::string_view id) { return keys->holder_ref(id); });
+      } catch (...) {
+        if (fresh) std::filesystem::remove(target);
+        throw;
+      }
+      if (fresh) std::filesystem::rename(target, registry_file);
       std::cout << "imported " << n.people << " people and " << n.subsidies << " outside subsidies into "
                 << registry_file.string() << "\n";
       return 0;

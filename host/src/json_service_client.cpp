@@ -128,6 +128,10 @@ Redemption redemption_of(const json& j) {
   r.online_hours = u32(j, "online_hours");
   r.face_value_fen = uint(j, "face_value_fen");
   r.receipt_id = str(j, "receipt_id");
+  if (j.contains("reversed_at")) {
+    r.reversed_at = uint(j, "reversed_at");
+    r.reversal_reason = str(j, "reversal_reason");
+  }
   return r;
 }
 

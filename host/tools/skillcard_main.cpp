@@ -745,8 +745,17 @@ int main(int argc, char** argv) {
                       {"receipt", base64url_encode(r.receipt)},
                       {"usable_here", usable_here}};
         if (r.redemption) out.result["face_value_fen"] = r.redemption->face_value_fen;
+        if (r.redemption && r.redemption->reversed_at) {
+          out.result["reversed_at"] = *r.redemption->reversed_at;
+          out.result["reversal_reason"] = r.redemption->reversal_reason;
+        }
         out.line("培训券", "voucher", lower_hex(r.voucher_id));
         if (r.redemption) out.line("金额", "value", yuan(r.redemption->face_value_fen));
+        if (r.redemption && r.redemption->reversed_at) {
+          out.line("已撤销", "reversed",
+                   out.word("经办机构已撤销此核销，不予结算：", "by the bureau, not settled: ") +
+                       r.redemption->reversal_reason);
+        }
         out.line("时间", "time", cst_time(r.terminal_time));
         out.line("核销凭据号", "receipt id", r.receipt_id);
         out.line("状态", "status", state_text(out, to_string(r.status)));

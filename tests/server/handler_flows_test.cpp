@@ -239,6 +239,14 @@ TEST_F(FlowTest, IssueWriteRedeemOnceAndTheSameReceiptAgainIsTheSameRecord) {
   expect_refusal(redeem(id, alice.receipt(id, site_nonce(), now)), "P15_ALREADY_REDEEMED");
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/void", json{{"reason", "x"}}),
                  "P15_ALREADY_REDEEMED");
+  // Reversed by an operator: the same receipt again (a site's retry) says so — it stands in the
+  // ledger but will not be settled.
+  ASSERT_EQ(ledger->reverse_redemption(voucher_id_from_hex(id), "course not delivered", {"OPS1", "op"}, now).status,
+            ledger::ReversalStatus::Reversed);
+  const auto after = redeem(id, receipt);
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(body_of(after).at("redemption").at("reversal_reason"), "course not delivered");
+  EXPECT_EQ(body_of(after).at("redemption").at("reversed_at"), now);
 }
 
 TEST_F(FlowTest, P1_FourthSubsidyInTheYearIsRefusedWithEveryViolatedRule) {

@@ -22,18 +22,25 @@ std::string receipt_id(ByteView receipt) {
 }
 
 json redemption_json(const ledger::RedemptionRecord& r, std::uint32_t face_value_fen) {
-  return json{{"seq", r.seq},
-              {"voucher_id", ledger::lower_hex(r.voucher)},
-              {"card", r.card},
-              {"counter", r.counter},
-              {"site", r.site},
-              {"nonce", ledger::lower_hex(r.nonce)},
-              {"terminal_time", r.terminal_time},
-              {"server_time", r.server_time},
-              {"classroom_hours", r.classroom_hours},
-              {"online_hours", r.online_hours},
-              {"face_value_fen", face_value_fen},
-              {"receipt_id", receipt_id(r.receipt)}};
+  json out{{"seq", r.seq},
+           {"voucher_id", ledger::lower_hex(r.voucher)},
+           {"card", r.card},
+           {"counter", r.counter},
+           {"site", r.site},
+           {"nonce", ledger::lower_hex(r.nonce)},
+           {"terminal_time", r.terminal_time},
+           {"server_time", r.server_time},
+           {"classroom_hours", r.classroom_hours},
+           {"online_hours", r.online_hours},
+           {"face_value_fen", face_value_fen},
+           {"receipt_id", receipt_id(r.receipt)}};
+  // A reversed redemption stands in the ledger but is not paid: the same receipt sent again
+  // (a retry after a lost answer) must not read as a redemption that will be settled.
+  if (r.reversed_at) {
+    out["reversed_at"] = *r.reversed_at;
+    out["reversal_reason"] = r.reversal_reason;
+  }
+  return out;
 }
 
 policy::RedemptionRequest::State policy_state(ledger::VoucherState state) {

@@ -138,6 +138,8 @@ struct Redemption {
   std::uint32_t online_hours = 0;
   std::uint64_t face_value_fen = 0;
   std::string receipt_id;
+  std::optional<std::uint64_t> reversed_at;  // an operator reversed it: recorded, not paid
+  std::string reversal_reason;
 };
 
 struct ReceiptSubmission {

@@ -111,11 +111,11 @@ Pin read_pin(const Options& o, const char* prompt) {
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are
 // several and a person is at it (no --pin-fd); otherwise the first.
-std::size_t ask_choice(std::size_t count) {
+std::size_t ask_choice(std::size_t count, bool chinese) {
   std::FILE* tty = std::fopen("/dev/tty", "r+");
   if (!tty) return 0;
   for (;;) {
-    std::fprintf(tty, "1-%zu (q: cancel): ", count);
+    std::fprintf(tty, chinese ? "请选择 1-%zu（q：取消）：" : "1-%zu (q: cancel): ", count);
     std::fflush(tty);
     std::string line;
     int c = 0;
@@ -675,15 +675,16 @@ int main(int argc, char** argv) {
       out.result = {{"digest_version", r.digest_version}, {"record", base64url_encode(r.record)}};
       out.line("电子档案版本", "portfolio digest version", std::to_string(r.digest_version));
     } else if (c_change->parsed()) {
-      const auto old_pin = read_pin(o, "PIN: ");
-      const auto new_pin = read_pin(o, "New PIN: ");
+      const auto old_pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
+      const auto new_pin = read_pin(o, out.word("请输入新密码：", "New PIN: ").c_str());
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       w.change_pin(old_pin, new_pin);
       out.result = {{"pin", "changed"}};
       out.line("密码", "PIN", state_text(out, "changed"));
     } else if (c_reset->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto card = w.reset_pin(reset_citizen, [&] { return read_pin(o, "New PIN: "); });
+      const auto card =
+          w.reset_pin(reset_citizen, [&] { return read_pin(o, out.word("请输入新密码：", "New PIN: ").c_str()); });
       out.result = {{"pin", "reset"}, {"card", card.card}};
       out.line("密码", "PIN", state_text(out, "reset"));
     } else if (c_lost->parsed()) {
@@ -728,10 +729,10 @@ int main(int argc, char** argv) {
                        cst_time(usable[i].expiry));
         }
         const bool ask = usable.size() > 1 && o.pin_fd < 0 && !out.as_json;
-        return usable[ask ? ask_choice(usable.size()) : 0].id;
+        return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn) : 0].id;
       });
       const auto nonce = w.prepare();
-      const auto pin = read_pin(o, "PIN: ");
+      const auto pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
       std::optional<VoucherId> chosen;
       if (!voucher_hex.empty()) chosen = fixed_from_hex<8>(voucher_hex, "--voucher");
       try {
@@ -822,7 +823,7 @@ int main(int argc, char** argv) {
     } else if (k_show->parsed()) {
       const bool both = !want_vouchers && !want_portfolio;
       KioskWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto pin = read_pin(o, "PIN: ");
+      const auto pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
       const auto v = w.lookup(pin, both || want_vouchers, both || want_portfolio);
       json vouchers = json::array(), records = json::array();
       TextTable voucher_table({out.word("培训券", "voucher"), out.word("状态", "state"), out.word("面值", "value"),

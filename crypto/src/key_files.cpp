@@ -166,15 +166,18 @@ void write_new_file(const fs::path& path, std::string_view content, unsigned mod
   }
 }
 
-void write_private_key(const fs::path& path, const OpenSsl::PrivateKey& key) {
-  auto pem = private_key_pem(key);
+void write_new_secret_file(const fs::path& path, std::string text) {
   try {
-    write_new_file(path, pem, 0600);
+    write_new_file(path, text, 0600);
   } catch (...) {
-    secure_wipe(pem.data(), pem.size());
+    secure_wipe(text.data(), text.size());
     throw;
   }
-  secure_wipe(pem.data(), pem.size());
+  secure_wipe(text.data(), text.size());
+}
+
+void write_private_key(const fs::path& path, const OpenSsl::PrivateKey& key) {
+  write_new_secret_file(path, private_key_pem(key));
 }
 
 void write_public_key(const fs::path& path, const EcPublicKey& key) { write_new_file(path, public_key_pem(key), 0644); }

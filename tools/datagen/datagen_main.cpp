@@ -104,14 +104,7 @@ int main(int argc, char** argv) {
           std::cerr << "skillcard-datagen: using the existing " << keys_file.string() << "\n";
         } else {
           // Created exclusively, 0600 from the first byte, and the text wiped afterwards.
-          std::string text = crypto::FileMasterKeyStore::generate_toml();
-          try {
-            crypto::write_new_file(keys_file, text, 0600);
-          } catch (...) {
-            crypto::secure_wipe(text.data(), text.size());
-            throw;
-          }
-          crypto::secure_wipe(text.data(), text.size());
+          crypto::write_new_secret_file(keys_file, crypto::FileMasterKeyStore::generate_toml());
         }
       }
       const auto keys = crypto::FileMasterKeyStore::load(keys_file);

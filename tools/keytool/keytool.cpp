@@ -128,9 +128,7 @@ int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const
     write_public_key(out / (s.file_stem + ".pub.pem"), key.public_key());
     kids[s.file_stem] = {{"kid", kid_hex(key.public_key())}, {"role", s.role}, {"region", s.region}};
   }
-  auto masters = FileMasterKeyStore::generate_toml();
-  write_new_file(out / "master-keys.toml", masters, 0600);
-  secure_wipe(masters.data(), masters.size());
+  write_new_secret_file(out / "master-keys.toml", FileMasterKeyStore::generate_toml());
   write_new_file(out / "kids.json", kids.dump(2) + "\n", 0644);
 
   std::cout << "created the province key set in " << out.string() << ":\n";
@@ -286,22 +284,11 @@ int run_trust_list(const fs::path& keys, std::uint64_t sequence, unsigned days, 
 
 // A terminal's key file: its role's SCP03 master alone, from the province's master-keys.toml
 // (design.md, "Where keys live"). Never overwrites; mode 0600.
-// Writes `text` (a key file: secret) exclusively with mode 0600, then wipes it whatever happened.
-void write_secret_file(const fs::path& out, std::string text) {
-  try {
-    write_new_file(out, text, 0600);
-  } catch (...) {
-    secure_wipe(text.data(), text.size());
-    throw;
-  }
-  secure_wipe(text.data(), text.size());
-}
-
 int run_role_keys(const fs::path& keys, const std::string& role_text, const fs::path& out) {
   if (role_text == "service") {
     // The verification service and the report tool: the holder-reference secret, no SCP03 master.
     refuse_existing({out});
-    write_secret_file(out, FileMasterKeyStore::holder_toml(keys / "master-keys.toml"));
+    write_new_secret_file(out, FileMasterKeyStore::holder_toml(keys / "master-keys.toml"));
     std::cout << "service key file: " << out.string() << " (mode 0600; the holder-reference secret only)\n";
     return 0;
   }
@@ -317,7 +304,7 @@ int run_role_keys(const fs::path& keys, const std::string& role_text, const fs::
   }
   refuse_existing({out});
   const auto master = FileMasterKeyStore::load_role_master(keys / "master-keys.toml", role);
-  write_secret_file(out, FileMasterKeyStore::role_toml(role, master.view()));
+  write_new_secret_file(out, FileMasterKeyStore::role_toml(role, master.view()));
   std::cout << role_text << " terminal key file: " << out.string() << " (mode 0600; the " << role_text
             << " master only)\n";
   return 0;

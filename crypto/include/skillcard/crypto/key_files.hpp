@@ -45,6 +45,9 @@ std::string public_key_pem(const EcPublicKey& key);
 // disk before returning. Throws KeyFileError (Exists, ParentMissing, WriteFailed).
 void write_new_file(const std::filesystem::path& path, std::string_view content, unsigned mode);
 
+// write_new_file of a secret's text (mode 0600), which is wiped afterwards whatever happened.
+void write_new_secret_file(const std::filesystem::path& path, std::string text);
+
 void write_private_key(const std::filesystem::path& path, const OpenSsl::PrivateKey& key);  // 0600
 void write_public_key(const std::filesystem::path& path, const EcPublicKey& key);           // 0644
 

@@ -5,7 +5,7 @@
 #      (scripts/demo.sh on the ci build), then the benchmarks
 #      (they print JSON lines; a missed speed goal is reported, not failed, since CI machines
 #      are noisy)
-#   3. the 'asan' preset (g++ ASan+UBSan, -O1): the unit tests under the sanitizers
+#   3. the 'asan' preset (g++ ASan+UBSan, -O0): the unit tests under the sanitizers
 #   4. the 'fuzz' preset (clang libFuzzer): a short smoke of every fuzz target
 # Environment: SKILLCARD_STAGES="format ci asan fuzz" picks stages; SKILLCARD_FUZZ_SECONDS
 # sets each fuzz smoke's length (default 6: CI's 30 minutes on 2 cores; longer campaigns by hand).

@@ -105,6 +105,15 @@ bool has(const std::vector<Violation>& v, const std::string& code) {
 
 constexpr std::int64_t kBudget = 10'000'000;
 
+// P7 fails closed: no standard for the training means the policy is not configured for it.
+bool refused_as_not_configured(const PolicyConfig& c, const IssueRequest& r) {
+  return codes(decide_issue(c, r, unemployed_holder(), {}, kBudget).violations) ==
+         std::vector<std::string>{"POLICY_NOT_CONFIGURED"};
+}
+
+// The P7 tests' default table: one row for programme 3 at level 4, every region and occupation.
+constexpr std::string_view kDefaultRow = "[[standards]]\nprogramme = 3\nlevel = 4\namount_fen = 100000\n";
+
 schemas::VoucherClaims voucher() {
   schemas::VoucherClaims v;
   v.issuer = 420100;
@@ -246,20 +255,14 @@ TEST(Policy, P7_AmountComesFromTheStandardTable) {
   auto r = request();
   EXPECT_EQ(decide_issue(config(), r, unemployed_holder(), {}, kBudget).amount_fen, 180000u);  // 1 500 yuan + 20%
   r.level = 2;  // no standard: the policy is not configured for it, so it refuses (fail closed)
-  EXPECT_EQ(codes(decide_issue(config(), r, unemployed_holder(), {}, kBudget).violations),
-            std::vector<std::string>{"POLICY_NOT_CONFIGURED"});
+  EXPECT_TRUE(refused_as_not_configured(config(), r));
 }
 
 // "The region's current standard table": a county's own row, else its city's, else its
 // province's, else the table without a region; the occupation's row before the any-occupation
 // row at each of them.
 TEST(Policy, P7_ARegionsOwnTableComesBeforeItsCitysItsProvincesAndTheDefault) {
-  const auto c = PolicyConfig::from_toml(R"(
-[[standards]]
-programme = 3
-level = 4
-amount_fen = 100000
-
+  const auto c = PolicyConfig::from_toml(std::string(kDefaultRow) + R"(
 [[standards]]
 region = "420000"
 programme = 3
@@ -294,18 +297,12 @@ amount_fen = 130000
   EXPECT_EQ(amount(420100, 6010101), 100000u);  // … and the default table for the rest
   EXPECT_EQ(amount(430100, 4040505), 100000u);  // another province: the default table
   r.level = 3;
-  EXPECT_EQ(codes(decide_issue(c, r, unemployed_holder(), {}, kBudget).violations),
-            std::vector<std::string>{"POLICY_NOT_CONFIGURED"});
+  EXPECT_TRUE(refused_as_not_configured(c, r));
 }
 
 // "Current": a revised row takes effect on its CST date; vouchers issued before keep the old one.
 TEST(Policy, P7_ARevisedStandardAppliesFromItsCstDate) {
-  const auto c = PolicyConfig::from_toml(R"(
-[[standards]]
-programme = 3
-level = 4
-amount_fen = 100000
-
+  const auto c = PolicyConfig::from_toml(std::string(kDefaultRow) + R"(
 [[standards]]
 programme = 3
 level = 4

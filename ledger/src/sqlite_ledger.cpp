@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -120,10 +121,22 @@ void configure(Db& db, const SqliteOptions& options, bool writer) {
   if (writer) {
     // WAL: readers never block the writer. synchronous=FULL: the WAL is synced at every commit,
     // so a commit that returned survives power loss.
-    auto q = db.query("PRAGMA journal_mode = WAL");
-    if (!q.step() || q.text(0) != "wal") {
-      throw StorageError(StorageErrorKind::Other, SQLITE_ERROR, "could not switch the ledger to WAL mode",
-                         CallSite::current());
+    // SQLite does not call the busy handler when the switch finds another connection mid-way
+    // through creating or switching the same new file (it would risk a deadlock), so the switch
+    // waits here itself, within the same busy timeout.
+    const auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+      try {
+        auto q = db.query("PRAGMA journal_mode = WAL");
+        if (!q.step() || q.text(0) != "wal") {
+          throw StorageError(StorageErrorKind::Other, SQLITE_ERROR, "could not switch the ledger to WAL mode",
+                             CallSite::current());
+        }
+        break;
+      } catch (const StorageError& e) {
+        if (e.kind() != StorageErrorKind::Busy || std::chrono::steady_clock::now() >= deadline) throw;
+      }
+      std::this_thread::sleep_for(pause);
     }
   }
   db.exec("PRAGMA synchronous = FULL");

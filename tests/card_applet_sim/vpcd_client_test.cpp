@@ -280,8 +280,10 @@ TEST_F(Vpcd, SplitFramesFromVpcdAreAnsweredWithoutDelayedAckStalls) {
     ASSERT_TRUE(vpcd.receive().has_value());
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
-  EXPECT_LT(ms[ms.size() / 2], 15.0) << "median round trip in ms";
+  // A delayed ACK holds a round trip at least 40 ms (Linux's TCP_DELACK_MIN); a busy machine
+  // (the sanitizer build, the other test job) slows some round trips but not most past 35 ms.
+  const auto stalled = std::count_if(ms.begin(), ms.end(), [](double t) { return t >= 35.0; });
+  EXPECT_LT(stalled, static_cast<std::ptrdiff_t>(ms.size() / 2)) << "round trips of 35 ms or more";
 }
 
 TEST_F(Vpcd, LogShowsHeadersAndStatusWordsNeverData) {

@@ -55,6 +55,7 @@ class TestServer {
   std::uint16_t port = 0;
   std::atomic<int> connections{0};
   std::atomic<int> handshakes{0};
+  std::atomic<int> closed{0};  // connections this side has closed (counted once the socket is)
   std::mutex mutex;
   std::vector<http::request<http::string_body>> requests;
 
@@ -84,6 +85,10 @@ class TestServer {
   }
   void run() {
     while (!stop_) {
+      struct CountClose {
+        std::atomic<int>& n;
+        ~CountClose() { ++n; }
+      } count_close{closed};  // declared first: counts after the socket below is closed
       tcp::socket socket(io_);
       beast::error_code ec;
       acceptor_.accept(socket, ec);
@@ -137,8 +142,9 @@ TEST(BeastHttpTransport, AClosedKeepAliveConnectionIsReopened) {
   {
     JsonServiceClient client(std::make_shared<BeastHttpTransport>(plain(server.port)), "");
     client.create_nonce();
-    // Idle long enough for the service's close to arrive, as a keep-alive timeout's would.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Idle until the service has closed the connection, as after a keep-alive timeout.
+    for (int i = 0; i < 2000 && server.closed == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(server.closed, 1);
     client.create_nonce();
   }
   EXPECT_EQ(server.connections, 2);

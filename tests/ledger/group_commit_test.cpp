@@ -71,7 +71,7 @@ std::vector<std::string> from_threads(GroupCommitter& committer, int n, const st
 
 TEST(GroupCommit, OperationsShareOneTransactionEachInItsSavepoint) {
   FakeTransactions tx;
-  GroupCommitter committer(tx, 5, std::chrono::milliseconds(2000));
+  GroupCommitter committer(tx, 5, std::chrono::milliseconds(10000));  // closes at max_batch
   const auto errors = from_threads(committer, 5, [&](int) { tx.log("op"); });
   for (const auto& e : errors) EXPECT_EQ(e, "");
   std::vector<std::string> expected = {"begin"};
@@ -86,7 +86,7 @@ TEST(GroupCommit, OperationsShareOneTransactionEachInItsSavepoint) {
 
 TEST(GroupCommit, ThrowingOperationIsRolledBackAloneAndRethrownToItsCaller) {
   FakeTransactions tx;
-  GroupCommitter committer(tx, 4, std::chrono::milliseconds(2000));
+  GroupCommitter committer(tx, 4, std::chrono::milliseconds(10000));  // closes at max_batch
   const auto errors = from_threads(committer, 4, [&](int i) {
     tx.log("op");
     if (i == 2) throw std::runtime_error("operation 2 failed");
@@ -103,7 +103,7 @@ TEST(GroupCommit, ThrowingOperationIsRolledBackAloneAndRethrownToItsCaller) {
 TEST(GroupCommit, CommitFailureFailsEveryCallerOfTheBatch) {
   FakeTransactions tx;
   tx.fail_commit = true;
-  GroupCommitter committer(tx, 3, std::chrono::milliseconds(2000));
+  GroupCommitter committer(tx, 3, std::chrono::milliseconds(10000));  // closes at max_batch
   const auto errors = from_threads(committer, 3, [&](int) {});
   for (const auto& e : errors) EXPECT_EQ(e, "disk full");
   const auto calls = tx.snapshot();
@@ -147,8 +147,8 @@ TEST(GroupCommit, LateFailureOfAnEarlierOperationFailsItAndRunsTheRestAgain) {
     std::size_t current = 0;
     std::optional<OperationFailure> late;
   } tx;
-  GroupCommitter committer(tx, 4, std::chrono::milliseconds(2000));
-  std::vector<int> ran_at(4, -1);  // batch index → caller, as last run
+  GroupCommitter committer(tx, 4, std::chrono::milliseconds(10000));  // closes at max_batch
+  std::vector<int> ran_at(4, -1);                                     // batch index → caller, as last run
   int runs = 0;
   bool fired = false;
   const auto errors = from_threads(committer, 4, [&](int caller) {
@@ -185,7 +185,7 @@ TEST(GroupCommit, FailingIssueDoesNotLoseTheRestOfItsBatch) {
   const auto file = dir / "ledger.db";
   seeded(file, 8).ledger.reset();
   SqliteOptions options;
-  options.batch_window = std::chrono::milliseconds(1500);  // the eight operations wait for each other
+  options.batch_window = std::chrono::milliseconds(10000);  // the eight wait for each other (closes at max_batch)
   options.max_batch = 8;
   {
     Seeded s{SqliteLedger::open(file, options), {}};

@@ -135,7 +135,11 @@ TEST(EventMonitor, AStopJustBeforeTheNextWaitIsStillPrompt) {
     watched = &monitor;
     fake->insert_card("A", from_hex("3B00"));
     rec.wait_for(1);  // reported: the monitor is on to its next wait (or about to be)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Armed only once that wait blocks, however slow the machine: armed earlier, the hook would
+    // fire on the wait the removal below is meant to end.
+    for (int i = 0; i < 2000 && !fake->blocked_in_wait(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(fake->blocked_in_wait());
     armed = true;
     fake->remove_card("A");  // ends that wait; the one after it meets the stop
     rec.wait_for(2);

@@ -66,6 +66,12 @@ class FakePcsc final : public PcscApi {
     ++generation_;
     changed_.notify_all();
   }
+  // A SCardGetStatusChange is blocked waiting for a change (it counts itself under the lock, so
+  // seen from here it has checked the states and let go of the lock to wait).
+  bool blocked_in_wait() {
+    std::lock_guard lock(mutex_);
+    return waiting_ > 0;
+  }
   // Called (outside the fake's lock) as each SCardGetStatusChange begins, before it can block.
   std::function<void()> on_wait_entry;
   // pcsc-lite's SCardCancel ends only a wait already blocking; without this the fake's is sticky.

@@ -74,6 +74,10 @@ TEST_F(ServiceKill, AcknowledgedWritesSurviveKillNineUnderLoad) {
   std::mutex mutex;
   std::mt19937 random(42);
   for (int round = 0; round < 3; ++round) {
+    const auto acked_before = [&] {
+      const std::lock_guard lock(mutex);
+      return acked.size();
+    }();
     auto server = start();
     std::atomic<bool> stop{false};
     std::vector<std::thread> clients;
@@ -97,6 +101,15 @@ TEST_F(ServiceKill, AcknowledgedWritesSurviveKillNineUnderLoad) {
           // the connection died with the service: expected
         }
       });
+    }
+    // Under load before the kill, however slow this machine's syncs: 40 acknowledgements in,
+    // then a random moment.
+    for (int i = 0; i < 4000; ++i) {
+      {
+        const std::lock_guard lock(mutex);
+        if (acked.size() >= acked_before + 40) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 400));
     EXPECT_EQ(server->stop(SIGKILL), 128 + SIGKILL);

@@ -80,7 +80,7 @@ proved "the holder is known to the registry (P13) as registered unemployed (a P5
 
 step "3. a personalised card (docs/personalisation.md)"
 $B/tools/skillcard-personalise --keys "$out/keys" --card-number $card --citizen-id $holder --region 420100 \
-  --pin $pin --image "$out/card.img" --register "$out/cards.jsonl" | sed 's/^/   /'
+  --pin-fd 3 --image "$out/card.img" --register "$out/cards.jsonl" 3<<<"$pin" | sed 's/^/   /'
 proved "the card holds its own keys, a certificate from the card CA and the role key sets; the PIN is set"
 
 step "4. the verification service on SQLite, over mutual TLS"

@@ -269,10 +269,12 @@ void personalise(PersistentMemory& memory, const Personalisation& p) {
       if (k.size() != 16) throw std::invalid_argument("personalise: SCP03 keys must be 16 bytes");
     }
   }
-  const Bytes block = pin_block(p.pin);  // throws for a bad PIN
+  Bytes block = pin_block(p.pin);  // throws for a bad PIN
+  const crypto::ScopedWipe wipe_block(block);
   // Pages 17-25 in one buffer: the PIN page, keys, identity.
   crypto::SecretBytes area(L::kDigest);
   Bytes plain(L::kDigest, 0);
+  const crypto::ScopedWipe wipe_plain(plain);
   put(plain, L::kPinDigits, block);
   plain[L::kPinLength] = static_cast<std::uint8_t>(p.pin.size());
   plain[L::kTriesLeft] = kMaxPinTries;

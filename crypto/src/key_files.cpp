@@ -11,9 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "openssl_check.hpp"
 
@@ -87,27 +86,85 @@ std::string_view to_string(KeyFileError::Reason reason) noexcept {
       return "folder does not exist";
     case KeyFileError::Reason::WriteFailed:
       return "write failed";
+    case KeyFileError::Reason::TooOpen:
+      return "readable by others";
   }
   return "unknown";
 }
 
-std::string read_key_file(const fs::path& path) {
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!fs::exists(status)) throw KeyFileError(KeyFileError::Reason::Missing, path, "");
-  if (!fs::is_regular_file(status)) throw KeyFileError(KeyFileError::Reason::Unreadable, path, "not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw KeyFileError(KeyFileError::Reason::Unreadable, path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw KeyFileError(KeyFileError::Reason::Unreadable, path, "read error");
-  return ss.str();
+namespace {
+
+constexpr off_t kMaxKeyFile = 1 << 20;  // key files are a few hundred bytes; anything larger is not one
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int open_key_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  if (err == ENOENT || err == ENOTDIR) throw KeyFileError(KeyFileError::Reason::Missing, path, "");
+  throw KeyFileError(KeyFileError::Reason::Unreadable, path, std::strerror(err));
+}
+
+struct stat stat_key_file(const fs::path& path, int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw KeyFileError(KeyFileError::Reason::Unreadable, path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw KeyFileError(KeyFileError::Reason::Unreadable, path, "not a regular file");
+  return st;
+}
+
+void require_private_mode(const fs::path& path, const struct stat& st) {
+  const auto others = st.st_mode & S_IRWXO;
+  const auto group = st.st_mode & S_IRWXG;
+  if (others != 0 || (group != 0 && st.st_uid != 0)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw KeyFileError(KeyFileError::Reason::TooOpen, path,
+                       std::string("mode ") + mode + " lets " + (others != 0 ? "others" : "its group") +
+                           " read a secret; chmod 600 it (0640 only when root owns it)");
+  }
+}
+
+}  // namespace
+
+void require_private_file(const fs::path& path) {
+  const Fd file{open_key_file(path)};
+  require_private_mode(path, stat_key_file(path, file.fd));
+}
+
+std::string read_key_file(const fs::path& path, KeyFileKind kind) {
+  const Fd file{open_key_file(path)};
+  const auto st = stat_key_file(path, file.fd);
+  if (kind == KeyFileKind::Secret) require_private_mode(path, st);
+  if (st.st_size > kMaxKeyFile) throw KeyFileError(KeyFileError::Reason::Malformed, path, "larger than 1 MiB");
+  // One buffer of the file's size, read into directly: nothing is reallocated, so the only copy
+  // is the one the caller wipes.
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const auto n = ::read(file.fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      secure_wipe(text.data(), text.size());
+      throw KeyFileError(KeyFileError::Reason::Unreadable, path, std::strerror(err));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);  // shrinking keeps the buffer
+  return text;
 }
 
 OpenSsl::PrivateKey load_private_key(const fs::path& path) {
-  auto content = read_key_file(path);
+  auto content = read_key_file(path, KeyFileKind::Secret);
+  const ScopedWipe wipe(content);
   auto key = decode(path, content, true);
-  secure_wipe(content.data(), content.size());
   return with_curve_check(path, [&] { return OpenSsl::PrivateKey::adopt(std::move(key)); });
 }
 
@@ -167,13 +224,8 @@ void write_new_file(const fs::path& path, std::string_view content, unsigned mod
 }
 
 void write_new_secret_file(const fs::path& path, std::string text) {
-  try {
-    write_new_file(path, text, 0600);
-  } catch (...) {
-    secure_wipe(text.data(), text.size());
-    throw;
-  }
-  secure_wipe(text.data(), text.size());
+  const ScopedWipe wipe(text);
+  write_new_file(path, text, 0600);
 }
 
 void write_private_key(const fs::path& path, const OpenSsl::PrivateKey& key) {

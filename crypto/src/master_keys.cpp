@@ -36,11 +36,24 @@ SecretBytes read_hex_key(const toml::table& doc, std::string_view section, std::
   }
 }
 
-std::string random_hex(std::size_t size) {
+// Appends the hex of a secret to a text reserved beforehand, so that no temporary string and no
+// reallocation leaves a copy behind (the text itself is wiped by write_new_secret_file).
+void append_hex(std::string& out, ByteView bytes) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";  // as to_hex writes it
+  for (const auto b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0x0F]);
+  }
+}
+
+void append_random_hex(std::string& out, std::size_t size) {
   SecretBytes key(size);
   OpenSsl::random_bytes(key.mutable_view());
-  return to_hex(key.view());
+  append_hex(out, key.view());
 }
+
+// Enough for every key file this store writes, comments included: reserved once, never grown.
+constexpr std::size_t kKeyFileCapacity = 1024;
 
 }  // namespace
 
@@ -100,84 +113,119 @@ std::string canonical_citizen_id(std::string_view id) {
 
 namespace {
 
-// The parsed file, its version checked; the file's text is wiped once parsed.
-toml::table parse_key_file(const std::filesystem::path& path) {
-  auto text = read_key_file(path);
+void wipe_strings(toml::node& node) {
+  if (auto* text = node.as_string()) {
+    auto& value = text->get();
+    secure_wipe(value.data(), value.size());
+  } else if (auto* table = node.as_table()) {
+    for (auto&& [key, child] : *table) wipe_strings(child);
+  } else if (auto* array = node.as_array()) {
+    for (auto& child : *array) wipe_strings(child);
+  }
+}
+
+// The parsed file, its version checked. Every string in it — the other sections' keys too — is
+// wiped when it goes, and the file's text as soon as it is parsed. (toml++ builds each string as
+// it reads it; fragments of a growing string may stay in freed memory, which the parser does not
+// let us reach.)
+struct KeyDocument {
   toml::table doc;
+  KeyDocument() = default;
+  KeyDocument(const KeyDocument&) = delete;
+  KeyDocument& operator=(const KeyDocument&) = delete;
+  ~KeyDocument() { wipe_strings(doc); }
+};
+
+std::unique_ptr<KeyDocument> parse_key_file(const std::filesystem::path& path) {
+  auto text = read_key_file(path, KeyFileKind::Secret);
+  const ScopedWipe wipe(text);
+  auto parsed = std::make_unique<KeyDocument>();
   try {
-    doc = toml::parse(text, path.string());
+    parsed->doc = toml::parse(text, path.string());
   } catch (const toml::parse_error& e) {
-    secure_wipe(text.data(), text.size());
     throw KeyFileError(KeyFileError::Reason::Malformed, path,
                        "line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
-  secure_wipe(text.data(), text.size());
-  const auto version = doc["version"].value<std::int64_t>();
+  const auto version = parsed->doc["version"].value<std::int64_t>();
   if (!version) throw KeyFileError(KeyFileError::Reason::Malformed, path, "'version' is missing");
   if (*version != 1)
     throw KeyFileError(KeyFileError::Reason::Malformed, path,
                        "master key file version " + std::to_string(*version) + " is not supported (expected 1)");
-  return doc;
+  return parsed;
 }
 
 }  // namespace
 
 std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load(const std::filesystem::path& path) {
-  const auto doc = parse_key_file(path);
+  const auto parsed = parse_key_file(path);
   std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
-  store->counter_ = read_hex_key(doc, "scp03", "counter", 16, path);
-  store->site_ = read_hex_key(doc, "scp03", "site", 16, path);
-  store->kiosk_ = read_hex_key(doc, "scp03", "kiosk", 16, path);
-  store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
+  store->counter_ = read_hex_key(parsed->doc, "scp03", "counter", 16, path);
+  store->site_ = read_hex_key(parsed->doc, "scp03", "site", 16, path);
+  store->kiosk_ = read_hex_key(parsed->doc, "scp03", "kiosk", 16, path);
+  store->holder_secret_ = read_hex_key(parsed->doc, "holder_ref", "secret", 32, path);
   return store;
 }
 
 std::unique_ptr<FileMasterKeyStore> FileMasterKeyStore::load_holder_secret(const std::filesystem::path& path) {
-  const auto doc = parse_key_file(path);
+  const auto parsed = parse_key_file(path);
   std::unique_ptr<FileMasterKeyStore> store(new FileMasterKeyStore());
-  store->holder_secret_ = read_hex_key(doc, "holder_ref", "secret", 32, path);
+  store->holder_secret_ = read_hex_key(parsed->doc, "holder_ref", "secret", 32, path);
   return store;
 }
 
 std::string FileMasterKeyStore::holder_toml(const std::filesystem::path& province_file) {
   const auto store = load_holder_secret(province_file);
-  return "# skillcard service key file (docs/design.md, \"Where keys live\"): the holder-reference\n"
-         "# secret only, no SCP03 master. Keep this file mode 0600; an HSM replaces it in production.\n"
-         "version = 1\n\n[holder_ref]\nsecret = \"" +
-         to_hex(store->holder_secret_.view()) + "\"\n";
+  std::string out;
+  out.reserve(kKeyFileCapacity);
+  out +=
+      "# skillcard service key file (docs/design.md, \"Where keys live\"): the holder-reference\n"
+      "# secret only, no SCP03 master. Keep this file mode 0600; an HSM replaces it in production.\n"
+      "version = 1\n\n[holder_ref]\nsecret = \"";
+  append_hex(out, store->holder_secret_.view());
+  out += "\"\n";
+  return out;
 }
 
 SecretBytes FileMasterKeyStore::load_role_master(const std::filesystem::path& path, CardRole role) {
-  return read_hex_key(parse_key_file(path), "scp03", to_string(role), 16, path);
+  return read_hex_key(parse_key_file(path)->doc, "scp03", to_string(role), 16, path);
 }
 
 std::string FileMasterKeyStore::role_toml(CardRole role, ByteView master) {
   if (master.size() != 16) throw std::invalid_argument("a role master is 16 bytes");
-  return "# skillcard terminal key file (docs/design.md, \"Where keys live\"): the " + std::string(to_string(role)) +
-         " role's SCP03 master\n# only. Keep this file mode 0600 on the " + std::string(to_string(role)) +
-         " terminal; a SAM replaces it in production.\nversion = 1\n\n[scp03]\n" + std::string(to_string(role)) +
-         " = \"" + to_hex(master) + "\"\n";
+  const std::string_view name = to_string(role);
+  std::string out;
+  out.reserve(kKeyFileCapacity);
+  out += "# skillcard terminal key file (docs/design.md, \"Where keys live\"): the ";
+  out += name;
+  out += " role's SCP03 master\n# only. Keep this file mode 0600 on the ";
+  out += name;
+  out += " terminal; a SAM replaces it in production.\nversion = 1\n\n[scp03]\n";
+  out += name;
+  out += " = \"";
+  append_hex(out, master);
+  out += "\"\n";
+  return out;
 }
 
 std::string FileMasterKeyStore::generate_toml() {
-  return "# skillcard master keys (docs/design.md, \"Keys and roles\"). Keep this file mode 0600;\n"
-         "# a SAM or HSM replaces it in production.\n"
-         "version = 1\n\n"
-         "# SCP03 role masters (AES-128); each card's keys are diversified from these.\n"
-         "[scp03]\n"
-         "counter = \"" +
-         random_hex(16) +
-         "\"\n"
-         "site = \"" +
-         random_hex(16) +
-         "\"\n"
-         "kiosk = \"" +
-         random_hex(16) +
-         "\"\n\n"
-         "# Province secret for holder references (HMAC-SHA256 key).\n"
-         "[holder_ref]\n"
-         "secret = \"" +
-         random_hex(32) + "\"\n";
+  std::string out;
+  out.reserve(kKeyFileCapacity);
+  out +=
+      "# skillcard master keys (docs/design.md, \"Keys and roles\"). Keep this file mode 0600;\n"
+      "# a SAM or HSM replaces it in production.\n"
+      "version = 1\n\n"
+      "# SCP03 role masters (AES-128); each card's keys are diversified from these.\n"
+      "[scp03]\n";
+  for (const char* role : {"counter", "site", "kiosk"}) {
+    out += role;
+    out += " = \"";
+    append_random_hex(out, 16);
+    out += "\"\n";
+  }
+  out += "\n# Province secret for holder references (HMAC-SHA256 key).\n[holder_ref]\nsecret = \"";
+  append_random_hex(out, 32);
+  out += "\"\n";
+  return out;
 }
 
 SecretBytes FileMasterKeyStore::card_key(CardRole role, scp03::KeyType type, std::string_view card_number) const {

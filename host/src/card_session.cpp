@@ -93,9 +93,15 @@ void CardSession::close() noexcept {
 
 ResponseApdu CardSession::exchange(CardCommand command, const CommandApdu& plain, bool secret) {
   if (!host_.is_open()) {
-    auto r = transmit(plain);
-    if (secret) wipe(plain);
-    return r;
+    if (secret) {
+      // A PIN crosses the reader's wire only under secure messaging: never sent in the clear,
+      // even though the card would refuse it (6982) — a session that failed and closed must
+      // not turn a retry into a plaintext PIN.
+      wipe(plain);
+      throw CardRefusal("SECURE_CHANNEL_FAILED", command, iso7816::StatusWord::SecurityStatusNotSatisfied,
+                        "no secure channel is open; the PIN was not sent");
+    }
+    return transmit(plain);
   }
   CommandApdu wrapped = host_.wrap(plain);
   if (secret) wipe(plain);

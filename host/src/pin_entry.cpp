@@ -69,7 +69,6 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
   const Wipe wipe{line};
   std::size_t n = 0;
   bool too_long = false;
-  (void)::write(tty, prompt.data(), prompt.size());
   termios old{};
   const bool is_terminal = ::tcgetattr(tty, &old) == 0;
   // Caught, not acted on, while echo is off: no SA_RESTART, so the read returns EINTR. A signal
@@ -90,6 +89,8 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(tty, TCSANOW, &quiet);
   }
+  // The prompt once echo is off: a digit typed as soon as it shows is never echoed.
+  (void)::write(tty, prompt.data(), prompt.size());
   read_line(tty, line, n, too_long);
   if (is_terminal) {
     ::tcsetattr(tty, TCSANOW, &old);

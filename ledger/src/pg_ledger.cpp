@@ -7,6 +7,10 @@
 #include <chrono>
 #include <mutex>
 
+#include <libpq-fe.h>
+
+#include <string_view>
+
 #include "group_commit.hpp"
 #include "ledger_engine.hpp"
 #include "pg_db.hpp"
@@ -129,5 +133,20 @@ std::unique_ptr<PgLedger> PgLedger::open(const std::string& conninfo, const PgOp
 }
 
 CommitStats PgLedger::commit_stats() const { return impl_->committer->stats(); }
+
+bool conninfo_has_password(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return false;
+  }
+  bool has = false;
+  for (const auto* o = options; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') has = true;
+  }
+  PQconninfoFree(options);
+  return has;
+}
 
 }  // namespace skillcard::ledger

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -24,7 +25,22 @@ class KeyFiles : public ::testing::Test {
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void write(const fs::path& p, std::string_view content) { std::ofstream(p, std::ios::binary) << content; }
+  // Mode 0600, as a private key's file must be, so that what is tested is the content.
+  void write(const fs::path& p, std::string_view content) {
+    std::ofstream(p, std::ios::binary) << content;
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  void write_pem(const fs::path& p, EVP_PKEY* key, bool private_key) {
+    FILE* f = std::fopen(p.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    if (private_key) {
+      PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+    } else {
+      PEM_write_PUBKEY(f, key);
+    }
+    std::fclose(f);
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+  }
   KeyFileError::Reason reason_of(const std::function<void()>& f) {
     try {
       f();
@@ -104,30 +120,58 @@ TEST_F(KeyFiles, MalformedFile) {
   EXPECT_EQ(reason_of([&] { load_public_key(dir_ / "junk.der"); }), KeyFileError::Reason::Malformed);
   // A public key where a private key is expected is malformed for that purpose.
   write_public_key(dir_ / "pub.pem", OpenSsl::PrivateKey::generate().public_key());
+  fs::permissions(dir_ / "pub.pem", fs::perms::owner_read | fs::perms::owner_write);
   EXPECT_EQ(reason_of([&] { load_private_key(dir_ / "pub.pem"); }), KeyFileError::Reason::Malformed);
 }
 
 TEST_F(KeyFiles, WrongCurve) {
   EVP_PKEY* p384 = EVP_EC_gen("P-384");
   ASSERT_NE(p384, nullptr);
-  FILE* f = std::fopen((dir_ / "p384.pem").c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  PEM_write_PrivateKey(f, p384, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
-  f = std::fopen((dir_ / "p384.pub.pem").c_str(), "w");
-  PEM_write_PUBKEY(f, p384);
-  std::fclose(f);
+  write_pem(dir_ / "p384.pem", p384, true);
+  write_pem(dir_ / "p384.pub.pem", p384, false);
   EVP_PKEY_free(p384);
   EXPECT_EQ(reason_of([&] { load_private_key(dir_ / "p384.pem"); }), KeyFileError::Reason::WrongCurve);
   EXPECT_EQ(reason_of([&] { load_public_key(dir_ / "p384.pub.pem"); }), KeyFileError::Reason::WrongCurve);
 
   EVP_PKEY* ed = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   ASSERT_NE(ed, nullptr);
-  f = std::fopen((dir_ / "ed.pem").c_str(), "w");
-  PEM_write_PrivateKey(f, ed, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
+  write_pem(dir_ / "ed.pem", ed, true);
   EVP_PKEY_free(ed);
   EXPECT_EQ(reason_of([&] { load_private_key(dir_ / "ed.pem"); }), KeyFileError::Reason::WrongCurve);
+}
+
+TEST_F(KeyFiles, ASecretOthersMayReadIsRefused) {
+  const auto key = OpenSsl::PrivateKey::generate();
+  const auto path = dir_ / "k.pem";
+  write_private_key(path, key);
+  const auto set_mode = [&](unsigned mode) { fs::permissions(path, static_cast<fs::perms>(mode)); };
+  for (const unsigned open : {0644u, 0604u, 0602u}) {
+    set_mode(open);
+    EXPECT_EQ(reason_of([&] { load_private_key(path); }), KeyFileError::Reason::TooOpen) << std::oct << open;
+    EXPECT_EQ(reason_of([&] { require_private_file(path); }), KeyFileError::Reason::TooOpen) << std::oct << open;
+  }
+  try {
+    set_mode(0644);
+    require_private_file(path);
+    ADD_FAILURE() << "mode 0644 accepted";
+  } catch (const KeyFileError& e) {
+    EXPECT_NE(std::string(e.what()).find("mode 0644 lets others read a secret; chmod 600"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(read_key_file(path).empty()) << "the same file read as public material: no mode rule";
+  for (const unsigned private_mode : {0600u, 0400u}) {
+    set_mode(private_mode);
+    EXPECT_EQ(load_private_key(path).public_key(), key.public_key()) << std::oct << private_mode;
+    EXPECT_NO_THROW(require_private_file(path));
+  }
+  // Group access: only a root-owned key may share itself with a service group (0640).
+  set_mode(0640);
+  if (::geteuid() == 0) {
+    EXPECT_EQ(load_private_key(path).public_key(), key.public_key()) << "root's 0640 key";
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  }
+  EXPECT_EQ(reason_of([&] { load_private_key(path); }), KeyFileError::Reason::TooOpen) << "a user's 0640 key";
+  EXPECT_EQ(reason_of([&] { require_private_file(dir_ / "absent.pem"); }), KeyFileError::Reason::Missing);
 }
 
 TEST_F(KeyFiles, KeyFileSignerSignsWithTheFileKey) {

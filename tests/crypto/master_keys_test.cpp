@@ -26,6 +26,7 @@ class MasterKeys : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name) << text;
+    fs::permissions(dir_ / name, fs::perms::owner_read | fs::perms::owner_write);  // a secret's file
     return dir_ / name;
   }
   std::string load_error(const std::string& text) {

@@ -141,6 +141,31 @@ TEST_F(Session, AnotherRolesMasterCannotOpenTheSession) {
   EXPECT_THROW(s.open(CardRole::Counter), std::invalid_argument);
 }
 
+TEST_F(Session, APinIsNeverSentWithoutASecureChannel) {
+  const auto keys = key_source(CardRole::Counter);
+  CardSession s(*channel, *keys);
+  s.select();
+  const auto before = channel->exchanges;
+  const std::function<void()> pin_commands[] = {
+      [&] { s.verify(Pin(ct::kPin)); },
+      [&] { s.change_pin(Pin(ct::kPin), Pin("8642")); },
+      [&] { s.reset_retry_counter(Pin("8642")); },
+  };
+  for (const auto& command : pin_commands) {
+    try {
+      command();
+      ADD_FAILURE() << "a PIN command ran without a secure channel";
+    } catch (const CardRefusal& e) {
+      EXPECT_EQ(e.code(), "SECURE_CHANNEL_FAILED");
+    }
+  }
+  EXPECT_EQ(channel->exchanges, before) << "a PIN block reached the card in the clear";
+  // Open, the same PIN goes (wrapped) and verifies.
+  s.open(CardRole::Counter);
+  s.verify(Pin(ct::kPin));
+  EXPECT_GT(channel->exchanges, before);
+}
+
 TEST_F(Session, ACommandOutsideTheRoleIsTerminalRoleForbidden) {
   const auto keys = key_source(CardRole::Site);
   CardSession s(*channel, *keys);

@@ -97,6 +97,26 @@ TEST(PinEntry, TypedAtATerminalWithEchoOffThenRestored) {
   EXPECT_TRUE(pty.echo());
 }
 
+// The prompt shows only once echo is off: a holder who types as soon as it appears never has a
+// digit echoed.
+TEST(PinEntry, ThePromptShowsOnlyOnceEchoIsOff) {
+  Pty pty;
+  const pid_t child = read_in_child(pty);
+  std::string seen;
+  for (int i = 0; i < 2000 && seen.find("PIN: ") == std::string::npos; ++i) {
+    char buf[64];
+    const auto got = ::read(pty.master, buf, sizeof buf);
+    if (got > 0) seen.append(buf, static_cast<std::size_t>(got));
+  }
+  ASSERT_NE(seen.find("PIN: "), std::string::npos);
+  EXPECT_FALSE(pty.echo()) << "the prompt came before echo was off";
+  (void)!::write(pty.master, "2468\n", 5);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 // A holder who presses Ctrl-C, a terminal that hangs up, a kill: the program still ends by that
 // signal, but not before the terminal has its echo back (else the next shell command is typed
 // blind — and the next holder's PIN shown).

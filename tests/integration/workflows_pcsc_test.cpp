@@ -247,9 +247,11 @@ class WorkflowsPcsc : public ::testing::Test {
   fs::path personalised_card(const std::string& number) {
     const auto image = dir / ("card-" + number + ".img");
     const auto register_file = dir / "cards.jsonl";
+    const auto pin_file = dir / "initial-pin";
+    std::ofstream(pin_file) << kPin << "\n";
     run(std::string(SKILLCARD_PERSONALISE) + " --keys " + (env().dir / "keys").string() + " --card-number " + number +
-        " --citizen-id " + env().holder + " --region " + std::to_string(kRegion) + " --pin " + kPin + " --image " +
-        image.string() + " --register " + register_file.string());
+        " --citizen-id " + env().holder + " --region " + std::to_string(kRegion) + " --pin-fd 3 3<" +
+        pin_file.string() + " --image " + image.string() + " --register " + register_file.string());
     std::ifstream in(register_file);
     std::string line;
     std::optional<Bytes> certificate;

@@ -61,6 +61,7 @@ TEST(Datagen, ProvinceNeverOverwritesMasterKeys) {
       "kiosk = \"202122232425262728292a2b2c2d2e2f\"\n[holder_ref]\n"
       "secret = \"303132333435363738393a3b3c3d3e3f303132333435363738393a3b3c3d3e3f\"\n");
   std::ofstream(dir / "master-keys.toml") << held;
+  fs::permissions(dir / "master-keys.toml", fs::perms::owner_read | fs::perms::owner_write);
   const auto gen = run(std::string(SKILLCARD_DATAGEN) + " province --scale 0.0005 --out " + dir.string());
   ASSERT_EQ(gen.code, 0) << gen.out;
   std::ifstream in(dir / "master-keys.toml");

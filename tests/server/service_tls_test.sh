@@ -27,7 +27,7 @@ K=$T/keys
 "$SERVER" --keys "$K" --tls-cert "$T/srv/service.cert.pem" --tls-key "$T/srv/service.key.pem" \
   --listen 127.0.0.1:0 --ledger "$T/ledger.sqlite" >"$T/out" 2>"$T/err" &
 PID=$!
-for _ in $(seq 50); do grep -q listening "$T/out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q listening "$T/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(sed -n 's/.*:\([0-9]*\) (TLS)$/\1/p' "$T/out")
 [ -n "$PORT" ] || fail "server did not start"
 URL=https://127.0.0.1:$PORT
@@ -111,7 +111,7 @@ start_with() {  # start_with KEYS: runs the server on KEYS until it listens (0) 
   "$SERVER" --keys "$1" --tls-cert "$T/srv/service.cert.pem" --tls-key "$T/srv/service.key.pem" \
     --listen 127.0.0.1:0 --ledger "$T/ledger2.sqlite" >"$T/out2" 2>"$T/err2" &
   PID=$!
-  for _ in $(seq 50); do
+  for _ in $(seq 300); do
     grep -q listening "$T/out2" 2>/dev/null && return 0
     kill -0 "$PID" 2>/dev/null || { PID=; return 1; }
     sleep 0.1
@@ -131,4 +131,14 @@ fi
 [ ! -e "$T/t9/S9.cert.pem" ] || fail "keytool wrote a certificate it refused"
 if "$KEYTOOL" init --out "$T/dup" --bureau 420100 --bureau 420100 2>/dev/null; then fail "init took a repeated bureau"; fi
 [ -z "$(ls -A "$T/dup" 2>/dev/null)" ] || fail "init wrote keys before refusing a repeated bureau: $(ls "$T/dup")"
+# A password on the command line is refused before anything is opened, without echoing it.
+set +e
+"$SERVER" --keys "$K" --insecure-loopback --listen 127.0.0.1:0 \
+  --pg "host=127.0.0.1 dbname=none password=hunter2-secret" >/dev/null 2>"$T/err3"
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "a --pg password was not refused with exit 2 (got $rc): $(cat "$T/err3")"
+grep -q 'PGPASSFILE' "$T/err3" || fail "the refusal does not say where the password goes: $(cat "$T/err3")"
+if grep -q 'hunter2-secret' "$T/err3"; then fail "the refusal printed the password"; fi
+
 echo "service TLS integration: ok"

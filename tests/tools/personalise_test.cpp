@@ -5,6 +5,8 @@
 // Then its refusals: existing image, bad citizen ID, PIN, card number, region, missing keys,
 // a card already registered; none of them writes anything.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,7 +52,8 @@ Run run(const std::string& exe, const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-Run personalise(const std::string& args) { return run(SKILLCARD_PERSONALISE, args); }
+// In a session of its own (setsid): no controlling terminal, so nothing can wait at a prompt.
+Run personalise(const std::string& args) { return run(std::string("setsid -w ") + SKILLCARD_PERSONALISE, args); }
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);
@@ -97,7 +100,13 @@ class Personalise : public ::testing::Test {
   std::string base(const std::string& number = "4201000001", const std::string& citizen = kCitizen,
                    const std::string& pin = "246810") const {
     return "--keys " + (dir_ / "keys").string() + " --card-number " + number + " --citizen-id " + citizen +
-           " --region 420100 --pin " + pin;
+           " --region 420100" + pin_from_fd(pin);
+  }
+  // The PIN as the tool takes it: a line from a descriptor, never an argument.
+  std::string pin_from_fd(const std::string& pin) const {
+    const auto file = work_ / ("pin-" + pin);
+    std::ofstream(file) << pin << "\n";
+    return " --pin-fd 3 3<" + file.string();
   }
   fs::path keys() const { return dir_ / "keys"; }
   static fs::path dir_;
@@ -243,6 +252,57 @@ TEST_F(Personalise, MakesACardTheTrainingAppletServes) {
   EXPECT_EQ(std::count(both.begin(), both.end(), '\n'), 2);
 }
 
+// At a station's terminal the PIN is typed twice with echo off (a pseudo-terminal that becomes
+// the tool's controlling terminal, as /dev/tty): the same twice writes the card, two different
+// entries write nothing, and the digits never show.
+TEST_F(Personalise, TheInitialPinIsTypedTwiceAtTheTerminal) {
+  struct Case {
+    const char* again;
+    int code;
+  };
+  for (const Case c : {Case{"246810", 0}, Case{"246811", 2}}) {
+    const auto image = work_ / (c.code == 0 ? "card-same.img" : "card-differ.img");
+    const std::string cmd = std::string(SKILLCARD_PERSONALISE) + " --keys " + keys().string() +
+                            " --card-number 4201000001 --citizen-id " + kCitizen + " --region 420100 --image " +
+                            image.string();
+    int master = -1;
+    const pid_t child = ::forkpty(&master, nullptr, nullptr, nullptr);
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    std::string seen;
+    // Reads what the tool writes until `text` shows (or 20 s pass, or the tool has gone).
+    const auto read_until = [&](std::string_view text) {
+      for (int i = 0; i < 2000 && seen.find(text) == std::string::npos; ++i) {
+        pollfd p{master, POLLIN, 0};
+        if (::poll(&p, 1, 10) <= 0) continue;
+        char buf[256];
+        const auto n = ::read(master, buf, sizeof buf);
+        if (n <= 0) break;  // EIO: the tool has closed the terminal
+        seen.append(buf, static_cast<std::size_t>(n));
+      }
+      return seen.find(text) != std::string::npos;
+    };
+    EXPECT_TRUE(read_until("Initial PIN")) << seen;
+    (void)!::write(master, "246810\n", 7);
+    EXPECT_TRUE(read_until("Again")) << seen;
+    (void)!::write(master, (std::string(c.again) + "\n").data(), 7);
+    read_until("\x04never");  // to the end
+    ::close(master);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), c.code) << seen;
+    EXPECT_EQ(fs::exists(image), c.code == 0) << seen;
+    EXPECT_EQ(seen.find("24681"), std::string::npos) << "a typed PIN was echoed: " << seen;
+    if (c.code != 0) {
+      EXPECT_NE(seen.find("the two PINs typed differ"), std::string::npos) << seen;
+    }
+  }
+}
+
 TEST_F(Personalise, RefusesAndWritesNothing) {
   const auto image = work_ / "card.img";
   const auto reg = work_ / "register.jsonl";
@@ -255,12 +315,15 @@ TEST_F(Personalise, RefusesAndWritesNothing) {
   const Case cases[] = {
       {base("4201000001", "110105194912310021") + out, 2, "check character"},
       {base("4201000001", "11010519491231002") + out, 2, "18 characters"},
-      {base("4201000001", kCitizen, "123") + out, 2, "4 to 12 digits"},
-      {base("4201000001", kCitizen, "12345a") + out, 2, "digits 0-9"},
+      {base("4201000001", kCitizen, "123") + out, 2, "4-12 digits"},
+      {base("4201000001", kCitizen, "12345a") + out, 2, "4-12 digits"},
+      {base() + " --pin 246810" + out, 2, "--pin"},  // a command line is readable by every local user
+      {"--keys " + keys().string() + " --card-number 4201000001 --citizen-id " + kCitizen + " --region 420100" + out, 2,
+       "give --pin-fd"},  // run without a terminal (setsid below)
       {base("420100000", kCitizen) + out, 2, "10 digits"},
       {base() + " --region 42010" + out, 2, "region"},
       {"--keys " + (work_ / "nokeys").string() + " --card-number 4201000001 --citizen-id " + kCitizen +
-           " --region 420100 --pin 1234" + out,
+           " --region 420100" + pin_from_fd("1234") + out,
        3, "missing"},
       {base() + " --image " + (work_ / "no-such-folder" / "card.img").string(), 2, "does not exist"},
   };
@@ -279,7 +342,7 @@ TEST_F(Personalise, RefusesAndWritesNothing) {
     fs::copy(keys(), bad, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     std::ofstream(bad / "master-keys.toml", std::ios::trunc) << "version = 1\n[scp03]\ncounter = \"00\"\n";
     const auto r = personalise("--keys " + bad.string() + " --card-number 4201000001 --citizen-id " + kCitizen +
-                               " --region 420100 --pin 1234" + out);
+                               " --region 420100" + pin_from_fd("1234") + out);
     EXPECT_EQ(r.exit_code, 3) << r.output;
     EXPECT_NE(r.output.find("malformed"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(image));

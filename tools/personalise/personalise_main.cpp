@@ -22,6 +22,8 @@
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/mbedtls.hpp"
 #include "skillcard/crypto/signer.hpp"
+#include "skillcard/host/pin_entry.hpp"
+#include "skillcard/host/refusal.hpp"
 #include "skillcard/schemas/card_certificate.hpp"
 
 namespace fs = std::filesystem;
@@ -108,7 +110,7 @@ struct Options {
   std::string card_number;
   std::string citizen_id;
   std::string region;
-  std::string pin;
+  std::optional<int> pin_fd;
   fs::path image;
   std::optional<fs::path> register_file;
   int days = 3650;
@@ -125,9 +127,6 @@ void validate(const Options& o) {
   if (o.region.size() != 6 || o.region[0] == '0' || !digits(o.region)) {
     throw UsageError("--region must be a 6-digit GB/T 2260 region code, got '" + o.region + "'");
   }
-  if (const auto problem = card::training::pin_problem(o.pin); !problem.empty()) {
-    throw UsageError("--pin: " + problem);  // PIN_FORMAT; the PIN itself is never printed
-  }
   if (fs::exists(o.image) || fs::is_symlink(o.image)) {
     throw UsageError("image " + o.image.string() + " already exists: personalisation never overwrites a card");
   }
@@ -143,17 +142,44 @@ void validate(const Options& o) {
   }
 }
 
+// The initial PIN: a line from --pin-fd (a PIN pad, a script), else typed twice at the terminal
+// with echo off. Never an argument: every local user can read a command line (ps, /proc).
+host::Pin initial_pin(const Options& o) {
+  try {
+    if (o.pin_fd) return host::read_pin_line(*o.pin_fd);
+    const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (tty < 0) throw UsageError("no terminal to type the initial PIN at: give --pin-fd N");
+    struct Close {
+      int fd;
+      ~Close() { ::close(fd); }
+    } close_tty{tty};
+    auto pin = host::read_pin_from_terminal(tty, "Initial PIN (4-12 digits) / 初始密码（4-12 位数字）: ");
+    const auto again = host::read_pin_from_terminal(tty, "Again / 再次输入: ");
+    if (pin.size() != again.size() || !OpenSsl::equal_ct(pin.block().view(), again.block().view())) {
+      throw UsageError("the two PINs typed differ; nothing was written");
+    }
+    return pin;
+  } catch (const host::HostRefusal& e) {
+    throw UsageError(std::string("initial PIN: ") + e.what());  // PIN_FORMAT; the PIN is never printed
+  }
+}
+
 int run(const Options& o) {
   validate(o);
-  // Keys first: nothing is written unless every key loads.
+  // Keys first: nothing is written unless every key loads, and no PIN is asked for in vain.
   const auto store = FileMasterKeyStore::load(o.keys / "master-keys.toml");
   const auto card_ca = KeyFileSigner::load(o.keys / "card-ca.key.pem");
+  const auto pin = initial_pin(o);
 
   card::training::Personalisation p;
   p.card_number = o.card_number;
   p.region = static_cast<std::uint32_t>(std::stoul(o.region));
   p.holder = store->holder_ref(o.citizen_id);
-  p.pin = o.pin;
+  {
+    const auto block = pin.block();  // the digits, padded with FF
+    p.pin.assign(block.view().begin(), block.view().begin() + static_cast<std::ptrdiff_t>(pin.size()));
+  }
+  const ScopedWipe wipe_pin(p.pin);
   // On a real card the card makes its own keys and only the public halves leave it; here the
   // station makes them with the card's crypto library and writes the scalars into the image.
   const auto receipt_key = MbedTls::PrivateKey::generate();
@@ -226,7 +252,10 @@ int main(int argc, char** argv) {
   app.add_option("--citizen-id", o.citizen_id, "18-character citizen ID (only its holder reference is stored)")
       ->required();
   app.add_option("--region", o.region, "6-digit region code of the issuing bureau")->required();
-  app.add_option("--pin", o.pin, "initial PIN, 4-12 digits")->required();
+  app.add_option("--pin-fd", o.pin_fd,
+                 "read the initial PIN (4-12 digits) as a line from this descriptor; "
+                 "without it the PIN is typed twice at the terminal")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--image", o.image, "card image to create (never overwritten)")->required();
   app.add_option("--register", register_file, "register file (JSON lines) to append the card to");
   app.add_option("--days", o.days, "certificate validity in days (default 3650)")->check(CLI::Range(1, 36500));

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "request_parser.hpp"
+#include "skillcard/crypto/key_files.hpp"
 
 namespace skillcard::service {
 
@@ -441,6 +442,7 @@ Server::Server(const Handler& handler, ServerOptions options)
                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
       SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
       ctx.use_certificate_chain_file(o.tls_cert.string());
+      crypto::require_private_file(o.tls_key);
       ctx.use_private_key_file(o.tls_key.string(), ssl::context::pem);
       ctx.load_verify_file(o.client_ca.string());
       ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
@@ -449,6 +451,8 @@ Server::Server(const Handler& handler, ServerOptions options)
       SSL_CTX_set_verify_depth(ctx.native_handle(), 2);
       X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx.native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
     } catch (const boost::system::system_error& e) {
+      throw ServerError(std::string("TLS setup: ") + e.what());
+    } catch (const crypto::KeyFileError& e) {
       throw ServerError(std::string("TLS setup: ") + e.what());
     }
   }

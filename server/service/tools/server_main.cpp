@@ -180,6 +180,11 @@ int main(int argc, char** argv) {
       std::cerr << "skillcard-server: --ledger FILE or --pg CONNINFO is required\n";
       return 2;
     }
+    if (ledger::conninfo_has_password(pg_conninfo)) {
+      std::cerr << "skillcard-server: --pg carries a password, which every local user can read on a command line; "
+                   "put it in PGPASSFILE (~/.pgpass, mode 0600) or PGPASSWORD instead\n";
+      return 2;
+    }
     std::unique_ptr<ledger::Ledger> ledger;
     if (!pg_conninfo.empty()) {
       ledger = ledger::PgLedger::open(pg_conninfo);

@@ -21,6 +21,7 @@ class KeyFileError : public std::runtime_error {
     Exists,         // refusing to overwrite
     ParentMissing,  // the folder to write into does not exist
     WriteFailed,    // I/O error while writing
+    TooOpen,        // a secret others may read: its mode lets them (or its group, unless root owns it)
   };
   KeyFileError(Reason reason, const std::filesystem::path& path, const std::string& detail);
   Reason reason() const noexcept { return reason_; }
@@ -51,7 +52,17 @@ void write_new_secret_file(const std::filesystem::path& path, std::string text);
 void write_private_key(const std::filesystem::path& path, const OpenSsl::PrivateKey& key);  // 0600
 void write_public_key(const std::filesystem::path& path, const EcPublicKey& key);           // 0644
 
-// Reads a whole file; KeyFileError Missing / Unreadable.
-std::string read_key_file(const std::filesystem::path& path);
+// What a file read by read_key_file holds: a secret's file must be private to its owner.
+enum class KeyFileKind { Public, Secret };
+
+// Reads a whole file into one buffer (no stream buffers left holding copies of it); KeyFileError
+// Missing / Unreadable / Malformed (over 1 MiB), and for a Secret TooOpen (require_private_file).
+std::string read_key_file(const std::filesystem::path& path, KeyFileKind kind = KeyFileKind::Public);
+
+// Refuses (KeyFileError TooOpen) a secret's file that others may read or write, or its group
+// when the owner is not root — ssh's rule for private keys, with PostgreSQL's exception for a
+// root-owned key shared with a service group (mode 0640). Also for keys OpenSSL opens itself
+// (TLS keys), checked before they are handed to it.
+void require_private_file(const std::filesystem::path& path);
 
 }  // namespace skillcard::crypto

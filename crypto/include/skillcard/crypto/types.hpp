@@ -32,6 +32,20 @@ class CryptoError : public std::runtime_error {
 // Overwrites memory in a way the compiler may not elide (glibc explicit_bzero).
 void secure_wipe(void* data, std::size_t size) noexcept;
 
+// Wipes a buffer that holds a secret's text (a key file, a PEM) when the scope ends, however it
+// ends: the buffer may leave the scope by an exception before its last use.
+template <class Buffer>
+class ScopedWipe {
+ public:
+  explicit ScopedWipe(Buffer& buffer) noexcept : buffer_(buffer) {}
+  ScopedWipe(const ScopedWipe&) = delete;
+  ScopedWipe& operator=(const ScopedWipe&) = delete;
+  ~ScopedWipe() { secure_wipe(buffer_.data(), buffer_.size() * sizeof(*buffer_.data())); }
+
+ private:
+  Buffer& buffer_;
+};
+
 // Owned secret bytes (keys, PINs, shared secrets): wiped when destroyed or reassigned, and
 // never printed. Move-only so that copies of a secret cannot linger unnoticed.
 class SecretBytes {

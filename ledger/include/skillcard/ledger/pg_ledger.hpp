@@ -30,6 +30,12 @@ struct PgOptions {
   bool create = true;
 };
 
+// Whether a libpq connection string (key=value or URI form) carries a password. A command line
+// is readable by every local user, so the service refuses one there: libpq reads the password
+// from PGPASSFILE (~/.pgpass) or PGPASSWORD instead. A string libpq cannot parse: false (open
+// says what is wrong with it).
+bool conninfo_has_password(const std::string& conninfo);
+
 class PgLedger final : public SqlLedger {
  public:
   // Connects (libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=skillcard

@@ -165,14 +165,15 @@ json submission_json(const ReceiptSubmission& s) {
 }  // namespace
 
 ServiceRefusal::ServiceRefusal(int http_status, std::string code, std::vector<std::string> rules, Message message,
-                               std::vector<Violation> violations, std::string field, std::string detail)
+                               std::vector<Violation> violations, std::string field, std::string detail, Extra extra)
     : Refusal(std::move(code), {}, "HTTP " + std::to_string(http_status) + (detail.empty() ? "" : ": " + detail)),
       http_status_(http_status),
       rules_(std::move(rules)),
       message_(std::move(message)),
       violations_(std::move(violations)),
       field_(std::move(field)),
-      detail_(std::move(detail)) {}
+      detail_(std::move(detail)),
+      extra_(std::move(extra)) {}
 
 std::string receipt_id(ByteView receipt) {
   const auto d = crypto::OpenSsl::sha256(receipt);
@@ -216,8 +217,14 @@ HttpResponse JsonServiceClient::call(const std::string& method, const std::strin
       throw ServiceUnavailable("HTTP " + std::to_string(response.status) + " " + j.at("error").get<std::string>() +
                                (detail.empty() ? std::string() : " (" + detail + ")"));
     }
+    ServiceRefusal::Extra extra;
+    for (const auto& [name, value] : j.items()) {
+      if (value.is_string() && name != "error" && name != "field" && name != "detail") {
+        extra.emplace(name, value.get<std::string>());
+      }
+    }
     throw ServiceRefusal(response.status, j.at("error").get<std::string>(), str_list(j, "rules"), message_of(j),
-                         std::move(violations), opt("field"), opt("detail"));
+                         std::move(violations), opt("field"), opt("detail"), std::move(extra));
   }
   if (response.status < 200 || response.status >= 300)
     throw ServiceUnavailable("unexpected HTTP status " + std::to_string(response.status));
@@ -357,9 +364,11 @@ HolderVouchers JsonServiceClient::holder_vouchers(const HolderRef& holder, const
   h.holder = hexid<16>(j, "holder");
   const auto& list = field(j, "vouchers");
   if (!list.is_array()) not_contract("\"vouchers\" is not an array");
-  for (const auto& v : list)
+  for (const auto& v : list) {
     h.vouchers.push_back(
-        {hexid<8>(v, "voucher_id"), str(v, "state"), b64(v, "token"), voucher_info(field(v, "voucher"))});
+        {hexid<8>(v, "voucher_id"), str(v, "state"), b64(v, "token"), voucher_info(field(v, "voucher")), {}});
+    if (v.contains("moved_from")) h.vouchers.back().moved_from = hexid<8>(v, "moved_from");
+  }
   return h;
 }
 

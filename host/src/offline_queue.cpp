@@ -3,7 +3,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "skillcard/iso7816/call_site.hpp"
 
@@ -32,6 +35,17 @@ struct OfflineQueue::Db {
                              std::to_string(where.line));
   }
   void exec(const char* sql) { check(sqlite3_exec(handle, sql, nullptr, nullptr, nullptr), sql); }
+  // SQLite does not call the busy handler when this meets another process creating or switching
+  // the same new file (waiting there could deadlock): it waits itself, as long as the handler would.
+  void switch_to_wal(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(2 * pause, std::chrono::milliseconds(50))) {
+      const int rc = sqlite3_exec(handle, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+      if (rc != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline)
+        return check(rc, "PRAGMA journal_mode=WAL");
+      std::this_thread::sleep_for(pause);
+    }
+  }
   Stmt prepare(const char* sql) const {
     sqlite3_stmt* s = nullptr;
     check(sqlite3_prepare_v2(handle, sql, -1, &s, nullptr), sql);
@@ -64,9 +78,19 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
   db_->check(sqlite3_open_v2(path.c_str(), &db_->handle,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr),
              "open");
-  db_->check(sqlite3_busy_timeout(db_->handle, 5000), "busy timeout");
-  db_->exec("PRAGMA journal_mode=WAL");
+  constexpr std::chrono::milliseconds kBusyTimeout(5000);
+  db_->check(sqlite3_busy_timeout(db_->handle, static_cast<int>(kBusyTimeout.count())), "busy timeout");
+  db_->switch_to_wal(kBusyTimeout);
   db_->exec("PRAGMA synchronous=FULL");
+  // The schema in one write transaction: two processes opening an old queue at once add its new
+  // columns once.
+  db_->exec("BEGIN IMMEDIATE");
+  struct RollbackUnlessCommitted {
+    sqlite3* handle;
+    ~RollbackUnlessCommitted() {
+      if (sqlite3_get_autocommit(handle) == 0) sqlite3_exec(handle, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  } rollback{db_->handle};
   db_->exec(
       "CREATE TABLE IF NOT EXISTS receipts ("
       " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -94,12 +118,21 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       "CREATE TABLE IF NOT EXISTS in_doubt ("
       " card TEXT PRIMARY KEY,"
       " voucher_id TEXT NOT NULL,"
-      " counter_before INTEGER NOT NULL)");
+      " counter_before INTEGER NOT NULL,"
+      " since INTEGER NOT NULL DEFAULT 0)");
+  // A queue made before the time of a doubt was kept: the column is added, 0 for older rows.
+  {
+    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('in_doubt') WHERE name = 'since'");
+    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
+    if (sqlite3_column_int(cols.get(), 0) == 0)
+      db_->exec("ALTER TABLE in_doubt ADD COLUMN since INTEGER NOT NULL DEFAULT 0");
+  }
   db_->exec(
       "CREATE TABLE IF NOT EXISTS contact ("
       " id INTEGER PRIMARY KEY CHECK (id = 1),"
       " local_time INTEGER NOT NULL,"
       " service_time INTEGER NOT NULL)");
+  db_->exec("COMMIT");
 }
 
 OfflineQueue::~OfflineQueue() = default;
@@ -161,20 +194,23 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 void OfflineQueue::remember_in_doubt(const InDoubt& pending) {
-  const auto s = db_->prepare("INSERT OR REPLACE INTO in_doubt(card, voucher_id, counter_before) VALUES (?,?,?)");
+  const auto s =
+      db_->prepare("INSERT OR REPLACE INTO in_doubt(card, voucher_id, counter_before, since) VALUES (?,?,?,?)");
   db_->bind_text(s.get(), 1, pending.card);
   db_->bind_text(s.get(), 2, lower_hex(pending.voucher));
   db_->bind_int(s.get(), 3, pending.counter_before);
+  db_->bind_int(s.get(), 4, static_cast<std::int64_t>(pending.since));
   db_->check(sqlite3_step(s.get()), "remember in doubt");
 }
 
 std::vector<InDoubt> OfflineQueue::all_in_doubt() const {
-  const auto s = db_->prepare("SELECT card, voucher_id, counter_before FROM in_doubt ORDER BY card");
+  const auto s = db_->prepare("SELECT card, voucher_id, counter_before, since FROM in_doubt ORDER BY card");
   std::vector<InDoubt> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({column_text(s.get(), 0), fixed_from_hex<8>(column_text(s.get(), 1), "voucher_id"),
-                   static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 2))});
+                   static_cast<std::uint32_t>(sqlite3_column_int64(s.get(), 2)),
+                   static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 3))});
   }
   db_->check(rc, "in doubt");
   return out;

@@ -5,6 +5,7 @@
 
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/host/encoding.hpp"
+#include "skillcard/schemas/portfolio.hpp"
 #include "skillcard/schemas/receipt.hpp"
 
 namespace skillcard::host {
@@ -19,6 +20,8 @@ std::string_view to_string(WriteState state) noexcept {
       return "voided";
     case WriteState::Unknown:
       return "unknown";
+    case WriteState::NotWritten:
+      return "not-written";
   }
   return "?";
 }
@@ -97,15 +100,22 @@ IssueOutcome CounterWorkflow::issue(const IssueInput& in) {
                        in.eligible_providers,
                        genuine.proof};
   auto issued = service_->issue_voucher(request);
-  return write_voucher(issued.voucher_id, std::move(issued.token), std::move(issued.voucher));
+  return write_voucher(genuine, issued.voucher_id, std::move(issued.token), std::move(issued.voucher), false);
 }
 
-IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, VoucherInfo info) {
+IssueOutcome CounterWorkflow::write_voucher(const GenuineCard& genuine, const VoucherId& id, Bytes token,
+                                            VoucherInfo info, bool moved) {
   IssueOutcome out{id, std::move(token), std::move(info), WriteState::Unknown, {}, {}};
   bool definitive_failure = false;
   try {
-    if (card_->role() != CardRole::Counter) card_->open(CardRole::Counter);
+    // On the card proven genuine only: the lost card itself (same holder) or the next person's,
+    // put in the reader meanwhile, never gets the voucher.
+    open_counter_session(genuine);
     card_->store_voucher(out.token);
+  } catch (const HostRefusal& e) {
+    if (e.code() != "CARD_REMOVED") throw;
+    definitive_failure = true;  // not written, and on no card of this holder's
+    out.problem = std::string("CARD_REMOVED: ") + e.what();
   } catch (const iso7816::UnknownOutcomeError& e) {
     out.problem = std::string("UNKNOWN_OUTCOME: ") + e.what();
     return out;  // the next tap's LIST decides
@@ -125,6 +135,12 @@ IssueOutcome CounterWorkflow::write_voucher(const VoucherId& id, Bytes token, Vo
     // card is not known, and the voucher is issued all the same — it goes back with its id for
     // the next tap's settle, never lost in an exception.
     out.problem = std::string("UNKNOWN_OUTCOME: ") + e.what();
+    return out;
+  }
+  if (definitive_failure && moved) {
+    // An existing subsidy moved from a lost card: voiding it would take it from the holder (a
+    // new one is a new decision under this year's rules). It stays issued for `counter settle`.
+    out.state = WriteState::NotWritten;
     return out;
   }
   try {
@@ -163,6 +179,12 @@ WriteState CounterWorkflow::settle(const VoucherId& voucher_id) {
     service_->mark_written(voucher_id);
     return WriteState::Written;
   }
+  const auto& v =
+      *std::find_if(theirs.begin(), theirs.end(), [&](const HolderVoucher& h) { return h.voucher_id == voucher_id; });
+  if (v.moved_from) {  // an existing subsidy: written now, never voided here
+    return v.state == "issued" ? write_voucher(genuine, v.voucher_id, v.token, v.voucher, true).state
+                               : WriteState::NotWritten;
+  }
   service_->void_voucher(voucher_id, "not on the card after an unknown write outcome");
   return WriteState::Voided;
 }
@@ -181,16 +203,41 @@ std::vector<IssueOutcome> CounterWorkflow::settle_unwritten() {
       service_->mark_written(v.voucher_id);
       out.push_back({v.voucher_id, v.token, v.voucher, WriteState::Written, {}, {}});
     } else {
-      out.push_back(write_voucher(v.voucher_id, v.token, v.voucher));
+      out.push_back(write_voucher(genuine, v.voucher_id, v.token, v.voucher, v.moved_from.has_value()));
     }
   }
   return out;
 }
 
+void CounterWorkflow::update_digest_from(const GenuineCard& genuine, const ServiceRefusal& duplicate) {
+  const auto* text = duplicate.extra("digest");
+  if (text == nullptr) return;
+  try {
+    const auto digest = base64url_decode(*text, "digest");
+    const auto claims = verify_portfolio_digest(digest, *trust_, clock_());
+    open_counter_session(genuine);
+    if (card_->list_vouchers(apdu::kListAll).holder != claims.holder) return;
+    if (const auto on_card = card_->read_digest()) {
+      if (schemas::decode_portfolio_digest(*on_card).claims.digest_version >= claims.digest_version) return;
+    }
+    card_->write_digest(digest);
+  } catch (const std::exception&) {
+    // Best effort: the refusal is the answer; the next attempt tries again.
+  }
+}
+
 RecordedCertificate CounterWorkflow::record_certificate(CertificateRequest request) {
   const auto genuine = prove_genuine();
   request.card = genuine.card.claims.card_number;
-  auto recorded = service_->record_certificate(request);
+  RecordedCertificate recorded;
+  try {
+    recorded = service_->record_certificate(request);
+  } catch (const ServiceRefusal& e) {
+    // Recorded before — perhaps by this counter, whose answer or WRITE DIGEST was lost: the card
+    // takes the current digest when its own is older, and the refusal stands.
+    if (e.code() == "P14_CERTIFICATE_DUPLICATE") update_digest_from(genuine, e);
+    throw;
+  }
   verify_portfolio_digest(recorded.digest, *trust_, clock_());
   open_counter_session(genuine);
   card_->write_digest(recorded.digest);
@@ -235,7 +282,7 @@ LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, con
   for (const auto& m : out.answer.moved) {
     VoucherInfo info;
     info.id = m.voucher_id;
-    out.moved.push_back(write_voucher(m.voucher_id, m.token, info));
+    out.moved.push_back(write_voucher(genuine, m.voucher_id, m.token, info, true));
   }
   return out;
 }
@@ -325,8 +372,11 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
       Bytes receipt;
       try {
         receipt = card_->get_receipt(counter);
-      } catch (const CardRefusal&) {
-        continue;  // 6A88: its slot was reused, so not the voucher still in doubt
+      } catch (const CardRefusal& e) {
+        // 6A88: its slot was reused, so not the voucher still in doubt. Any other refusal says
+        // nothing about that receipt: the record of the doubt stays for the next tap.
+        if (e.code() != "VOUCHER_NOT_ON_CARD") throw;
+        continue;
       }
       const auto claims = schemas::decode_receipt(receipt).claims;
       if (claims.voucher != pending->voucher || claims.site != config_.site_id) continue;
@@ -414,7 +464,7 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
   // In doubt on disk before the card can commit: if this process, the host or its power dies
   // after the card signed and before the receipt is queued, the next tap finds the record and
   // fetches the receipt (GET RECEIPT) instead of losing it.
-  const InDoubt pending{card, chosen->id, list.redemption_counter};
+  const InDoubt pending{card, chosen->id, list.redemption_counter, request.terminal_time};
   queue_->remember_in_doubt(pending);
   try {
     out.receipt = card_->redeem(request);

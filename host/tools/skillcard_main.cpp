@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "skillcard/crypto/key_files.hpp"
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/x509.hpp"
 #include "skillcard/host/encoding.hpp"
@@ -215,6 +216,11 @@ struct Terminal {
           throw ConfigError(std::string(option) + " is required for TLS (or --plain-http to 127.0.0.1)");
         require_readable(option, *file);
       }
+      try {
+        crypto::require_private_file(o.key);
+      } catch (const crypto::KeyFileError& e) {
+        throw ConfigError(std::string("--key: ") + e.what());
+      }
     }
     try {
       service = make_https_service_client(h, o.clerk);
@@ -358,6 +364,8 @@ std::string state_text(const Output& out, std::string_view code) {
       {"mismatch", "与卡内摘要不符", "does not match the card"},
       {"no-card-digest", "卡内无摘要", "no digest on the card"},
       {"unknown", "结果未知，请重新刷卡核对（counter settle）", "outcome unknown: tap the card again (counter settle)"},
+      {"not-written", "未写入卡内，券仍有效：处理后重新刷卡写入（counter settle）",
+       "not on the card, still valid: write it with the card in the reader (counter settle)"},
       {"recorded", "已记录", "recorded"},
       {"already-recorded", "此前已记录", "recorded before"},
       {"queued", "已存入离线队列，联网后上传", "queued offline, sent when the service is reachable"},
@@ -650,10 +658,15 @@ int main(int argc, char** argv) {
       const auto state = w.settle(fixed_from_hex<8>(voucher_hex, "--voucher"));
       out.result = {{"voucher_id", voucher_hex}, {"state", to_string(state)}};
       out.line("状态", "state", state_text(out, to_string(state)));
+      if (state == WriteState::NotWritten || state == WriteState::Unknown) {
+        if (out.as_json) std::cout << out.result.dump() << "\n";
+        return state == WriteState::Unknown ? kInDoubt : kCardRefused;
+      }
     } else if (c_settle->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       json settled = json::array();
       bool unknown = false;
+      bool not_written = false;
       for (const auto& r : w.settle_unwritten()) {
         settled.push_back({{"voucher_id", lower_hex(r.voucher_id)},
                            {"state", to_string(r.state)},
@@ -662,16 +675,25 @@ int main(int argc, char** argv) {
         out.line("培训券", "voucher", lower_hex(r.voucher_id) + " " + state_text(out, to_string(r.state)));
         if (!r.problem.empty()) out.line("原因", "reason", problem_text(out, r.problem, r.problem_values));
         unknown |= r.state == WriteState::Unknown;
+        not_written |= r.state == WriteState::NotWritten || r.state == WriteState::Voided;
       }
       if (settled.empty()) out.line("培训券", "vouchers", out.word("无待写入的培训券", "none waiting to be written"));
       out.result = {{"settled", settled}};
-      if (unknown) {
+      if (unknown || not_written) {
         if (out.as_json) std::cout << out.result.dump() << "\n";
-        return kInDoubt;
+        return unknown ? kInDoubt : kCardRefused;
       }
     } else if (c_cert->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto r = w.record_certificate(cert);
+      std::optional<RecordedCertificate> recorded;
+      try {
+        recorded = w.record_certificate(cert);
+      } catch (const ServiceUnavailable& e) {
+        // Perhaps recorded with only the answer lost: the same command again is refused P14 and
+        // puts the current digest on the card.
+        return report_failure(out, "ANSWER_LOST", e.what(), kServiceUnavailable);
+      }
+      const auto& r = *recorded;
       out.result = {{"digest_version", r.digest_version}, {"record", base64url_encode(r.record)}};
       out.line("电子档案版本", "portfolio digest version", std::to_string(r.digest_version));
     } else if (c_change->parsed()) {
@@ -689,7 +711,15 @@ int main(int argc, char** argv) {
       out.line("密码", "PIN", state_text(out, "reset"));
     } else if (c_lost->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto r = w.replace_lost_card(lost_card, lost_citizen);
+      std::optional<LostOutcome> replaced;
+      try {
+        replaced = w.replace_lost_card(lost_card, lost_citizen);
+      } catch (const ServiceUnavailable& e) {
+        // Perhaps reported with only the answer lost: the same command again returns the moved
+        // vouchers still waiting to be written.
+        return report_failure(out, "ANSWER_LOST", e.what(), kServiceUnavailable);
+      }
+      const auto& r = *replaced;
       json moved = json::array();
       bool unknown = false;
       bool voided = false;
@@ -700,7 +730,7 @@ int main(int argc, char** argv) {
         out.line("转移培训券", "moved voucher", lower_hex(m.voucher_id) + " " + state_text(out, to_string(m.state)));
         if (!m.problem.empty()) out.line("原因", "reason", problem_text(out, m.problem, m.problem_values));
         unknown |= m.state == WriteState::Unknown;
-        voided |= m.state == WriteState::Voided;
+        voided |= m.state == WriteState::Voided || m.state == WriteState::NotWritten;
       }
       if (r.moved.empty()) out.line("转移培训券", "moved vouchers", out.word("无", "none"));
       out.result = {{"card", r.answer.card}, {"state", r.answer.state}, {"moved", moved}};
@@ -819,7 +849,23 @@ int main(int argc, char** argv) {
                    std::to_string(q.seconds_left / 3600) + out.word(" 小时", " h"), queue_note(out, q)});
       }
       out.table(table);
-      out.result = {{"receipts", items}};
+      // Redemptions whose card answered nothing: the receipt may be on the card only. Only a tap
+      // of that card here fetches it (site redeem), and only within the P12 window.
+      json doubts = json::array();
+      TextTable doubt_table({out.word("社保卡", "card"), out.word("培训券", "voucher"), out.word("状态", "status"),
+                             out.word("剩余时间", "time left")});
+      for (const auto& d : queue.all_in_doubt()) {
+        const auto deadline = d.since + kSyncWindowSeconds;
+        const auto left = d.since == 0 || deadline <= now() ? 0 : deadline - now();
+        doubts.push_back(
+            {{"card", d.card}, {"voucher_id", lower_hex(d.voucher)}, {"since", d.since}, {"seconds_left", left}});
+        doubt_table.add({d.card, lower_hex(d.voucher),
+                         out.word("核销结果未知：请持卡人回到本终端刷卡（site redeem）",
+                                  "outcome unknown: the holder's card must be tapped here again (site redeem)"),
+                         d.since == 0 ? "?" : std::to_string(left / 3600) + out.word(" 小时", " h")});
+      }
+      if (!doubts.empty()) out.table(doubt_table);
+      out.result = {{"receipts", items}, {"in_doubt", doubts}};
     } else if (k_show->parsed()) {
       const bool both = !want_vouchers && !want_portfolio;
       KioskWorkflow w(t.session(), t.svc(), t.anchors(), clock);

@@ -1,6 +1,8 @@
 // transmit_all: the GET RESPONSE / wrong-Le loop on top of CardChannel::transmit.
 #include "skillcard/iso7816/card_channel.hpp"
 
+#include <string>
+
 namespace skillcard::iso7816 {
 
 namespace {
@@ -36,7 +38,14 @@ ResponseApdu transmit_all(CardChannel& channel, const CommandApdu& command) {
   Bytes data = response.data();
   const std::uint8_t cla = get_response_cla(command.cla());
   while (available) {
-    response = transmit_fixing_le(channel, CommandApdu::get_response(*available).with_cla(cla));
+    try {
+      response = transmit_fixing_le(channel, CommandApdu::get_response(*available).with_cla(cla));
+    } catch (const CardRemovedError& e) {
+      // 61xx said the command ran: a card gone before its answer was fetched leaves the outcome
+      // unknown, never "not run" (a REDEEM would otherwise be forgotten while the card holds it).
+      throw UnknownOutcomeError(std::string("the card ran the command but went away before its answer was fetched (") +
+                                e.what() + ")");
+    }
     available = bytes_available(response.sw());
     // Both checks bound the loop against a card that keeps answering 61xx.
     if (available && response.data().empty()) {

@@ -113,6 +113,30 @@ struct SqliteLedger::Impl final : SqlStore<SqliteLedger::Impl, sqlite::Db> {
   }
 };
 
+void switch_to_wal(sqlite3* db, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    sqlite3_stmt* raw = nullptr;
+    sqlite::check(sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &raw, nullptr), db, "sqlite3_prepare_v2");
+    const sqlite::StmtHandle stmt(raw);
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_ROW) {
+      const auto* mode = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+      if (mode == nullptr || std::string_view(mode) != "wal") {
+        throw StorageError(
+            StorageErrorKind::Other, SQLITE_ERROR,
+            std::string("could not switch the database to WAL mode (it stays ") + (mode ? mode : "?") + ")",
+            CallSite::current());
+      }
+      return;
+    }
+    if ((rc & 0xFF) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+      sqlite::check(rc == SQLITE_DONE ? SQLITE_ERROR : rc, db, "PRAGMA journal_mode = WAL");
+    }
+    std::this_thread::sleep_for(pause);
+  }
+}
+
 namespace {
 
 void configure(Db& db, const SqliteOptions& options, bool writer) {
@@ -121,23 +145,7 @@ void configure(Db& db, const SqliteOptions& options, bool writer) {
   if (writer) {
     // WAL: readers never block the writer. synchronous=FULL: the WAL is synced at every commit,
     // so a commit that returned survives power loss.
-    // SQLite does not call the busy handler when the switch finds another connection mid-way
-    // through creating or switching the same new file (it would risk a deadlock), so the switch
-    // waits here itself, within the same busy timeout.
-    const auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
-    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
-      try {
-        auto q = db.query("PRAGMA journal_mode = WAL");
-        if (!q.step() || q.text(0) != "wal") {
-          throw StorageError(StorageErrorKind::Other, SQLITE_ERROR, "could not switch the ledger to WAL mode",
-                             CallSite::current());
-        }
-        break;
-      } catch (const StorageError& e) {
-        if (e.kind() != StorageErrorKind::Busy || std::chrono::steady_clock::now() >= deadline) throw;
-      }
-      std::this_thread::sleep_for(pause);
-    }
+    switch_to_wal(db.get(), options.busy_timeout);
   }
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");

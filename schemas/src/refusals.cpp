@@ -308,6 +308,13 @@ const std::vector<Refusal>& table() {
        "未收到服务端答复，培训券可能已经发放。请让持卡人插卡后执行 counter settle，已发放的培训券会写入卡内。",
        "The service's answer did not arrive; the voucher may have been issued. With the holder's card in the "
        "reader, run 'skillcard counter settle': an issued voucher is then written onto the card."},
+      {"ANSWER_LOST",
+       {},
+       0,
+       "",
+       "未收到服务端答复，操作可能已经生效。请让持卡人插卡后重新执行同一命令，重复执行是安全的。",
+       "The service's answer did not arrive; the request may have been carried out. With the holder's card in the "
+       "reader, run the same command again: repeating it is safe."},
       {"CARD_ERROR",
        {},
        0,

@@ -127,6 +127,10 @@ std::unique_ptr<CardKeySource> key_source(crypto::CardRole role) {
 iso7816::ResponseApdu TestChannel::transmit(const iso7816::CommandApdu& command) {
   ++exchanges;
   ++by_ins[command.ins()];
+  if (absent_at == command.ins()) {
+    absent_at.reset();
+    throw iso7816::CardRemovedError("no card in the reader");
+  }
   if (cut && cut->ins == command.ins()) {
     card_->eeprom().arm(card::PowerCut{cut->write_index, cut->mode, 0x5EED});
     cut.reset();
@@ -259,7 +263,7 @@ IssuedVoucher FakeService::issue_direct(std::vector<std::uint32_t> regions, std:
   c.expires_at = now + 90ull * 86'400;
   const auto token = schemas::sign_voucher(c, crypto::kid_of<OpenSsl>(pki().voucher_signer.public_key()),
                                            signer(pki().voucher_signer));
-  vouchers[c.id] = {c, token, std::move(card), "issued"};
+  vouchers[c.id] = {c, token, std::move(card), "issued", std::nullopt};
   return {c.id, token, "issued", info_of(c)};
 }
 
@@ -403,8 +407,16 @@ RecordedCertificate FakeService::record_certificate(const CertificateRequest& r)
   rec.salt = Bytes(16);
   OpenSsl::random_bytes(rec.salt);
   const auto encoded = schemas::encode(rec);
-  for (const auto& b : record_bytes)
-    if (schemas::decode_certificate_record(b).number == r.number) refuse(409, "P14_CERTIFICATE_DUPLICATE");
+  for (const auto& b : record_bytes) {
+    if (schemas::decode_certificate_record(b).number != r.number) continue;
+    // As the service: the holder's own record comes back with the current signed digest.
+    const auto& c = schemas::refusal("P14_CERTIFICATE_DUPLICATE");
+    throw ServiceRefusal(409, "P14_CERTIFICATE_DUPLICATE", {"P14"}, {std::string(c.zh_cn), std::string(c.en)}, {}, {},
+                         {},
+                         {{"record", base64url_encode(b)},
+                          {"digest", base64url_encode(current_digest)},
+                          {"digest_version", std::to_string(digest_version)}});
+  }
   ++digest_version;
   record_bytes.push_back(encoded);
   record_versions.push_back(digest_version);
@@ -435,8 +447,10 @@ LostAnswer FakeService::report_lost(const LostRequest& r) {
     auto& old = vouchers.at(from);
     old.state = "moved";
     const auto moved = issue_direct(old.claims.eligible_regions, old.claims.eligible_providers, *r.replacement);
+    vouchers.at(moved.voucher_id).moved_from = from;
     a.moved.push_back({from, moved.voucher_id, moved.token});
   }
+  if (after_report_lost) after_report_lost();
   return a;
 }
 
@@ -445,7 +459,7 @@ HolderVouchers FakeService::holder_vouchers(const HolderRef& holder, const CardP
   check_proof(proof, false);
   HolderVouchers h{holder, {}};
   for (const auto& [id, v] : vouchers)
-    if (v.claims.holder == holder) h.vouchers.push_back({id, v.state, v.token, info_of(v.claims)});
+    if (v.claims.holder == holder) h.vouchers.push_back({id, v.state, v.token, info_of(v.claims), v.moved_from});
   return h;
 }
 

@@ -79,6 +79,9 @@ class TestChannel final : public iso7816::CardChannel {
   // The host dies (a std::runtime_error that is no card error) once the card has run the next
   // command with this INS and answered; consumed when it fires.
   std::optional<std::uint8_t> die_after_answer_of;
+  // The card is out of the reader when the next command with this INS is sent (CardRemovedError:
+  // it never reached the card); consumed when it fires.
+  std::optional<std::uint8_t> absent_at;
 
  private:
   card::Card* card_;
@@ -113,9 +116,10 @@ class FakeService final : public ServiceClient {
   bool down = false;           // every call: ServiceUnavailable
   bool expire_nonces = false;  // redemptions with a server nonce: NONCE_EXPIRED
   std::uint64_t now = kNow;
-  std::uint32_t terminal_site = kSite;  // the site of the terminal that calls (its certificate)
-  bool void_after_issue = false;        // an operator voids each voucher right after it is issued
-  bool lose_issue_answer = false;       // a voucher is issued, then the answer is lost (ServiceUnavailable)
+  std::uint32_t terminal_site = kSite;      // the site of the terminal that calls (its certificate)
+  bool void_after_issue = false;            // an operator voids each voucher right after it is issued
+  bool lose_issue_answer = false;           // a voucher is issued, then the answer is lost (ServiceUnavailable)
+  std::function<void()> after_report_lost;  // runs once a loss report has moved the vouchers
 
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;
@@ -139,7 +143,8 @@ class FakeService final : public ServiceClient {
     schemas::VoucherClaims claims;
     Bytes token;
     std::string card;
-    std::string state;  // issued | written | voided | redeemed | moved
+    std::string state;                    // issued | written | voided | redeemed | moved
+    std::optional<VoucherId> moved_from;  // moved here from a lost card
   };
   std::map<VoucherId, Voucher> vouchers;
   std::map<VoucherId, Redemption> redemptions;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <thread>
 
 #include "host_test_support.hpp"
 
@@ -307,6 +308,68 @@ TEST_F(OfflineQueueTest, AQueueFromBeforeMessagesWereKeptOpensAndKeepsItsReceipt
   EXPECT_EQ(left[0].voucher_id, vid(7));
   EXPECT_EQ(left[0].message.zh_cn, "超过72小时");
   EXPECT_EQ(OfflineQueue(path).pending(1000).at(0).message.en, "over 72 h");  // reopened: no second ALTER
+}
+
+// A queue made before a doubt's time was kept: it opens, its doubt reads as time 0 (unknown),
+// and a new doubt keeps its time.
+TEST_F(OfflineQueueTest, AnOldInDoubtRecordOpensWithoutItsTime) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE in_doubt (card TEXT PRIMARY KEY, voucher_id TEXT NOT NULL, counter_before "
+                           "INTEGER NOT NULL); INSERT INTO in_doubt VALUES ('4201000001', '0000000000000007', 3);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  OfflineQueue q(path);
+  const auto old = q.in_doubt("4201000001");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->voucher, vid(7));
+  EXPECT_EQ(old->counter_before, 3u);
+  EXPECT_EQ(old->since, 0u);
+  q.remember_in_doubt({"4201000002", vid(8), 5, 1234});
+  EXPECT_EQ(OfflineQueue(path).in_doubt("4201000002")->since, 1234u);
+}
+
+// Two processes of one terminal (a sync and a redemption, say) opening the same queue at once:
+// a new file is switched to WAL once, an old one gains its columns once; neither open fails.
+TEST_F(OfflineQueueTest, ConcurrentOpensOfANewOrAnOldQueueAllSucceed) {
+  const auto open_together = [&](const std::filesystem::path& file) {
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          OfflineQueue q(file);
+          q.enqueue(vid(static_cast<std::uint32_t>(i)), "4201000001", receipt_bytes(static_cast<std::uint32_t>(i)),
+                    1000);
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "") << file;
+    EXPECT_EQ(OfflineQueue(file).size(), errors.size()) << file;
+  };
+  for (int round = 0; round < 20; ++round) {
+    const auto fresh = dir / ("new-" + std::to_string(round) + ".db");
+    open_together(fresh);
+    const auto old = dir / ("old-" + std::to_string(round) + ".db");
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA journal_mode=WAL; CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                           "voucher_id TEXT NOT NULL, card TEXT NOT NULL, receipt BLOB NOT NULL UNIQUE, made_at "
+                           "INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, refused INTEGER "
+                           "NOT NULL DEFAULT 0, rules TEXT NOT NULL DEFAULT '');",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    open_together(old);
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "../card_applet_sim/training_support.hpp"
 #include "host_test_support.hpp"
 #include "skillcard/host/encoding.hpp"
+#include "skillcard/schemas/portfolio.hpp"
 #include "skillcard/schemas/receipt.hpp"
 
 namespace skillcard::host {
@@ -19,12 +20,15 @@ using crypto::CardRole;
 using namespace host::testing;
 namespace ct = card::testing;
 
-// The code of the HostRefusal that `f` throws; "(no refusal)" when it returns.
+// The code of the refusal (the host's or the service's) that `f` throws; "(no refusal)" when it
+// returns.
 template <class F>
 std::string refusal_of(F&& f) {
   try {
     f();
   } catch (const HostRefusal& e) {
+    return e.code();
+  } catch (const ServiceRefusal& e) {
     return e.code();
   }
   return "(no refusal)";
@@ -336,6 +340,7 @@ TEST_F(Workflows, CardPulledAfterRedeemCommittedIsRecoveredByGetReceiptNeverASec
   }
   EXPECT_TRUE(service.redemptions.empty());
   ASSERT_EQ(queue->all_in_doubt().size(), 1u);
+  EXPECT_EQ(queue->all_in_doubt()[0].since, kNow) << "when, for the P12 window the clerk is shown";
   // The site host restarts between the two taps: the in-doubt record is in the queue's file.
   queue = std::make_unique<OfflineQueue>(dir / "queue.db");
   SiteWorkflow w_after_restart(s, service, *queue, site, clock);
@@ -706,6 +711,72 @@ TEST_F(Workflows, LostCardsVouchersMoveToTheReplacementAndTheOldCardsReceiptIsRe
   EXPECT_EQ(out.voucher_id, moved);
 }
 
+// A moved voucher is the holder's existing subsidy: a write that fails leaves it issued (a void
+// would take it away; a new one is a new decision under this year's P1/P2/P16), and the next
+// settle writes it — by voucher id or all at once.
+TEST_F(Workflows, AMovedVoucherIsNeverVoidedForAFailedWriteAndSettleWritesIt) {
+  CardSession s1(*channel, *counter_keys);
+  CounterWorkflow counter1(s1, service, trust, clock);
+  ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
+  ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
+
+  auto replacement = make_second_card();
+  replacement->power_on();
+  TestChannel channel2(*replacement);
+  service.register_card(second_card_certificate(), citizen_id());
+  CardSession s2(channel2, *counter_keys);
+  CounterWorkflow counter2(s2, service, trust, clock);
+  channel2.absent_at = 0x30;  // the card is pulled just before the first STORE
+  const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
+  ASSERT_EQ(lost.moved.size(), 2u);
+  EXPECT_EQ(lost.moved[0].state, WriteState::NotWritten);
+  EXPECT_NE(lost.moved[0].problem.find("CARD_REMOVED"), std::string::npos) << lost.moved[0].problem;
+  EXPECT_EQ(lost.moved[1].state, WriteState::Written) << lost.moved[1].problem;
+  const auto first = lost.moved[0].voucher_id;
+  EXPECT_EQ(service.vouchers.at(first).state, "issued") << "an existing subsidy was voided";
+  EXPECT_FALSE(on_card(s2, first, SlotState::Stored));
+
+  // Settled by its id: not on the card, so written now (not voided as a new voucher would be).
+  channel2.absent_at = 0x30;
+  EXPECT_EQ(counter2.settle(first), WriteState::NotWritten);
+  EXPECT_EQ(service.vouchers.at(first).state, "issued");
+  EXPECT_EQ(counter2.settle(first), WriteState::Written);
+  EXPECT_EQ(service.vouchers.at(first).state, "written");
+  EXPECT_TRUE(on_card(s2, first, SlotState::Stored));
+}
+
+// Between the loss report and the writes the lost card itself (the same holder's) is put back
+// in the reader: it gets none of the moved vouchers, and they stay issued for the right card.
+TEST_F(Workflows, MovedVouchersGoOnlyOntoTheReplacementProvenGenuine) {
+  CardSession s1(*channel, *counter_keys);
+  CounterWorkflow counter1(s1, service, trust, clock);
+  ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
+
+  auto replacement = make_second_card();
+  replacement->power_on();
+  TestChannel channel2(*replacement);
+  service.register_card(second_card_certificate(), citizen_id());
+  CardSession s2(channel2, *counter_keys);
+  CounterWorkflow counter2(s2, service, trust, clock);
+  service.after_report_lost = [&] {
+    channel2.swap_card(*card);
+    s2.select();  // the training applet of the card now in the reader
+  };
+  const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
+  service.after_report_lost = nullptr;
+  ASSERT_EQ(lost.moved.size(), 1u);
+  const auto moved = lost.moved[0].voucher_id;
+  EXPECT_EQ(lost.moved[0].state, WriteState::NotWritten);
+  EXPECT_NE(lost.moved[0].problem.find("CARD_REMOVED"), std::string::npos) << lost.moved[0].problem;
+  EXPECT_FALSE(on_card(s2, moved, SlotState::Stored)) << "the lost card took a moved voucher";
+  EXPECT_EQ(service.vouchers.at(moved).state, "issued");
+  channel2.swap_card(*replacement);
+  const auto settled = counter2.settle_unwritten();
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0].state, WriteState::Written);
+  EXPECT_TRUE(on_card(s2, moved, SlotState::Stored));
+}
+
 TEST_F(Workflows, AKioskCannotReadWithoutTheCardsPin) {
   CardSession ks(*channel, *kiosk_keys);
   KioskWorkflow kiosk(ks, service, trust, clock);
@@ -734,6 +805,31 @@ CertificateRequest certificate(std::string number) {
   r.number = std::move(number);
   r.date = "2026-01-02";
   return r;
+}
+
+// The card went away before WRITE DIGEST (or the answer to the POST was lost): the service holds
+// the certificate, the card an older digest. The clerk's retry is refused as a duplicate (P14) —
+// and brings the card's digest up to date from that refusal.
+TEST_F(Workflows, P14_ARetriedCertificateBringsTheCardsDigestUpToDate) {
+  CardSession cs(*channel, *counter_keys);
+  CounterWorkflow counter(cs, service, trust, clock);
+  counter.record_certificate(certificate("S-0001"));
+  channel->absent_at = apdu::kInsWriteDigest;
+  EXPECT_THROW(counter.record_certificate(certificate("S-0002")), iso7816::CardRemovedError);
+  const auto digest_version_on_card = [&] {
+    cs.select();
+    cs.open(CardRole::Counter);
+    return schemas::decode_portfolio_digest(*cs.read_digest()).claims.digest_version;
+  };
+  ASSERT_EQ(digest_version_on_card(), 1u);
+  ASSERT_EQ(service.digest_version, 2u);
+  EXPECT_EQ(refusal_of([&] { counter.record_certificate(certificate("S-0002")); }), "P14_CERTIFICATE_DUPLICATE");
+  EXPECT_EQ(digest_version_on_card(), 2u);
+  EXPECT_EQ(service.digest_version, 2u) << "recorded once";
+  // An older certificate again: refused, and the card's (current) digest is left as it is.
+  const auto writes = channel->by_ins[apdu::kInsWriteDigest];
+  EXPECT_EQ(refusal_of([&] { counter.record_certificate(certificate("S-0001")); }), "P14_CERTIFICATE_DUPLICATE");
+  EXPECT_EQ(channel->by_ins[apdu::kInsWriteDigest], writes);
 }
 
 TEST_F(Workflows, KioskChecksEveryRecordAgainstTheCardsSignedDigest) {

@@ -153,6 +153,16 @@ TEST(CardChannel, TransmitAllLetsLinkErrorsThrough) {
   FakeChannel gone;
   gone.fail(std::make_exception_ptr(CardRemovedError("no card")));
   EXPECT_THROW(transmit_all(gone, CommandApdu::get_data(0x0101)), CardRemovedError);
+
+  // 61xx: the command ran. A card gone while its answer is fetched is an unknown outcome.
+  FakeChannel ran;
+  ran.reply("6110").fail(std::make_exception_ptr(CardRemovedError("no card")));
+  try {
+    transmit_all(ran, CommandApdu::get_data(0x0101));
+    ADD_FAILURE() << "no error";
+  } catch (const UnknownOutcomeError& e) {
+    EXPECT_NE(std::string(e.what()).find("went away before its answer was fetched"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CardChannel, ErrorHierarchyKeepsUnknownOutcomeApart) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/openssl.hpp"
@@ -41,6 +42,27 @@ class SqliteRegistryTest : public ::testing::Test {
 std::string with_bad_check(const std::string& id) {
   const char right = id.back();
   return id.substr(0, 17) + (right == '0' ? '1' : '0');
+}
+
+// The service and the report tool (or two imports) opening one new registry file at once: the
+// switch to WAL waits for the other rather than failing "database is locked".
+TEST_F(SqliteRegistryTest, ConcurrentOpensOfANewFileAllSucceed) {
+  for (int round = 0; round < 20; ++round) {
+    const auto file = dir_ / ("registry-" + std::to_string(round) + ".db");
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          if (SqliteRegistry::open(file)->size() != 0) errors[i] = "a new registry is not empty";
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "") << "round " << round;
+  }
 }
 
 TEST_F(SqliteRegistryTest, P13_AnswersAsTheMemoryRegistryDoes) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "skillcard/crypto/master_keys.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
 
 namespace skillcard::registry {
 
@@ -161,7 +162,7 @@ std::unique_ptr<SqliteRegistry> SqliteRegistry::open(const std::filesystem::path
     fail(impl->db, "open " + path.string());
   }
   sqlite3_busy_timeout(impl->db, 60000);
-  impl->exec("PRAGMA journal_mode = WAL");
+  ledger::switch_to_wal(impl->db, std::chrono::milliseconds(60000));
   impl->exec("PRAGMA foreign_keys = ON");
   impl->exec(kSchema);
   return std::unique_ptr<SqliteRegistry>(new SqliteRegistry(std::move(impl)));

@@ -320,7 +320,16 @@ Response Work::certificates() {
   if (outcome.status == ledger::CertificateStatus::Duplicate) {
     // The holder's own record (its salt included) goes back to its holder only.
     if (outcome.entry && outcome.entry->holder == holder) {
-      refuse("P14_CERTIFICATE_DUPLICATE", {}, {{"record", base64url_encode(outcome.entry->encoded)}});
+      // With the current signed digest: a counter whose first attempt lost its answer (or its
+      // WRITE DIGEST) brings the card up to date from this refusal.
+      Values extra{{"record", base64url_encode(outcome.entry->encoded)}};
+      const auto version = ctx_.ledger->digest_version(holder);
+      if (const auto digest = signed_digest(ctx_, holder, ctx_.ledger->certificates(holder), version, at);
+          digest.is_string()) {
+        extra.emplace("digest", digest.get<std::string>());
+        extra.emplace("digest_version", std::to_string(version));
+      }
+      refuse("P14_CERTIFICATE_DUPLICATE", {}, extra);
     }
     refuse("P14_CERTIFICATE_DUPLICATE");
   }
@@ -355,10 +364,14 @@ Response Work::holder_vouchers() {
   const auto holder = proven_holder();
   json vouchers = json::array();
   for (const auto& v : ctx_.ledger->holder_vouchers(holder)) {
-    vouchers.push_back(json{{"voucher_id", ledger::lower_hex(v.id())},
-                            {"state", ledger::to_string(v.state)},
-                            {"token", base64url_encode(v.token)},
-                            {"voucher", voucher_json(v.claims)}});
+    json entry{{"voucher_id", ledger::lower_hex(v.id())},
+               {"state", ledger::to_string(v.state)},
+               {"token", base64url_encode(v.token)},
+               {"voucher", voucher_json(v.claims)}};
+    // A lost card's voucher moved here: an existing subsidy, which a counter never voids for a
+    // failed write (it writes it again).
+    if (v.moved_from) entry["moved_from"] = ledger::lower_hex(*v.moved_from);
+    vouchers.push_back(std::move(entry));
   }
   return json_response(200, json{{"holder", ledger::lower_hex(holder)}, {"vouchers", std::move(vouchers)}});
 }

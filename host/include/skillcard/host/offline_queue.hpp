@@ -41,6 +41,7 @@ struct InDoubt {
   std::string card;
   VoucherId voucher{};
   std::uint32_t counter_before = 0;  // LIST's redemption counter before the REDEEM
+  std::uint64_t since = 0;           // the REDEEM's terminal time (0: a record older than this field)
 };
 
 struct SyncReport {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -31,9 +32,17 @@ struct Violation {
 
 class ServiceRefusal : public Refusal {
  public:
+  // Members of the refusal body beyond the common ones, by name (e.g. P14's `record`, `digest`).
+  using Extra = std::map<std::string, std::string, std::less<>>;
   ServiceRefusal(int http_status, std::string code, std::vector<std::string> rules, Message message,
-                 std::vector<Violation> violations = {}, std::string field = {}, std::string detail = {});
+                 std::vector<Violation> violations = {}, std::string field = {}, std::string detail = {},
+                 Extra extra = {});
   int http_status() const noexcept { return http_status_; }
+  // A text member of the body other than the common ones; nullptr when the service sent none.
+  const std::string* extra(std::string_view name) const {
+    const auto it = extra_.find(name);
+    return it == extra_.end() ? nullptr : &it->second;
+  }
   const std::vector<std::string>& rules() const noexcept { return rules_; }
   const std::vector<Violation>& violations() const noexcept { return violations_; }
   const std::string& field() const noexcept { return field_; }
@@ -50,6 +59,7 @@ class ServiceRefusal : public Refusal {
   std::vector<Violation> violations_;
   std::string field_;
   std::string detail_;
+  Extra extra_;
 };
 
 // Network failure, timeout, TLS failure, or an answer that is not the contract's.
@@ -206,6 +216,7 @@ struct HolderVoucher {
   std::string state;
   Bytes token;
   VoucherInfo voucher;
+  std::optional<VoucherId> moved_from;  // a lost card's voucher moved here: never voided for a failed write
 };
 
 struct HolderVouchers {

@@ -52,6 +52,10 @@ enum class WriteState {
   Written,  // on the card and confirmed at the service
   Voided,   // the write failed definitively; voided at the service
   Unknown,  // outcome unknown (card pulled mid-STORE, service gone): settle() on the next tap
+  // A lost card's voucher moved here (an existing subsidy) whose write failed definitively: it
+  // stays issued at the service, never voided; `counter settle` writes it once the card can
+  // take it (back in the reader, a slot purged).
+  NotWritten,
 };
 std::string_view to_string(WriteState state) noexcept;
 
@@ -83,7 +87,8 @@ class CounterWorkflow {
   IssueOutcome issue(const IssueInput& input);
   // The next tap after WriteState::Unknown: genuineness, the card's holder must hold the voucher
   // at the service (else HostRefusal CARD_OF_ANOTHER_HOLDER, nothing changed), then a counter
-  // session's LIST says whether the voucher is on the card; then …/written or …/void.
+  // session's LIST says whether the voucher is on the card; then …/written or …/void — a moved
+  // voucher (a lost card's, the same subsidy) not on the card is written now instead of voided.
   WriteState settle(const VoucherId& voucher_id);
   // After an issue whose answer never came back (the service may have issued a voucher this
   // counter never saw, which would count towards P1 and make P3 refuse the retry): genuineness,
@@ -92,6 +97,9 @@ class CounterWorkflow {
   // One outcome per voucher settled; none when there was nothing to settle.
   std::vector<IssueOutcome> settle_unwritten();
   // POST /v1/certificates, then WRITE DIGEST of the new signed digest (card number from the card).
+  // Refused P14_CERTIFICATE_DUPLICATE (recorded before, e.g. by a first attempt whose answer or
+  // WRITE DIGEST was lost): the refusal's current digest, verified, is written when the card's
+  // own is older; then the refusal is thrown as ever.
   RecordedCertificate record_certificate(CertificateRequest request);
   void change_pin(const Pin& old_pin, const Pin& new_pin);
   // After the clerk has checked the holder's identity document: genuineness, the document's
@@ -108,8 +116,12 @@ class CounterWorkflow {
   std::vector<VoucherId> purge_redeemed();
 
  private:
-  IssueOutcome write_voucher(const VoucherId& id, Bytes token, VoucherInfo info);
+  // STORE on the card proven genuine (another card in the reader meanwhile: not written), then
+  // …/written; a definitive failure voids a new voucher and leaves a moved one NotWritten.
+  IssueOutcome write_voucher(const GenuineCard& genuine, const VoucherId& id, Bytes token, VoucherInfo info,
+                             bool moved);
   void open_counter_session(const GenuineCard& genuine);
+  void update_digest_from(const GenuineCard& genuine, const ServiceRefusal& duplicate);
   CardRecord after_holder_check(std::string_view citizen_id, const std::function<void(const GenuineCard&)>& reset);
   CardSession* card_;
   ServiceClient* service_;

@@ -55,7 +55,8 @@ class CardChannel {
 // - 61xx: send GET RESPONSE with Ne = xx on the command's logical channel, again and again,
 //   concatenating the data of every answer; the last answer's status word is returned.
 // Throws CardError if the card keeps offering data past 65536 bytes, or answers a GET RESPONSE
-// with 61xx but no data (it would never end).
+// with 61xx but no data (it would never end). A card gone during GET RESPONSE is an
+// UnknownOutcomeError: the command itself ran.
 ResponseApdu transmit_all(CardChannel& channel, const CommandApdu& command);
 
 }  // namespace skillcard::iso7816

@@ -10,7 +10,15 @@
 
 #include "skillcard/ledger/sql_ledger.hpp"
 
+struct sqlite3;
+
 namespace skillcard::ledger {
+
+// Puts the database of the connection `db` in WAL mode. SQLite does not call the busy handler
+// when the switch meets another connection creating or switching the same new file (waiting
+// there could deadlock), so this waits itself, up to `timeout`. Throws StorageError. For every
+// SQLite file of the service: the ledger, the registry.
+void switch_to_wal(sqlite3* db, std::chrono::milliseconds timeout);
 
 // The newest schema this build knows (migrations 1..kSqliteSchemaVersion).
 inline constexpr int kSqliteSchemaVersion = 3;

@@ -498,7 +498,7 @@ int main(int argc, char** argv) {
   app.add_option("--ca", o.ca, "terminal CA certificate (PEM) that issued the service's certificate");
   app.add_option("--cert", o.cert, "this terminal's certificate (PEM)");
   app.add_option("--key", o.key, "this terminal's key (PEM, 0600)");
-  app.add_option("--clerk", o.clerk, "operator id sent with every write");
+  app.add_option("--clerk", o.clerk, "operator logged in at the terminal, sent with every write (counter, site)");
   app.add_option("--root", o.root, "province root certificate (PEM), pinned");
   app.add_option("--trust-list", o.trust_list_file, "held trust list (COSE), refreshed from the service when online");
   app.add_option("--master-keys", o.master_keys, "master key file of this terminal's role");
@@ -591,6 +591,11 @@ int main(int argc, char** argv) {
     out.lang = lang_of(o);
     if (counter->parsed()) o.card_role = crypto::CardRole::Counter;
     if (site->parsed()) o.card_role = crypto::CardRole::Site;
+    // The service records who did every write and refuses one without a clerk: said here, before
+    // a reader or the network is touched (a kiosk writes nothing; `site queue` is local).
+    if ((counter->parsed() || (site->parsed() && !s_queue->parsed())) && o.clerk.empty()) {
+      throw ConfigError("--clerk is required for counter and site commands (the operator logged in at the terminal)");
+    }
     Terminal t(o);
     const Clock clock = now;
     // Every file the command needs is read before a reader or the network is touched, so that a
@@ -658,7 +663,7 @@ int main(int argc, char** argv) {
       const auto state = w.settle(fixed_from_hex<8>(voucher_hex, "--voucher"));
       out.result = {{"voucher_id", voucher_hex}, {"state", to_string(state)}};
       out.line("状态", "state", state_text(out, to_string(state)));
-      if (state == WriteState::NotWritten || state == WriteState::Unknown) {
+      if (state != WriteState::Written) {  // as counter issue: 2 voided or not written, 6 unknown
         if (out.as_json) std::cout << out.result.dump() << "\n";
         return state == WriteState::Unknown ? kInDoubt : kCardRefused;
       }
@@ -948,8 +953,7 @@ int main(int argc, char** argv) {
     return report_failure(out, "CARD_REMOVED", e.what(), kCardLink);
   } catch (const MalformedCardAnswer& e) {
     // The card answered, but not as a card of ours does: nothing the clerk typed is wrong.
-    std::cerr << "CARD_ERROR: the card's answer cannot be read: " << e.what() << "\n";
-    return kCardRefused;
+    return report_refusal(out, HostRefusal("CARD_ANSWER_MALFORMED", e.what()), kCardRefused);
   } catch (const std::invalid_argument& e) {
     std::cerr << "usage: " << e.what() << "\n";
     return kUsage;

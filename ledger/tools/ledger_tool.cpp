@@ -6,7 +6,9 @@
 //   checkpoint    sign the audit log's head with the audit signer key and write it to a file
 //   verify-audit  walk the hash chain and compare it with signed checkpoints
 //   export        redemptions or settlement per training provider and fund, CSV or JSON
-// Exit codes: 0 ok, 1 other error, 2 usage, 3 key file, 4 audit verification found a problem.
+//   reverse       reverse a redemption (with a reason, by a named operator; audited, never a delete)
+// Exit codes: 0 ok, 1 other error, 2 usage, 3 key file, 4 audit verification found a problem,
+// 5 nothing to reverse (the voucher has no redemption).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -112,6 +114,16 @@ int main(int argc, char** argv) {
   exp->add_option("--to", t_to, "server time < this (UTC seconds)");
   exp->add_option("--out", out, "file to create (default: standard output)");
 
+  std::string voucher_hex, reason, operator_name;
+  auto* rev = app.add_subcommand("reverse",
+                                 "reverse a redemption: marked reversed with the reason, its voucher voided, its face "
+                                 "value back in the fund's budget (audited; never a delete)");
+  rev->add_option("--db", db, "ledger file");
+  rev->add_option("--pg", pg, pg_help);
+  rev->add_option("--voucher", voucher_hex, "voucher id (16 hex digits)")->required();
+  rev->add_option("--reason", reason, "why (kept with the redemption and in the audit log)")->required();
+  rev->add_option("--operator", operator_name, "who reverses it (recorded as the clerk)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,6 +173,25 @@ int main(int argc, char** argv) {
                 << " checkpoints matched: " << (report.ok() ? "OK" : "FAILED") << "\n";
       if (checkpoints.empty()) std::cout << "note: without checkpoints a rewritten chain cannot be detected\n";
       return report.ok() ? 0 : 4;
+    } else if (*rev) {
+      if (voucher_hex.size() != 16 || voucher_hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+        throw UsageError("--voucher must be 16 hex digits, got '" + voucher_hex + "'");
+      }
+      if (reason.empty() || reason.size() > 200) throw UsageError("--reason must be 1 to 200 bytes of text");
+      if (operator_name.empty() || operator_name.size() > 64) throw UsageError("--operator must be 1 to 64 bytes");
+      VoucherId id{};
+      const auto bytes = from_hex(voucher_hex);
+      std::copy(bytes.begin(), bytes.end(), id.begin());
+      auto ledger = open_either(db, pg);
+      const auto outcome = ledger->reverse_redemption(id, reason, Actor{"skillcard-ledger", operator_name}, now_utc());
+      if (outcome.status == ReversalStatus::NotRedeemed) {
+        std::cerr << "skillcard-ledger: voucher " << lower_hex(id) << " has no redemption: nothing to reverse\n";
+        return 5;
+      }
+      const auto& r = *outcome.record;
+      std::cout << (outcome.status == ReversalStatus::Reversed ? "reversed" : "already reversed") << ": voucher "
+                << lower_hex(id) << ", redeemed at site " << r.site << " (card " << r.card << ", counter " << r.counter
+                << "); reason: " << r.reversal_reason << "\n";
     } else if (*exp) {
       const auto max_time = static_cast<UtcSeconds>(std::numeric_limits<std::int64_t>::max());
       if (t_from > max_time || t_to > max_time) throw UsageError("--from and --to are UTC seconds up to 2^63-1");

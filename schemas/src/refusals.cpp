@@ -321,6 +321,13 @@ const std::vector<Refusal>& table() {
        "any other",
        "社保卡返回异常状态（{sw}），请重试或更换终端。",
        "The card answered with an unexpected status word ({sw})."},
+      {"CARD_ANSWER_MALFORMED",
+       {},
+       0,
+       "",
+       "社保卡的应答无法识别，请重新插卡再试；仍不行请更换终端或到服务窗口检查社保卡。",
+       "The card's answer cannot be read. Insert the card again; if it happens again, use another terminal or have "
+       "the card checked at a service counter."},
       {"NOT_FOUND", {}, 404, "", "没有该接口。", "No such endpoint."},
       {"METHOD_NOT_ALLOWED", {}, 405, "", "该接口不支持此请求方法。", "This method is not allowed for this endpoint."},
       {"NOT_IMPLEMENTED", {}, 501, "", "该接口尚未开通。", "This endpoint is not available yet."},

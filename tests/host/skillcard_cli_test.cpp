@@ -99,7 +99,7 @@ TEST_F(SkillcardCli, SyncWithoutAServiceExitsFourAndKeepsTheReceipts) {
     q.enqueue(VoucherId{}, "4201000001", Bytes(140, 0xD2), 1000);
   }
   // Port 9 (discard) on loopback: nothing listens in the test environment.
-  const auto r = run("--json --plain-http --service 127.0.0.1:9 site --queue " + queue + " sync");
+  const auto r = run("--json --plain-http --service 127.0.0.1:9 --clerk c1 site --queue " + queue + " sync");
   EXPECT_EQ(r.code, 4) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["service_unavailable"], true);
@@ -109,6 +109,11 @@ TEST_F(SkillcardCli, SyncWithoutAServiceExitsFourAndKeepsTheReceipts) {
 
 TEST_F(SkillcardCli, UsageErrorsExitOne) {
   EXPECT_EQ(run("site redeem --site 1").code, 1);
+  // No clerk for a command that writes: said before the network (the service would refuse it).
+  const auto no_clerk = run("--plain-http --service 127.0.0.1:9 site --queue " + queue + " sync", true);
+  EXPECT_EQ(no_clerk.code, 1) << no_clerk.out;
+  EXPECT_NE(no_clerk.out.find("--clerk is required"), std::string::npos) << no_clerk.out;
+  EXPECT_EQ(run("--plain-http --service 127.0.0.1:9 counter read", true).code, 1);
   EXPECT_EQ(run("--lang fr site --queue " + queue + " queue").code, 1);
   EXPECT_EQ(run("--help").code, 0);
 }
@@ -128,12 +133,14 @@ TEST_F(SkillcardCli, ATerminalNeedsOnlyItsOwnRolesMasterKey) {
   const std::string redeem = " --reader 'no such reader' site --queue " + queue +
                              " redeem --site 10001 --region 420100 --classroom-hours 8 "
                              "--online-hours 0";
-  const auto with_site = run("--plain-http --service 127.0.0.1:9 --master-keys " + site_keys.string() + redeem, true);
+  const auto with_site =
+      run("--plain-http --service 127.0.0.1:9 --clerk c1 --master-keys " + site_keys.string() + redeem, true);
   EXPECT_NE(with_site.code, 0) << with_site.out;
   EXPECT_NE(with_site.code, 1) << with_site.out;
   EXPECT_EQ(with_site.out.find("--master-keys"), std::string::npos) << with_site.out;
 
-  const auto with_kiosk = run("--plain-http --service 127.0.0.1:9 --master-keys " + kiosk_keys.string() + redeem, true);
+  const auto with_kiosk =
+      run("--plain-http --service 127.0.0.1:9 --clerk c1 --master-keys " + kiosk_keys.string() + redeem, true);
   EXPECT_EQ(with_kiosk.code, 1) << with_kiosk.out;
   EXPECT_NE(with_kiosk.out.find("--master-keys"), std::string::npos) << with_kiosk.out;
   EXPECT_NE(with_kiosk.out.find("[scp03] site is missing"), std::string::npos) << with_kiosk.out;

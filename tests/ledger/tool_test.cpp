@@ -69,6 +69,41 @@ TEST_F(LedgerTool, BackupAndRestoreRoundTrip) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
+// An operator reverses a redemption made in error: marked reversed with the reason and the
+// operator, out of the settlement, the voucher never redeemable again; a repeat says so; a
+// voucher without a redemption has nothing to reverse (5).
+TEST_F(LedgerTool, ReverseTakesARedemptionOutOfTheSettlement) {
+  const auto voucher = [&] {
+    auto l = SqliteLedger::open(db);
+    return lower_hex(l->list_redemptions({}).at(1).redemption.voucher);
+  }();
+  const auto reverse = "reverse --db " + db.string() + " --voucher " + voucher;
+  auto r = tool(reverse + " --reason 'site reported a wrong card' --operator ops-1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("reversed: voucher " + voucher), std::string::npos) << r.output;
+  r = tool("export --db " + db.string() + " --what settlement --format csv");
+  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,3,3000\r\n");
+  {
+    auto l = SqliteLedger::open(db);
+    VoucherId id{};
+    const auto bytes = from_hex(voucher);
+    std::copy(bytes.begin(), bytes.end(), id.begin());
+    const auto record = l->redemption(id);
+    ASSERT_TRUE(record);
+    EXPECT_TRUE(record->reversed_at);
+    EXPECT_EQ(record->reversal_reason, "site reported a wrong card");
+  }
+  r = tool(reverse + " --reason again --operator ops-2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("already reversed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("site reported a wrong card"), std::string::npos) << "the first reason stands";
+  r = tool("reverse --db " + db.string() + " --voucher 00000000000000ff --reason x --operator ops-1");
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.output.find("nothing to reverse"), std::string::npos) << r.output;
+  EXPECT_EQ(tool("reverse --db " + db.string() + " --voucher 12xy --reason x --operator o").exit_code, 2);
+  EXPECT_EQ(tool("reverse --db " + db.string() + " --voucher " + voucher + " --operator o").exit_code, 2);
+}
+
 TEST_F(LedgerTool, ExportWritesCsvAndJson) {
   auto r = tool("export --db " + db.string() + " --what settlement --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -2,6 +2,7 @@
 // buffer keeps a copy, and a terminal whose echo is given back even when a signal ends the program.
 #include "skillcard/host/pin_entry.hpp"
 
+#include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -62,6 +63,16 @@ Pin read_pin_line(int fd) {
   bool too_long = false;
   read_line(fd, line, n, too_long);
   return to_pin(line, n, too_long);
+}
+
+std::optional<ControllingTerminal> ControllingTerminal::open() {
+  const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  return ControllingTerminal(fd);
+}
+
+ControllingTerminal::~ControllingTerminal() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 Pin read_pin_from_terminal(int tty, std::string_view prompt) {

@@ -100,14 +100,10 @@ std::uint64_t now() {
 // wiped before returning, whatever happens. A line longer than the buffer is no PIN (PIN_FORMAT).
 Pin read_pin(const Options& o, const char* prompt) {
   if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
-  const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  const auto tty = ControllingTerminal::open();
   // Nobody typed a wrong PIN: this terminal is set up without a keyboard for it (exit 1).
-  if (tty < 0) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
-  struct Close {
-    int fd;
-    ~Close() { ::close(fd); }
-  } close_tty{tty};
-  return read_pin_from_terminal(tty, prompt);
+  if (!tty) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
+  return read_pin_from_terminal(tty->fd(), prompt);
 }
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are

@@ -62,6 +62,26 @@ SyncItemResult accept(const ReceiptSubmission& s) {
   return r;
 }
 
+// The receipts table as queues made before the service's messages were kept have it.
+constexpr const char* kReceiptsBeforeMessages =
+    "CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_id TEXT NOT NULL, card TEXT NOT NULL, "
+    "receipt BLOB NOT NULL UNIQUE, made_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
+    "refused INTEGER NOT NULL DEFAULT 0, rules TEXT NOT NULL DEFAULT '');";
+
+// A queue file as an older release left it: `sql` run on a new file. "" or SQLite's error.
+std::string make_file(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string error;
+  if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) error = "cannot open";
+  char* message = nullptr;
+  if (error.empty() && sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    error = message ? message : "exec failed";
+  }
+  sqlite3_free(message);
+  sqlite3_close(db);
+  return error;
+}
+
 class OfflineQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -286,20 +306,10 @@ TEST_F(OfflineQueueTest, SurvivesSigkillInTheMiddleOfSync) {
 // A queue file made before the service's words were kept opens, keeps its receipts and gains
 // the message columns.
 TEST_F(OfflineQueueTest, AQueueFromBeforeMessagesWereKeptOpensAndKeepsItsReceipts) {
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_id TEXT NOT NULL, "
-                           "card TEXT NOT NULL, receipt BLOB NOT NULL UNIQUE, made_at INTEGER NOT NULL, attempts "
-                           "INTEGER NOT NULL DEFAULT 0, last_error TEXT, refused INTEGER NOT NULL DEFAULT 0, rules "
-                           "TEXT NOT NULL DEFAULT '');"
-                           "INSERT INTO receipts (voucher_id, card, receipt, made_at) VALUES "
-                           "('0000000000000007', '4201000001', x'D2D2', 1000);",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  ASSERT_EQ(make_file(path, std::string(kReceiptsBeforeMessages) +
+                                "INSERT INTO receipts (voucher_id, card, receipt, made_at) VALUES "
+                                "('0000000000000007', '4201000001', x'D2D2', 1000);"),
+            "");
   OfflineQueue q(path);
   ASSERT_EQ(q.size(), 1u);
   q.mark_refused(Bytes{0xD2, 0xD2}, "P12_SYNC_WINDOW", {"P12"}, {"超过72小时", "over 72 h"});
@@ -313,16 +323,10 @@ TEST_F(OfflineQueueTest, AQueueFromBeforeMessagesWereKeptOpensAndKeepsItsReceipt
 // A queue made before a doubt's time was kept: it opens, its doubt reads as time 0 (unknown),
 // and a new doubt keeps its time.
 TEST_F(OfflineQueueTest, AnOldInDoubtRecordOpensWithoutItsTime) {
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "CREATE TABLE in_doubt (card TEXT PRIMARY KEY, voucher_id TEXT NOT NULL, counter_before "
-                           "INTEGER NOT NULL); INSERT INTO in_doubt VALUES ('4201000001', '0000000000000007', 3);",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  ASSERT_EQ(make_file(path,
+                      "CREATE TABLE in_doubt (card TEXT PRIMARY KEY, voucher_id TEXT NOT NULL, counter_before "
+                      "INTEGER NOT NULL); INSERT INTO in_doubt VALUES ('4201000001', '0000000000000007', 3);"),
+            "");
   OfflineQueue q(path);
   const auto old = q.in_doubt("4201000001");
   ASSERT_TRUE(old);
@@ -358,16 +362,7 @@ TEST_F(OfflineQueueTest, ConcurrentOpensOfANewOrAnOldQueueAllSucceed) {
     const auto fresh = dir / ("new-" + std::to_string(round) + ".db");
     open_together(fresh);
     const auto old = dir / ("old-" + std::to_string(round) + ".db");
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "PRAGMA journal_mode=WAL; CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                           "voucher_id TEXT NOT NULL, card TEXT NOT NULL, receipt BLOB NOT NULL UNIQUE, made_at "
-                           "INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, refused INTEGER "
-                           "NOT NULL DEFAULT 0, rules TEXT NOT NULL DEFAULT '');",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
+    ASSERT_EQ(make_file(old, std::string("PRAGMA journal_mode=WAL;") + kReceiptsBeforeMessages), "");
     open_together(old);
   }
 }

@@ -35,7 +35,7 @@ std::string refusal_of(F&& f) {
 }
 
 class Workflows : public ::testing::Test {
- protected:
+ public:  // the helpers below (Replacement) set up on its members
   void SetUp() override {
     card = ct::make_training_card();
     card->power_on();
@@ -73,6 +73,26 @@ class Workflows : public ::testing::Test {
   std::filesystem::path dir;
   std::unique_ptr<OfflineQueue> queue;
   SiteConfig site{kSite, kRegion};
+};
+
+// The holder's replacement card, registered at the service, in a reader of its own with a
+// counter on it (the lost-card workflows).
+struct Replacement {
+  explicit Replacement(Workflows& w)
+      : card([] {
+          auto c = make_second_card();
+          c->power_on();
+          return c;
+        }()),
+        channel(*card),
+        session(channel, *w.counter_keys),
+        counter(session, w.service, w.trust, w.clock) {
+    w.service.register_card(second_card_certificate(), citizen_id());
+  }
+  std::unique_ptr<card::Card> card;
+  TestChannel channel;
+  CardSession session;
+  CounterWorkflow counter;
 };
 
 IssueInput issue_input() {
@@ -673,12 +693,8 @@ TEST_F(Workflows, LostCardsVouchersMoveToTheReplacementAndTheOldCardsReceiptIsRe
   const auto original = counter1.issue(issue_input());
   ASSERT_EQ(original.state, WriteState::Written);
 
-  auto replacement = make_second_card();
-  replacement->power_on();
-  TestChannel channel2(*replacement);
-  service.register_card(second_card_certificate(), citizen_id());
-  CardSession s2(channel2, *counter_keys);
-  CounterWorkflow counter2(s2, service, trust, clock);
+  Replacement r(*this);
+  auto& [replacement, channel2, s2, counter2] = r;
   const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
   EXPECT_EQ(lost.answer.state, "lost");
   ASSERT_EQ(lost.moved.size(), 1u);
@@ -720,12 +736,8 @@ TEST_F(Workflows, AMovedVoucherIsNeverVoidedForAFailedWriteAndSettleWritesIt) {
   ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
   ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
 
-  auto replacement = make_second_card();
-  replacement->power_on();
-  TestChannel channel2(*replacement);
-  service.register_card(second_card_certificate(), citizen_id());
-  CardSession s2(channel2, *counter_keys);
-  CounterWorkflow counter2(s2, service, trust, clock);
+  Replacement r(*this);
+  auto& [replacement, channel2, s2, counter2] = r;
   channel2.absent_at = 0x30;  // the card is pulled just before the first STORE
   const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
   ASSERT_EQ(lost.moved.size(), 2u);
@@ -752,12 +764,8 @@ TEST_F(Workflows, MovedVouchersGoOnlyOntoTheReplacementProvenGenuine) {
   CounterWorkflow counter1(s1, service, trust, clock);
   ASSERT_EQ(counter1.issue(issue_input()).state, WriteState::Written);
 
-  auto replacement = make_second_card();
-  replacement->power_on();
-  TestChannel channel2(*replacement);
-  service.register_card(second_card_certificate(), citizen_id());
-  CardSession s2(channel2, *counter_keys);
-  CounterWorkflow counter2(s2, service, trust, clock);
+  Replacement r(*this);
+  auto& [replacement, channel2, s2, counter2] = r;
   service.after_report_lost = [&] {
     channel2.swap_card(*card);
     s2.select();  // the training applet of the card now in the reader

@@ -147,14 +147,10 @@ void validate(const Options& o) {
 host::Pin initial_pin(const Options& o) {
   try {
     if (o.pin_fd) return host::read_pin_line(*o.pin_fd);
-    const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (tty < 0) throw UsageError("no terminal to type the initial PIN at: give --pin-fd N");
-    struct Close {
-      int fd;
-      ~Close() { ::close(fd); }
-    } close_tty{tty};
-    auto pin = host::read_pin_from_terminal(tty, "Initial PIN (4-12 digits) / 初始密码（4-12 位数字）: ");
-    const auto again = host::read_pin_from_terminal(tty, "Again / 再次输入: ");
+    const auto tty = host::ControllingTerminal::open();
+    if (!tty) throw UsageError("no terminal to type the initial PIN at: give --pin-fd N");
+    auto pin = host::read_pin_from_terminal(tty->fd(), "Initial PIN (4-12 digits) / 初始密码（4-12 位数字）: ");
+    const auto again = host::read_pin_from_terminal(tty->fd(), "Again / 再次输入: ");
     if (pin.size() != again.size() || !OpenSsl::equal_ct(pin.block().view(), again.block().view())) {
       throw UsageError("the two PINs typed differ; nothing was written");
     }

@@ -2,11 +2,30 @@
 // typed at a terminal with echo off. The digits only ever sit in a stack buffer that is wiped.
 #pragma once
 
+#include <optional>
 #include <string_view>
+#include <utility>
 
 #include "skillcard/host/card_commands.hpp"
 
 namespace skillcard::host {
+
+// The process's controlling terminal (/dev/tty) for PIN entry, closed when it goes.
+class ControllingTerminal {
+ public:
+  // nullopt when the process has none (a service, a session without a terminal).
+  static std::optional<ControllingTerminal> open();
+  ControllingTerminal(ControllingTerminal&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ControllingTerminal& operator=(ControllingTerminal&&) = delete;
+  ControllingTerminal(const ControllingTerminal&) = delete;
+  ControllingTerminal& operator=(const ControllingTerminal&) = delete;
+  ~ControllingTerminal();
+  int fd() const noexcept { return fd_; }
+
+ private:
+  explicit ControllingTerminal(int fd) noexcept : fd_(fd) {}
+  int fd_;
+};
 
 // One line (its newline dropped) from `fd` as a Pin; HostRefusal(PIN_FORMAT) for a line over 64
 // characters or anything but 4-12 digits.

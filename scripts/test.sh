@@ -8,12 +8,12 @@
 #   3. the 'asan' preset (g++ ASan+UBSan, -O0): the unit tests under the sanitizers
 #   4. the 'fuzz' preset (clang libFuzzer): a short smoke of every fuzz target
 # Environment: SKILLCARD_STAGES="format ci asan fuzz" picks stages; SKILLCARD_FUZZ_SECONDS
-# sets each fuzz smoke's length (default 6: CI's 30 minutes on 2 cores; longer campaigns by hand).
+# sets each fuzz smoke's length (default 4: CI's 30 minutes on 2 cores; longer campaigns by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stages=${SKILLCARD_STAGES:-"format ci asan fuzz"}
-fuzz_seconds=${SKILLCARD_FUZZ_SECONDS:-6}
+fuzz_seconds=${SKILLCARD_FUZZ_SECONDS:-4}
 start=$(date +%s)
 say() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 

@@ -59,6 +59,22 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A counter write whose answer never came: it may have been carried out, so not the catalogue's
+// SERVICE_UNAVAILABLE ("nothing was changed") but `code` (ISSUE_ANSWER_LOST, ANSWER_LOST), exit 4.
+struct AnswerLost : std::runtime_error {
+  AnswerLost(std::string_view lost_code, const std::string& detail) : std::runtime_error(detail), code(lost_code) {}
+  std::string_view code;
+};
+
+template <class F>
+auto answer_may_be_lost(std::string_view code, F&& write) {
+  try {
+    return write();
+  } catch (const ServiceUnavailable& e) {
+    throw AnswerLost(code, e.what());
+  }
+}
+
 // `path`, given with `option`, names a regular file this process can open for reading.
 void require_readable(const char* option, const std::string& path) {
   std::error_code ec;
@@ -633,14 +649,8 @@ int main(int argc, char** argv) {
       if (!regions.empty()) issue.eligible_regions = regions;
       if (!providers.empty()) issue.eligible_providers = providers;
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      std::optional<IssueOutcome> issued;
-      try {
-        issued = w.issue(issue);
-      } catch (const ServiceUnavailable& e) {
-        // The request may have been carried out with only its answer lost: not "nothing changed".
-        return report_failure(out, "ISSUE_ANSWER_LOST", e.what(), kServiceUnavailable);
-      }
-      const auto& r = *issued;
+      // Issued with only the answer lost: `counter settle` writes it.
+      const auto r = answer_may_be_lost("ISSUE_ANSWER_LOST", [&] { return w.issue(issue); });
       out.result = {{"voucher_id", lower_hex(r.voucher_id)},
                     {"state", to_string(r.state)},
                     {"face_value_fen", r.voucher.face_value_fen},
@@ -686,15 +696,9 @@ int main(int argc, char** argv) {
       }
     } else if (c_cert->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      std::optional<RecordedCertificate> recorded;
-      try {
-        recorded = w.record_certificate(cert);
-      } catch (const ServiceUnavailable& e) {
-        // Perhaps recorded with only the answer lost: the same command again is refused P14 and
-        // puts the current digest on the card.
-        return report_failure(out, "ANSWER_LOST", e.what(), kServiceUnavailable);
-      }
-      const auto& r = *recorded;
+      // Recorded with only the answer lost: the same command again is refused P14 and puts the
+      // current digest on the card.
+      const auto r = answer_may_be_lost("ANSWER_LOST", [&] { return w.record_certificate(cert); });
       out.result = {{"digest_version", r.digest_version}, {"record", base64url_encode(r.record)}};
       out.line("电子档案版本", "portfolio digest version", std::to_string(r.digest_version));
     } else if (c_change->parsed()) {
@@ -712,15 +716,9 @@ int main(int argc, char** argv) {
       out.line("密码", "PIN", state_text(out, "reset"));
     } else if (c_lost->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      std::optional<LostOutcome> replaced;
-      try {
-        replaced = w.replace_lost_card(lost_card, lost_citizen);
-      } catch (const ServiceUnavailable& e) {
-        // Perhaps reported with only the answer lost: the same command again returns the moved
-        // vouchers still waiting to be written.
-        return report_failure(out, "ANSWER_LOST", e.what(), kServiceUnavailable);
-      }
-      const auto& r = *replaced;
+      // Reported with only the answer lost: the same command again returns the moved vouchers
+      // still waiting to be written.
+      const auto r = answer_may_be_lost("ANSWER_LOST", [&] { return w.replace_lost_card(lost_card, lost_citizen); });
       json moved = json::array();
       bool unknown = false;
       bool voided = false;
@@ -941,6 +939,8 @@ int main(int argc, char** argv) {
     return report_refusal(out, e, kServiceRefused);
   } catch (const HostRefusal& e) {
     return report_refusal(out, e, kHostRefused);
+  } catch (const AnswerLost& e) {
+    return report_failure(out, e.code, e.what(), kServiceUnavailable);
   } catch (const ServiceUnavailable& e) {
     return report_failure(out, "SERVICE_UNAVAILABLE", e.what(), kServiceUnavailable, {{"detail", e.what()}});
   } catch (const iso7816::UnknownOutcomeError& e) {

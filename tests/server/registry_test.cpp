@@ -118,6 +118,31 @@ TEST_F(RegistryFiles, P13_BadRowsAreRefusedWithLineAndField) {
   }
 }
 
+// The operator fixes the file in an editor, so a refusal names the line, not the record: a quoted
+// name may span lines and blank lines are skipped.
+TEST_F(RegistryFiles, P13_RefusalsNameTheLineInTheFileNotTheRecordNumber) {
+  EXPECT_NE(people_error("110105198001010016,\"王\n芳\",420100,1980-01-01,1,1,0,\n"
+                         "\n"
+                         "11010519491231002X,王芳,4201,1949-12-31,1,1,0,\n")
+                .find("line 5: region: '4201'"),
+            std::string::npos);
+  EXPECT_NE(people_error("\"11010519491231002X\n\",王芳,4201,1949-12-31,1,1,0,\n").find("line 2: citizen_id:"),
+            std::string::npos);
+  EXPECT_NE(people_error("11010519491231002X,王芳,420100,1949-12-31,1,1,0,\n\n\"unterminated,王芳\n")
+                .find("line 4: not valid CSV"),
+            std::string::npos);
+  EXPECT_EQ(people_error("11010519491231002X,王芳,420100,1949-12-31,1,1,0,\n"
+                         "\n"
+                         "11010519491231002X,李四,420100,1950-01-01,1,1,0,"),
+            (dir_ / "p.csv").string() + ": line 4: citizen_id: 110105... already on line 2");
+  try {
+    read_subsidies_csv(write("s.csv", "\n\ncitizen_id,source\n"));
+    FAIL();
+  } catch (const CsvError& e) {
+    EXPECT_NE(std::string(e.what()).find("line 3: missing column 'issued_on'"), std::string::npos) << e.what();
+  }
+}
+
 // The first ID of the generated people whose check character is X, spelt with a lower-case x.
 static std::string lower_x_id(const std::vector<Person>& people) {
   for (const auto& p : people) {

@@ -1,10 +1,12 @@
 // CSV import and export of the registry's files over libcsv (RFC 4180: quotes, embedded commas).
 #include <csv.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/registry/registry.hpp"
@@ -26,21 +28,35 @@ struct Parser {
   Parser& operator=(const Parser&) = delete;
 };
 
+// Rows and the line each starts on: a quoted field may hold line breaks and blank lines are
+// skipped, so a record's number is not its line, and the operator fixes the file by line.
+struct Table {
+  std::vector<Row> rows;
+  std::vector<std::size_t> lines;
+};
+
 struct Collect {
   Row row;
-  std::vector<Row> rows;
+  Table table;
+  std::size_t line = 1;  // the line being parsed
 };
 
 void on_field(void* data, std::size_t size, void* out) {
-  static_cast<Collect*>(out)->row.emplace_back(static_cast<const char*>(data), size);
+  auto* c = static_cast<Collect*>(out);
+  if (c->row.empty()) {
+    // The first field ends on the line being parsed; its own line breaks go back to its start.
+    const auto* text = static_cast<const char*>(data);
+    c->table.lines.push_back(c->line - static_cast<std::size_t>(std::count(text, text + size, '\n')));
+  }
+  c->row.emplace_back(static_cast<const char*>(data), size);
 }
 void on_record(int, void* out) {
   auto* c = static_cast<Collect*>(out);
-  c->rows.push_back(std::move(c->row));
+  c->table.rows.push_back(std::move(c->row));
   c->row.clear();
 }
 
-std::vector<Row> read_rows(const std::filesystem::path& path) {
+Table read_rows(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw CsvError(path.string() + ": cannot read");
   std::stringstream ss;
@@ -50,22 +66,32 @@ std::vector<Row> read_rows(const std::filesystem::path& path) {
   if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
   Parser parser;
   Collect collect;
-  if (csv_parse(&parser.p, text.data(), text.size(), on_field, on_record, &collect) != text.size() ||
-      csv_fini(&parser.p, on_field, on_record, &collect) != 0) {
-    throw CsvError(path.string() + ": not valid CSV after record " + std::to_string(collect.rows.size()) + ": " +
-                   csv_strerror(csv_error(&parser.p)));
+  const auto invalid = [&] {
+    return CsvError(path.string() + ": line " + std::to_string(collect.line) +
+                    ": not valid CSV: " + csv_strerror(csv_error(&parser.p)));
+  };
+  // Fed a line at a time, so that every callback knows the line it is on.
+  for (std::size_t at = 0; at < text.size(); ++collect.line) {
+    const auto end = std::min(text.find('\n', at), text.size() - 1) + 1;
+    if (csv_parse(&parser.p, text.data() + at, end - at, on_field, on_record, &collect) != end - at) throw invalid();
+    at = end;
   }
-  return collect.rows;
+  if (!text.empty()) --collect.line;  // fini finishes the last line
+  if (csv_fini(&parser.p, on_field, on_record, &collect) != 0) throw invalid();
+  return std::move(collect.table);
 }
 
 // Maps the header's column names to positions, requiring every expected column.
-std::map<std::string, std::size_t> columns(const std::vector<Row>& rows, const std::vector<std::string>& expected,
+std::map<std::string, std::size_t> columns(const Table& table, const std::vector<std::string>& expected,
                                            const std::filesystem::path& path) {
-  if (rows.empty()) throw CsvError(path.string() + ": empty file, expected a header row");
+  if (table.rows.empty()) throw CsvError(path.string() + ": empty file, expected a header row");
   std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < rows[0].size(); ++i) index[rows[0][i]] = i;
+  const auto& header = table.rows[0];
+  for (std::size_t i = 0; i < header.size(); ++i) index[header[i]] = i;
   for (const auto& name : expected) {
-    if (!index.count(name)) throw CsvError(path.string() + ": line 1: missing column '" + name + "'");
+    if (!index.count(name)) {
+      throw CsvError(path.string() + ": line " + std::to_string(table.lines[0]) + ": missing column '" + name + "'");
+    }
   }
   return index;
 }
@@ -179,16 +205,21 @@ std::string iso_date(std::chrono::year_month_day d) {
 }  // namespace
 
 std::vector<Person> read_people_csv(const std::filesystem::path& path) {
-  const auto rows = read_rows(path);
+  const auto table = read_rows(path);
   const auto index = columns(
-      rows, {"citizen_id", "name", "region", "date_of_birth", "insured", "employed", "retired_fisherman", "key_groups"},
+      table,
+      {"citizen_id", "name", "region", "date_of_birth", "insured", "employed", "retired_fisherman", "key_groups"},
       path);
   std::vector<Person> people;
-  people.reserve(rows.size() - 1);
-  for (std::size_t i = 1; i < rows.size(); ++i) {
-    const Cell cell{path, i + 1, rows[i], index};
+  people.reserve(table.rows.size() - 1);
+  std::unordered_map<std::string, std::size_t> line_of;
+  for (std::size_t i = 1; i < table.rows.size(); ++i) {
+    const Cell cell{path, table.lines[i], table.rows[i], index};
     Person p;
     p.citizen_id = cell.citizen_id("citizen_id");
+    if (const auto [it, fresh] = line_of.emplace(p.citizen_id, cell.line); !fresh) {
+      cell.fail("citizen_id", p.citizen_id.substr(0, 6) + "... already on line " + std::to_string(it->second));
+    }
     p.name = cell.text("name");
     if (p.name.empty()) cell.fail("name", "empty");
     p.region = cell.number("region", 100000, 999999);
@@ -207,12 +238,13 @@ std::vector<Person> read_people_csv(const std::filesystem::path& path) {
 }
 
 std::vector<ExternalSubsidy> read_subsidies_csv(const std::filesystem::path& path) {
-  const auto rows = read_rows(path);
-  const auto index = columns(rows, {"citizen_id", "source", "issued_on", "fund", "occupation", "level"}, path);
+  const auto table = read_rows(path);
+  const auto index = columns(table, {"citizen_id", "source", "issued_on", "fund", "occupation", "level"}, path);
   std::vector<ExternalSubsidy> out;
-  for (std::size_t i = 1; i < rows.size(); ++i) {
-    const Cell cell{path, i + 1, rows[i], index};
+  for (std::size_t i = 1; i < table.rows.size(); ++i) {
+    const Cell cell{path, table.lines[i], table.rows[i], index};
     ExternalSubsidy s;
+    s.line = cell.line;
     s.citizen_id = cell.citizen_id("citizen_id");
     s.record.source = lookup(kSources, cell, "source", cell.text("source"));
     s.record.issued_at = schemas::cst_start_of(cell.date("issued_on"));

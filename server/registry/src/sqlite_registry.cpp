@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/ledger/sqlite_ledger.hpp"
@@ -170,20 +171,14 @@ std::unique_ptr<SqliteRegistry> SqliteRegistry::open(const std::filesystem::path
 
 ImportCounts SqliteRegistry::import_csv(const std::filesystem::path& people_csv,
                                         const std::filesystem::path& subsidies_csv, const HolderRefOf& holder_ref) {
-  const auto people = read_people_csv(people_csv);  // CsvError: file, line, field
+  const auto people = read_people_csv(people_csv);  // CsvError: file, line, field; a citizen twice
   const auto subsidies = read_subsidies_csv(subsidies_csv);
-  std::unordered_map<std::string, std::size_t> line_of;
-  for (std::size_t i = 0; i < people.size(); ++i) {
-    if (!line_of.emplace(people[i].citizen_id, i + 2).second) {
-      throw CsvError(people_csv.string() + ": line " + std::to_string(i + 2) +
-                     ": citizen_id: " + people[i].citizen_id.substr(0, 6) + "... already on line " +
-                     std::to_string(line_of[people[i].citizen_id]));
-    }
-  }
-  for (std::size_t i = 0; i < subsidies.size(); ++i) {
-    if (!line_of.count(subsidies[i].citizen_id)) {
-      throw CsvError(subsidies_csv.string() + ": line " + std::to_string(i + 2) +
-                     ": citizen_id: " + subsidies[i].citizen_id.substr(0, 6) + "... is not in " + people_csv.string());
+  std::unordered_set<std::string> known;
+  for (const auto& p : people) known.insert(p.citizen_id);
+  for (const auto& s : subsidies) {
+    if (!known.count(s.citizen_id)) {
+      throw CsvError(subsidies_csv.string() + ": line " + std::to_string(s.line) +
+                     ": citizen_id: " + s.citizen_id.substr(0, 6) + "... is not in " + people_csv.string());
     }
   }
   return import_rows(people, subsidies, holder_ref);

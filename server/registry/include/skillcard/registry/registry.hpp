@@ -25,6 +25,7 @@ struct Person {
 struct ExternalSubsidy {
   std::string citizen_id;
   policy::SubsidyRecord record;
+  std::size_t line = 0;  // where read_subsidies_csv found it, for messages; 0 when not read from a file
 };
 
 class Registry {

@@ -367,6 +367,26 @@ TEST_F(FlowTest, IssueRefusals) {
   expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", body), "P16_BUDGET_EXHAUSTED");
 }
 
+// A region code that no voucher may carry is the request's 400, never a 500, and it is refused
+// before the card proof's nonce is spent: the corrected request with the same proof is served.
+TEST_F(FlowTest, IssueRefusesARegionCodeOutsideGbt2260BeforeSpendingTheNonce) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  auto body = issue_body(alice, kAlice);
+  for (const auto& bad : {json::array({1}), json::array({4200000}), json::array({99999}), json::array({420100, 0})}) {
+    body["eligible_regions"] = bad;
+    const auto r = call(Role::Counter, "POST", "/v1/vouchers", body);
+    expect_refusal(r, "BAD_REQUEST_FIELD");
+    EXPECT_EQ(body_of(r).at("field"), "eligible_regions") << bad.dump();
+  }
+  body["eligible_regions"] = {420100};
+  body["eligible_providers"] = {0};
+  EXPECT_EQ(body_of(call(Role::Counter, "POST", "/v1/vouchers", body)).at("field"), "eligible_providers");
+  body.erase("eligible_providers");
+  const auto served = call(Role::Counter, "POST", "/v1/vouchers", body);
+  ASSERT_EQ(served.status, 201) << served.body;
+  EXPECT_EQ(body_of(served).at("voucher").at("eligible_regions"), json::array({420100}));
+}
+
 TEST_F(FlowTest, VoidGivesTheBudgetBackAndVerifyThenSaysVoided) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   const auto issued = body_of(issue(alice, kAlice));

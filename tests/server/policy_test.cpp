@@ -208,6 +208,24 @@ TEST(Policy, P2_SecondEmploymentFundSubsidyInAYearIsRefused) {
       decide_issue(config(), request(FundSource::SpecialAccount), unemployed_holder(), history, kBudget).allowed());
 }
 
+// P13's "before paying": another system's employment-fund subsidy in the voucher's year that the
+// registry learnt of after the voucher was issued.
+TEST(Policy, P2_RecheckedAtRedemption) {
+  auto ask = redemption();
+  ask.voucher.fund = FundSource::EmploymentSubsidyFund;
+  const std::vector history{subsidy(ask.voucher.issued_at + 86400, 6010101, 5, FundSource::EmploymentSubsidyFund,
+                                    SubsidyRecord::Source::OtherBusinessSystem)};
+  EXPECT_EQ(codes(decide_redemption(config(), ask, history).violations),
+            std::vector<std::string>{"P2_EMPLOYMENT_FUND_LIMIT"});
+  // Our own employment-fund voucher issued after this one is that voucher's to refuse, not this one's.
+  auto ours_later = history[0];
+  ours_later.source = SubsidyRecord::Source::Ours;
+  ours_later.voucher = {0, 0, 0, 0, 0, 0, 0, 10};
+  EXPECT_TRUE(decide_redemption(config(), ask, {ours_later}).allowed());
+  ask.voucher.fund = FundSource::SpecialAccount;
+  EXPECT_TRUE(decide_redemption(config(), ask, history).allowed());
+}
+
 // --- P3, P4 ---------------------------------------------------------------------------------
 TEST(Policy, P3_SameOccupationAndLevelOnceEver) {
   const std::vector history{subsidy(kNow - 3 * 365 * 86400, 4040505, 4)};
@@ -223,6 +241,32 @@ TEST(Policy, P4_NotCombinedWithUnemploymentInsuranceOrSkillUpgradeSubsidies) {
        {SubsidyRecord::Source::UnemploymentInsuranceTraining, SubsidyRecord::Source::SkillUpgrade}) {
     const std::vector history{subsidy(kNow - 400 * 86400, 4040505, 4, FundSource::UnemploymentInsuranceFund, source)};
     EXPECT_EQ(codes(decide_issue(config(), request(), unemployed_holder(), history, kBudget).violations),
+              std::vector<std::string>{"P4_COMBINED_SUBSIDY"});
+  }
+}
+
+TEST(Policy, P3_RecheckedAtRedemption) {
+  const auto v = voucher();
+  const std::vector history{subsidy(v.issued_at + 86400, v.occupation, v.level, FundSource::OtherDepartment,
+                                    SubsidyRecord::Source::OtherDepartment)};
+  EXPECT_EQ(codes(decide_redemption(config(), redemption(), history).violations),
+            std::vector<std::string>{"P3_SAME_OCCUPATION_LEVEL"});
+  auto other_level = history;
+  other_level[0].level = 3;
+  EXPECT_TRUE(decide_redemption(config(), redemption(), other_level).allowed());
+  // The voucher itself is not its own repeat.
+  auto itself = subsidy(v.issued_at, v.occupation, v.level);
+  itself.voucher = v.id;
+  EXPECT_TRUE(decide_redemption(config(), redemption(), {itself}).allowed());
+}
+
+TEST(Policy, P4_RecheckedAtRedemption) {
+  const auto v = voucher();
+  for (const auto source :
+       {SubsidyRecord::Source::UnemploymentInsuranceTraining, SubsidyRecord::Source::SkillUpgrade}) {
+    const std::vector history{
+        subsidy(v.issued_at + 86400, v.occupation, v.level, FundSource::UnemploymentInsuranceFund, source)};
+    EXPECT_EQ(codes(decide_redemption(config(), redemption(), history).violations),
               std::vector<std::string>{"P4_COMBINED_SUBSIDY"});
   }
 }
@@ -352,6 +396,13 @@ TEST(Policy, P6_FishermenMayBeOlderWhereTheRegionSaysSo) {
   yichang.region = 420500;
   EXPECT_TRUE(decide_issue(config(), yichang, f, {}, kBudget).allowed());
   EXPECT_TRUE(has(decide_issue(config(), request(), f, {}, kBudget).violations, "P6_AGE"));  // Wuhan: 60
+  // A county that raises max_age above its city's fishermen's limit raises it for them too.
+  auto county =
+      PolicyConfig::from_toml("[regions.420500]\nfisherman_max_age = 62\n[regions.420502]\nmax_age = 63\n", "t");
+  county.standards_fen = config().standards_fen;
+  auto at_county = request();
+  at_county.region = 420502;
+  EXPECT_FALSE(has(decide_issue(county, at_county, f, {}, kBudget).violations, "P6_AGE"));
 }
 
 // The notice names retired fishermen (退捕渔民) among the key groups of key-group
@@ -386,6 +437,16 @@ TEST(Policy, P8_NeverAboveThePlan) {
   EXPECT_TRUE(has(decide_redemption(config(), over_online, {}).violations, "P8_HOURS_OVER_PLAN"));
 }
 
+TEST(Policy, P8_NoHoursIsNoTrainingToSubsidise) {
+  EXPECT_EQ(codes(decide_redemption(config(), redemption(0, 0), {}).violations),
+            std::vector<std::string>{"P8_NO_HOURS"});
+  auto r = request();
+  r.planned_hours = 0;
+  r.planned_online_hours = 0;
+  EXPECT_EQ(codes(decide_issue(config(), r, unemployed_holder(), {}, kBudget).violations),
+            std::vector<std::string>{"P8_NO_HOURS"});
+}
+
 TEST(Policy, P8_PlanIsCheckedAtIssue) {
   auto r = request();
   r.planned_online_hours = 37;  // 30.8% of 120
@@ -402,6 +463,15 @@ TEST(Policy, P9_EntrepreneurshipFullyOnlineOnlyWithTheRegionsSwitch) {
   r.voucher.eligible_regions = {420500};
   r.site_region = 420502;
   EXPECT_TRUE(decide_redemption(config(), r, {}).allowed());
+}
+
+TEST(Policy, P9_AFullyOnlineEntrepreneurshipPlanIsCheckedAtIssue) {
+  auto r = request();
+  r.programme = Programme::EntrepreneurshipSyb;
+  r.planned_online_hours = r.planned_hours;
+  EXPECT_TRUE(has(decide_issue(config(), r, unemployed_holder(), {}, kBudget).violations, "P9_ONLINE_NOT_ALLOWED"));
+  r.region = 420500;  // Yichang has the switch on
+  EXPECT_FALSE(has(decide_issue(config(), r, unemployed_holder(), {}, kBudget).violations, "P9_ONLINE_NOT_ALLOWED"));
 }
 
 // --- P10 ------------------------------------------------------------------------------------
@@ -565,6 +635,10 @@ TEST(PolicyConfig, BadFilesAreRefusedWithLineAndReason) {
             "policy.toml:2: '4201' is not a 6-digit region code (GB/T 2260)");
   EXPECT_EQ(error("[[standards]]\nfrom = \"2026-12-01\"\nprogramme = 3\nlevel = 4\namount_fen = 1\n"),
             "policy.toml:2: from must be a date like 2026-07-01 (CST)");
+  // P6: a fisherman's limit relaxes the upper age, never tightens it.
+  EXPECT_EQ(error("[regions.420500]\nfisherman_max_age = 55\n"),
+            "policy.toml:2: fisherman_max_age 55 is below max_age 60 (P6 relaxes the limit for retired fishermen, "
+            "never tightens it)");
   // The same row in two regions' tables, or from two dates, is not a duplicate.
   EXPECT_EQ(error("[[standards]]\nprogramme = 3\nlevel = 4\namount_fen = 1\n[[standards]]\nregion = \"420100\"\n"
                   "programme = 3\nlevel = 4\namount_fen = 2\n[[standards]]\nprogramme = 3\nlevel = 4\n"

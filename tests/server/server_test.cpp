@@ -285,6 +285,11 @@ TEST_F(ServerTest, RequestsArriveWholeWhateverTheirFraming) {
   answer = client.exchange(void_request + "sKILLCARD-cLERK: CLERK7\r\n" + framing);
   EXPECT_EQ(answer.find("Skillcard-Clerk"), std::string::npos) << answer;
   EXPECT_NE(answer.find("\"error\":"), std::string::npos) << answer;  // no such voucher here
+  // Two clerks (in any spelling): which one made the write is not guessed.
+  answer = client.exchange(void_request + "Skillcard-Clerk: CLERK7\r\nskillcard-clerk: CLERK8\r\n" + framing);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;
+  EXPECT_NE(answer.find("\"field\":\"skillcard-clerk\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find("more than once"), std::string::npos) << answer;
   server.stop();
   serving.join();
 }

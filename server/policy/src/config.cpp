@@ -61,6 +61,12 @@ void read_rules(const toml::table& table, RegionRules& rules, const std::string&
   rules.voucher_validity_months =
       read_int(table, "voucher_validity_months", rules.voucher_validity_months, 1, 36, source);
   if (rules.min_age > rules.max_age) throw ConfigError(source + ": min_age is above max_age");
+  // P6 relaxes the upper limit for retired fishermen; a value below max_age would tighten it.
+  if (const auto* node = table.get("fisherman_max_age"); node && *rules.fisherman_max_age < rules.max_age) {
+    throw ConfigError(at(*node, source) + ": fisherman_max_age " + std::to_string(*rules.fisherman_max_age) +
+                      " is below max_age " + std::to_string(rules.max_age) +
+                      " (P6 relaxes the limit for retired fishermen, never tightens it)");
+  }
 }
 
 std::uint32_t region_code(std::string_view text, const toml::node& node, const std::string& source) {

@@ -86,7 +86,10 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& req, 
   // P6: age on the day of issue (CST), with the relaxed limit for retired fishermen.
   if (facts.known) {
     const int age = schemas::age_on(facts.date_of_birth, schemas::cst_date(req.now));
-    const int max_age = facts.retired_fisherman && rules.fisherman_max_age ? *rules.fisherman_max_age : rules.max_age;
+    // A relaxation only: a county that raised max_age above its city's fisherman limit keeps it.
+    const int max_age = facts.retired_fisherman && rules.fisherman_max_age
+                            ? std::max(*rules.fisherman_max_age, rules.max_age)
+                            : rules.max_age;
     c.check("P6", age < rules.min_age || age > max_age, "P6_AGE",
             {{"min", std::to_string(rules.min_age)}, {"max", std::to_string(max_age)}});
   }
@@ -119,7 +122,8 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& req, 
   c.check("P4", combined, "P4_COMBINED_SUBSIDY");
 
   // P8/P9 on the plan the voucher will carry.
-  c.check("P8", req.planned_hours == 0 || req.planned_online_hours > req.planned_hours, "P8_HOURS_OVER_PLAN");
+  c.check("P8", req.planned_hours == 0, "P8_NO_HOURS");
+  c.check("P8", req.planned_online_hours > req.planned_hours, "P8_HOURS_OVER_PLAN");
   if (req.planned_hours > 0) check_online_share(c, rules, req.programme, req.planned_hours, req.planned_online_hours);
 
   // P7, P5: the amount; no standard for this training means the policy is not configured.
@@ -164,7 +168,7 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
   // P8/P9 on the hours delivered: never above the plan, online within its share.
   const std::uint32_t total = std::uint32_t{req.classroom_hours} + req.online_hours;
   c.check("P8", total > v.planned_hours || req.online_hours > v.planned_online_hours, "P8_HOURS_OVER_PLAN");
-  c.check("P8", total == 0, "P8_HOURS_OVER_PLAN");
+  c.check("P8", total == 0, "P8_NO_HOURS");
   if (total > 0) check_online_share(c, rules, v.programme, total, req.online_hours);
 
   // P12: no receipt from the future, online or not (the card raised its time mark to that
@@ -179,17 +183,32 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
             "RECEIPT_OUT_OF_ORDER");
   }
 
-  // P1 again: subsidies that reached the registry after this voucher was issued may have made
-  // it one too many for its year (the voucher itself is not counted twice).
-  int others = 0;
+  // P1–P4 again (P13: "before issuing or paying"): subsidies that reached the registry after this
+  // voucher was issued may have made it one too many for its year, a second from the employment
+  // fund, a repeat of its occupation and level, or one on top of an unemployment-insurance or
+  // skill-upgrade subsidy for them. The voucher itself, and our vouchers issued after it (theirs
+  // to refuse), are not counted against it.
+  int others = 0, employment_fund = 0;
+  bool same_level = false, combined = false;
   const int year = schemas::cst_year(v.issued_at);
   for (const auto& r : history) {
-    if (!counts(r) || r.voucher == v.id || schemas::cst_year(r.issued_at) != year) continue;
-    if (r.source == SubsidyRecord::Source::Ours && r.issued_at > v.issued_at)
-      continue;  // issued after: theirs to refuse
-    ++others;
+    if (!counts(r) || r.voucher == v.id) continue;
+    if (r.source == SubsidyRecord::Source::Ours && r.issued_at > v.issued_at) continue;
+    if (schemas::cst_year(r.issued_at) == year) {
+      ++others;
+      if (r.fund == FundSource::EmploymentSubsidyFund) ++employment_fund;
+    }
+    if (r.occupation == v.occupation && r.level == v.level) {
+      const bool p4 = r.source == SubsidyRecord::Source::UnemploymentInsuranceTraining ||
+                      r.source == SubsidyRecord::Source::SkillUpgrade;
+      (p4 ? combined : same_level) = true;
+    }
   }
   c.check("P1", others >= rules.annual_limit, "P1_ANNUAL_LIMIT", {{"limit", std::to_string(rules.annual_limit)}});
+  c.check("P2", v.fund == FundSource::EmploymentSubsidyFund && employment_fund >= rules.employment_fund_limit,
+          "P2_EMPLOYMENT_FUND_LIMIT", {{"limit", std::to_string(rules.employment_fund_limit)}});
+  c.check("P3", same_level, "P3_SAME_OCCUPATION_LEVEL");
+  c.check("P4", combined, "P4_COMBINED_SUBSIDY");
   return RedemptionDecision{std::move(c.violations)};
 }
 

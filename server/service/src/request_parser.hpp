@@ -53,6 +53,8 @@ class RequestParser final : public http::basic_parser<true> {
     dev_.clear();
   }
   unsigned version() const noexcept { return version_; }
+  // The first of the API's own headers that came more than once (lower case), or "".
+  const std::string& repeated_header() const noexcept { return repeated_; }
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
@@ -77,7 +79,12 @@ class RequestParser final : public http::basic_parser<true> {
       if (beast::iequals(which, "site")) dev_.site = text;
       return;
     }
-    out_.headers[lower(std::string_view(name.data(), name.size()))] = text;
+    // Given twice, which one names the clerk or the card proof is not ours to guess: the
+    // request is refused naming the header (as a repeated JSON member is).
+    auto key = lower(std::string_view(name.data(), name.size()));
+    if (const auto [it, fresh] = out_.headers.try_emplace(key, text); !fresh && repeated_.empty()) {
+      repeated_ = std::move(key);
+    }
   }
   void on_header_impl(beast::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
@@ -98,6 +105,7 @@ class RequestParser final : public http::basic_parser<true> {
   Request& out_;
   DevIdentity& dev_;
   unsigned version_ = 11;
+  std::string repeated_;
 };
 
 }  // namespace skillcard::service::detail

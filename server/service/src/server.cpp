@@ -237,7 +237,8 @@ struct Server::Impl {
                  ec == beast::error::timeout || ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
         co_return;
       } else if (ec) {
-        response = Handler::refusal("BAD_REQUEST_FIELD", {{"field", "request"}, {"detail", "not an HTTP/1.1 request"}},
+        response = Handler::refusal("BAD_REQUEST_FIELD",
+                                    {{"field", "request"}, {"detail", "not a well-formed HTTP/1.x request"}},
                                     {{"field", "request"}});
       } else {
         // The handler sees the API's own headers (Skillcard-*, docs/api.yaml); HTTP's framing
@@ -267,6 +268,10 @@ struct Server::Impl {
         if (!refusal.empty()) {
           response = Handler::refusal(refusal);
           keep_alive = false;
+        } else if (!parser.repeated_header().empty()) {
+          response = Handler::refusal("BAD_REQUEST_FIELD",
+                                      {{"field", parser.repeated_header()}, {"detail", "given more than once"}},
+                                      {{"field", parser.repeated_header()}});
         } else if (!who) {
           response = Handler::refusal("TERMINAL_ROLE_FORBIDDEN");
           keep_alive = false;

@@ -28,12 +28,15 @@ ledger::ExternalCounts external_counts(const std::vector<policy::SubsidyRecord>&
   return out;
 }
 
-std::vector<std::uint32_t> sorted_codes(const json& body, std::string_view field) {
+// Codes from min to max, ascending without repeats (the voucher's own rule, checked here so that a
+// bad code is the request's 400 before the card proof's nonce is spent).
+std::vector<std::uint32_t> sorted_codes(const json& body, std::string_view field, std::uint32_t min, std::uint32_t max,
+                                        std::string_view what) {
   std::vector<std::uint32_t> out;
   if (!body.contains(std::string(field))) return out;
   for (const auto& v : body.at(std::string(field))) {
     const auto code = v.get<std::uint64_t>();
-    if (code == 0 || code > 0xFFFFFFFFULL) bad_field(field, "codes must be from 1 to 4294967295");
+    if (code < min || code > max) bad_field(field, std::string(what));
     out.push_back(static_cast<std::uint32_t>(code));
   }
   std::sort(out.begin(), out.end());
@@ -89,8 +92,9 @@ Response Work::issue() {
   const auto fund = static_cast<schemas::FundSource>(number(body, "fund", 1, 4));
   const auto planned = static_cast<std::uint16_t>(number(body, "planned_hours", 1, 65535));
   const auto planned_online = static_cast<std::uint16_t>(number(body, "planned_online_hours", 0, 65535));
-  auto regions = sorted_codes(body, "eligible_regions");
-  auto providers = sorted_codes(body, "eligible_providers");
+  auto regions = sorted_codes(body, "eligible_regions", 100000, 999999,
+                              "region codes are 6-digit GB/T 2260 codes, 100000 to 999999");
+  auto providers = sorted_codes(body, "eligible_providers", 1, 0xFFFFFFFFU, "provider ids are 1 to 4294967295");
   if (regions.empty() && providers.empty()) regions.push_back(request_.terminal.region);
   if (regions.size() + providers.size() > 4) bad_field("eligible_regions", "at most 4 regions and providers together");
   const auto proof = parse_card_proof(body.at("card_proof"), "card_proof.");
@@ -156,8 +160,15 @@ Response Work::issue() {
       case ledger::IssueStatus::StaleDecision:
         continue;  // a racing issue moved the counts: decide again on the fresh ones
       case ledger::IssueStatus::Refused: {
+        // The ledger's own guard refused on counts that moved under the decision: its message
+        // names the same limits as the policy engine's.
         std::vector<policy::Violation> violations;
-        for (const auto code : outcome.violated) violations.push_back({std::string(code), {}});
+        for (const auto code : outcome.violated) {
+          policy::Violation v{std::string(code), {}};
+          if (v.code == "P1_ANNUAL_LIMIT") v.values["limit"] = std::to_string(allow.annual_limit);
+          if (v.code == "P2_EMPLOYMENT_FUND_LIMIT") v.values["limit"] = std::to_string(allow.employment_fund_limit);
+          violations.push_back(std::move(v));
+        }
         if (violations.empty()) violations.push_back({"POLICY_NOT_CONFIGURED", {}});
         refuse_violations(violations);
       }

@@ -225,8 +225,13 @@ int main(int argc, char** argv) {
     ctx.terminal_revocations = &listed;
     const service::Handler handler(ctx);
     service::Server server(handler, options);
+    std::string switched_off;  // the mutation job's: never silent in a service's log
+    if (policy_config) {
+      for (const auto& rule : policy_config->disabled_rules) switched_off += (switched_off.empty() ? "" : ",") + rule;
+    }
     options.log("started: ledger " + (pg_conninfo.empty() ? ledger_file.string() : std::string("PostgreSQL")) +
                 (policy_config ? ", policy configured" : ", NO policy") +
+                (switched_off.empty() ? "" : " WITH RULES SWITCHED OFF (SKILLCARD_POLICY_DISABLE): " + switched_off) +
                 (ctx.registry ? ", registry loaded" : ", NO registry") + ", " +
                 std::to_string(ctx.voucher_signers.size()) + " voucher signer(s)");
     std::cout << "listening on " << options.address << ":" << server.port() << (insecure ? " (plain HTTP)" : " (TLS)")

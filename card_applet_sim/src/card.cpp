@@ -151,6 +151,7 @@ Bytes Card::power_on() {
 }
 
 void Card::power_off() noexcept {
+  for (auto& slot : slots_) slot->applet->on_power_off();
   clear_volatile();
   memory_.unmount();
   powered_ = false;
@@ -328,7 +329,8 @@ Bytes Card::get_response(const CommandApdu& command) {
   if (remaining == 0) throw StatusWordError(StatusWord::ConditionsNotSatisfied, "no response data pending");
   const std::size_t ne = *command.ne();
   // A specific short Le that asks for more than is left: tell the exact count (resending GET
-  // RESPONSE is harmless). Le 00 / 0000 and extended Le are maxima and take what is left.
+  // RESPONSE is harmless). Le 00 / 0000 and an extended Le of 256 or more are maxima and take
+  // what is left; an Le of 1-255 is exact in either form (the parsed APDU keeps Ne, not its form).
   if (ne < 256 && ne > remaining) return sw_only(iso7816::make_wrong_le(remaining));
   const std::size_t n = std::min(ne, remaining);
   Bytes out(pending_.begin() + static_cast<std::ptrdiff_t>(pending_offset_),

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "skillcard/crypto/types.hpp"
+
 namespace skillcard::card {
 
 namespace {
@@ -137,7 +139,15 @@ Transaction::Transaction(Transaction&& other) noexcept
       pending_(std::move(other.pending_)) {}
 
 Transaction::~Transaction() {
+  wipe_pending();
   if (memory_) memory_->transaction_open_ = false;
+}
+
+// The pages may hold secrets (the PIN block shares page 17 with its try counter, personalisation
+// writes keys): freed map nodes must not keep them.
+void Transaction::wipe_pending() noexcept {
+  for (auto& entry : pending_) crypto::secure_wipe(entry.second.data(), entry.second.size());
+  pending_.clear();
 }
 
 void Transaction::write(std::size_t offset, ByteView data) {
@@ -197,7 +207,7 @@ Bytes Transaction::read(std::size_t offset, std::size_t length) const {
 void Transaction::commit() {
   if (!memory_) throw std::logic_error("transaction was moved from");
   memory_->commit(pending_);
-  pending_.clear();
+  wipe_pending();
 }
 
 // --- AppletStorage -----------------------------------------------------------------------------

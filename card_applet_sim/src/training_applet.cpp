@@ -329,6 +329,13 @@ void TrainingApplet::on_power_reset(AppletContext& context) {
   receipt_kid_.reset();
 }
 
+void TrainingApplet::on_power_off() noexcept {
+  session_.close();
+  receipt_key_.reset();
+  auth_key_.reset();
+  receipt_kid_.reset();
+}
+
 void TrainingApplet::close_session(AppletContext& context) noexcept {
   session_.close();
   auto ram = context.transient();
@@ -354,17 +361,36 @@ Bytes TrainingApplet::dispatch(const CommandApdu& command, AppletContext& contex
   if (instruction != ins::kExternalAuthenticate && session_.state() == decltype(session_)::State::Initialized) {
     close_session(context);
   }
-  if ((cla & 0x08) != 0) refuse(StatusWord::SecureMessagingNotSupported, "only SCP03 (CLA b3) is supported");
+  // A command refused before it is unwrapped has moved the host's MAC chain and counter but not
+  // ours, and a refused EXTERNAL AUTHENTICATE ends the handshake: either way the session (or the
+  // handshake) cannot go on, so it ends here, as on a MAC failure, and the host knows to open a
+  // new one.
+  const auto end_session = [&] {
+    if (session_.state() != decltype(session_)::State::Closed) close_session(context);
+  };
+  if ((cla & 0x08) != 0) {
+    end_session();
+    refuse(StatusWord::SecureMessagingNotSupported, "only SCP03 (CLA b3) is supported");
+  }
   const auto iso = known_instruction(instruction);
-  if (!iso) refuse(StatusWord::InsNotSupported, "unknown instruction");
-  if (((cla & 0x80) == 0) != *iso) refuse(StatusWord::ClaNotSupported, "wrong class for this instruction");
+  if (!iso) {
+    end_session();
+    refuse(StatusWord::InsNotSupported, "unknown instruction");
+  }
+  if (((cla & 0x80) == 0) != *iso) {
+    end_session();
+    refuse(StatusWord::ClaNotSupported, "wrong class for this instruction");
+  }
   if (!is_personalised(context.storage().read(0, L::kReserved))) {
     refuse(StatusWord::ConditionsNotSatisfied, "card not personalised");
   }
   const bool wrapped = (cla & crypto::scp03::kSecureMessagingBit) != 0;
 
   if (instruction == ins::kInitializeUpdate) {
-    if (wrapped) refuse(StatusWord::ClaNotSupported, "INITIALIZE UPDATE is never wrapped");
+    if (wrapped) {
+      end_session();  // INITIALIZE UPDATE ends any session, refused or not
+      refuse(StatusWord::ClaNotSupported, "INITIALIZE UPDATE is never wrapped");
+    }
     return initialize_update(command, context);
   }
   if (instruction == ins::kExternalAuthenticate) {
@@ -655,7 +681,10 @@ Bytes TrainingApplet::store_voucher(const CommandApdu& command, AppletContext& c
   }
   for (std::size_t i = 0; i < L::kSlotCount && !free_slot; ++i) {
     const ByteView s = storage.read(slot_offset(i), L::kSlotSummary);
-    if (s[L::kSlotState] == static_cast<std::uint8_t>(SlotState::PurgedPending) && get32(s, L::kSlotExpiry) <= mark) {
+    // Expired by the mark even for a REDEEM dated kTimeTolerance before it (which the card still
+    // accepts), so the slot's id can no longer be redeemed once it is gone.
+    if (s[L::kSlotState] == static_cast<std::uint8_t>(SlotState::PurgedPending) &&
+        std::uint64_t{get32(s, L::kSlotExpiry)} + kTimeTolerance <= mark) {
       free_slot = i;
     }
   }

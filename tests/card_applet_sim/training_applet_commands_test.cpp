@@ -315,6 +315,42 @@ TEST_F(TrainingApplet, MacFailureUnwrappedAndUnsessionedCommandsAre6982AndCloseT
   EXPECT_EQ(t->send_raw(CommandApdu(0x84, 0x32, 0x00, 0x00, Bytes(4), 256)).sw(), StatusWord::IncorrectSmDataObjects);
 }
 
+// A wrapped command the card refuses before unwrapping it (unknown INS, wrong class, a wrapped
+// INITIALIZE UPDATE) has moved the host's MAC chain but not the card's: the card ends the session
+// then and there, so the host's next command is refused as sessionless, never as a MAC mismatch
+// that looks like a role refusal.
+TEST_F(TrainingApplet, AWrappedCommandRefusedBeforeUnwrappingEndsTheSession) {
+  for (const auto& refused : {CommandApdu(0x80, 0x44, 0x00, 0x00), CommandApdu(0x00, 0x32, 0x00, 0x00, 256),
+                              CommandApdu(0x80, 0x50, training::kKvnCounter, 0x00, Bytes(8), 256)}) {
+    open(Role::Counter, false);
+    const auto wrapped = t->host().wrap(refused);
+    const auto answer = t->send_raw(wrapped).sw();
+    EXPECT_TRUE(answer == StatusWord::InsNotSupported || answer == StatusWord::ClaNotSupported)
+        << std::hex << static_cast<unsigned>(answer);
+    EXPECT_EQ(applet->role(), Role::None) << std::hex << unsigned{refused.ins()};
+  }
+  // EXTERNAL AUTHENTICATE refused for its class ends the handshake: the right one after it is 6982.
+  const auto enc = card_key(Role::Site, crypto::scp03::KeyType::Enc);
+  const auto mac = card_key(Role::Site, crypto::scp03::KeyType::Mac);
+  t->host().close();
+  const auto iu = t->send_raw(t->host().initialize_update(training::kKvnSite));
+  ASSERT_EQ(iu.sw(), kOk);
+  const auto ea = t->host().external_authenticate(enc.view(), mac.view(),
+                                                  crypto::scp03::InitializeUpdateResponse::parse(iu.data()), 0x33);
+  EXPECT_EQ(t->send_raw(CommandApdu(0x88, 0x82, 0x33, 0x00, ea.data())).sw(), StatusWord::SecureMessagingNotSupported);
+  EXPECT_EQ(t->send_raw(ea).sw(), k6982);
+  EXPECT_EQ(applet->role(), Role::None);
+}
+
+// The card out of the field keeps no session key in the applet object (a real card's RAM is gone).
+TEST_F(TrainingApplet, PowerOffDropsTheSessionAtOnce) {
+  open(Role::Site);
+  ASSERT_EQ(applet->role(), Role::Site);
+  card->power_off();
+  EXPECT_EQ(applet->role(), Role::None);  // before any power-on or command
+  card->power_on();
+}
+
 TEST_F(TrainingApplet, SelectResetAndPowerEndTheSessionAndThePinState) {
   open(Role::Site);
   EXPECT_EQ(applet->role(), Role::Site);
@@ -507,6 +543,35 @@ TEST_F(TrainingApplet, APurgedSlotIsReusedOnceItsVoucherHasExpired) {
   EXPECT_EQ(state().slots[4].state, SlotState::Stored);
   EXPECT_EQ(t->send(cmd::get_receipt(1)).sw(), StatusWord::ReferencedDataNotFound);  // gone with the slot
   EXPECT_EQ(t->send(cmd::store(late(34))).sw(), StatusWord::NotEnoughMemory);
+}
+
+// The card still takes a REDEEM dated up to kTimeTolerance before its time mark, so a purged
+// voucher's id stays on the card until the mark is past its expiry by that much: until then the
+// same token stored again is 6A89, never a second receipt.
+TEST_F(TrainingApplet, APurgedSlotIsKeptUntilItsVoucherCannotBeRedeemedEvenWithinTheTolerance) {
+  open(Role::Counter, false);
+  for (std::uint64_t i = 1; i <= 31; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
+  redeem({.serial = 5});
+  open(Role::Counter, false);
+  ASSERT_EQ(t->send(cmd::purge(5)).sw(), kOk);
+  const std::uint64_t expiry = kIssuedAt + 90ull * 86'400;
+  const auto issued = [](std::uint64_t serial, std::uint64_t at) {
+    VoucherSpec spec;
+    spec.serial = serial;
+    spec.issued_at = at;
+    return voucher_token(spec);
+  };
+  // The mark reaches the expiry and one second less than the tolerance beyond it: not yet.
+  ASSERT_EQ(t->send(cmd::store(issued(32, expiry + training::kTimeTolerance - 1))).sw(), kOk);
+  EXPECT_EQ(state().time_mark, expiry + training::kTimeTolerance - 1);
+  EXPECT_EQ(t->send(cmd::store(issued(33, expiry + training::kTimeTolerance - 1))).sw(), StatusWord::NotEnoughMemory);
+  EXPECT_EQ(t->send(cmd::store(voucher_token(5))).sw(), iso7816::make_sw(0x6A, 0x89));
+  // One second more on the mark (a REDEEM of voucher 32 raises it) and the slot is free.
+  redeem({.serial = 32, .time = static_cast<std::uint32_t>(expiry + training::kTimeTolerance)});
+  EXPECT_EQ(state().time_mark, expiry + training::kTimeTolerance);
+  open(Role::Counter, false);
+  ASSERT_EQ(t->send(cmd::store(issued(34, expiry + training::kTimeTolerance))).sw(), kOk);
+  EXPECT_EQ(state().slots[4].id, voucher_id(34));
 }
 
 TEST_F(TrainingApplet, ListHeaderAndFilter) {

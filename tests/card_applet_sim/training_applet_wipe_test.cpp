@@ -40,3 +40,32 @@ TEST(TrainingAppletWipe, AWrappedVerifyLeavesNoPlainPinBlockOnTheCardsHeap) {
   EXPECT_EQ(answer->sw(), iso7816::make_verification_failed(2));
   EXPECT_EQ(training::read_state(card->memory()).tries_left, 2);
 }
+
+// The PIN blocks a counter or the holder sets, and the stored block a right VERIFY compares with
+// (page 17 also holds the try counter, so every VERIFY rewrites it): no freed heap block keeps
+// them — the memory's pending pages are wiped after their commit.
+TEST(TrainingAppletWipe, PinChangesAndARightVerifyLeaveNoPinBlockOnTheCardsHeap) {
+  auto card = make_training_card();
+  card->power_on();
+  Terminal t(*card);
+  ASSERT_EQ(t.select().sw(), iso7816::StatusWord::Success);
+  ASSERT_EQ(t.open(Role::Site), iso7816::StatusWord::Success);
+  const auto stored = training::pin_block(kPin);
+  auto wrapped = t.host().wrap(cmd::verify(kPin));
+  std::optional<iso7816::ResponseApdu> answer;
+  EXPECT_EQ(heap_scan::freed_holding_during(stored, [&] { answer = t.send_raw(wrapped); }), 0);
+  EXPECT_EQ(answer->sw(), iso7816::StatusWord::Success);
+
+  t.close();
+  ASSERT_EQ(t.open(Role::Counter), iso7816::StatusWord::Success);  // PIN changes are the counter's
+  const std::string changed = "246810";
+  wrapped = t.host().wrap(cmd::change(kPin, changed));
+  EXPECT_EQ(heap_scan::freed_holding_during(training::pin_block(changed), [&] { answer = t.send_raw(wrapped); }), 0);
+  EXPECT_EQ(answer->sw(), iso7816::StatusWord::Success);
+
+  const std::string reset = "135790";
+  wrapped = t.host().wrap(cmd::reset_retry_counter(reset));
+  EXPECT_EQ(heap_scan::freed_holding_during(training::pin_block(reset), [&] { answer = t.send_raw(wrapped); }), 0);
+  EXPECT_EQ(answer->sw(), iso7816::StatusWord::Success);
+  EXPECT_EQ(training::read_state(card->memory()).pin_block, training::pin_block(reset));
+}

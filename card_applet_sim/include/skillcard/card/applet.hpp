@@ -63,6 +63,9 @@ class Applet {
   virtual Bytes process(const iso7816::CommandApdu& command, AppletContext& context) = 0;
   // After power-on and warm reset, once memory is mounted and transient RAM is zero.
   virtual void on_power_reset(AppletContext& context);
+  // The card lost power (removed from the field): what the applet object holds that a real card
+  // keeps in RAM — session keys, loaded private keys — must not outlive it.
+  virtual void on_power_off() noexcept {}
 
  protected:
   Applet() = default;

@@ -69,6 +69,7 @@ class Transaction {
   friend class PersistentMemory;
   friend class AppletStorage;
   Transaction(PersistentMemory& memory, std::size_t base, std::size_t size);
+  void wipe_pending() noexcept;
 
   PersistentMemory* memory_;
   std::size_t base_;

@@ -197,6 +197,7 @@ class TrainingApplet final : public Applet {
   Bytes on_select(AppletContext& context) override;
   void on_deselect(AppletContext& context) override;
   void on_power_reset(AppletContext& context) override;
+  void on_power_off() noexcept override;
   Bytes process(const iso7816::CommandApdu& command, AppletContext& context) override;
 
   // ECDSA signatures made since construction (receipts and INTERNAL AUTHENTICATE answers).

@@ -141,7 +141,7 @@ CardRecord card_from(const Q& q) {
 #define SKILLCARD_VOUCHER_COLUMNS                                                                                  \
   "serial, signer_kid, token, holder, card, issuer, programme, occupation, level, fund, face_value_fen, "          \
   "planned_hours, planned_online_hours, eligible_regions, eligible_providers, issued_at, not_before, expires_at, " \
-  "cst_year, state, state_changed_at, moved_from, moved_to, void_reason"
+  "cst_year, state, state_changed_at, moved_from, moved_to, void_reason, issuing_region"
 
 template <class Q>
 VoucherRecord voucher_from(const Q& q) {
@@ -171,6 +171,7 @@ VoucherRecord voucher_from(const Q& q) {
   if (!q.is_null(21)) v.moved_from = voucher_id(q.u64(21));
   if (!q.is_null(22)) v.moved_to = voucher_id(q.u64(22));
   v.void_reason = q.text(23);
+  if (!q.is_null(24)) v.issuing_region = q.u32(24);
   return v;
 }
 
@@ -324,7 +325,8 @@ inline std::pair<Bytes, crypto::Kid> mint(const TokenMinter& minter, const schem
 // inserts the voucher as issued. Returns the serial.
 template <class Db>
 std::uint64_t insert_voucher(Db& db, schemas::VoucherClaims claims, std::string_view card, int cst, UtcSeconds now,
-                             std::optional<std::uint64_t> moved_from, const TokenMinter& minter) {
+                             std::optional<std::uint64_t> moved_from, std::uint32_t issuing_region,
+                             const TokenMinter& minter) {
   std::uint64_t serial = 0;
   {
     auto q = db.query("SELECT coalesce(max(serial), 0) + 1 FROM vouchers");
@@ -337,14 +339,16 @@ std::uint64_t insert_voucher(Db& db, schemas::VoucherClaims claims, std::string_
   db.query(
         "INSERT INTO vouchers (serial, signer_kid, token, holder, card, issuer, programme, occupation, level, fund, "
         "face_value_fen, planned_hours, planned_online_hours, eligible_regions, eligible_providers, issued_at, "
-        "not_before, expires_at, cst_year, state, state_changed_at, moved_from) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1, ?20, ?21)")
+        "not_before, expires_at, cst_year, state, state_changed_at, moved_from, issuing_region) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1, ?20, ?21, "
+        "?22)")
       .args(serial, ByteView(kid), ByteView(token), ByteView(c.holder),
             card.empty() ? std::optional<std::string_view>{} : std::optional{card}, c.issuer,
             static_cast<int>(c.programme), c.occupation, static_cast<int>(c.level), static_cast<int>(c.fund),
             c.face_value_fen, static_cast<std::uint32_t>(c.planned_hours),
             static_cast<std::uint32_t>(c.planned_online_hours), codes_text(c.eligible_regions),
-            codes_text(c.eligible_providers), c.issued_at, c.not_before, c.expires_at, cst, now, moved_from)
+            codes_text(c.eligible_providers), c.issued_at, c.not_before, c.expires_at, cst, now, moved_from,
+            issuing_region == 0 ? std::optional<std::uint32_t>{} : std::optional{issuing_region})
       .run();
   return serial;
 }
@@ -490,8 +494,8 @@ class Engine final : public Ledger {
       }
       for (const auto& old_voucher : to_move) {
         const auto old_serial = serial_of(old_voucher.id());
-        const auto serial =
-            insert_voucher(db, old_voucher.claims, new_number, old_voucher.cst_year, now, old_serial, minter);
+        const auto serial = insert_voucher(db, old_voucher.claims, new_number, old_voucher.cst_year, now, old_serial,
+                                           old_voucher.issuing_region, minter);
         db.query("UPDATE vouchers SET state = 6, state_changed_at = ?1, moved_to = ?2 WHERE serial = ?3")
             .args(now, serial, old_serial)
             .run();
@@ -586,7 +590,8 @@ class Engine final : public Ledger {
                      std::string(to_string(out.status)) + ":" + join(out.violated));
         return;
       }
-      const auto serial = insert_voucher(db, request.claims, request.card, query.cst_year, now, std::nullopt, minter);
+      const auto serial = insert_voucher(db, request.claims, request.card, query.cst_year, now, std::nullopt,
+                                         request.issuing_region, minter);
       adjust_budget(db, request.claims.fund, request.claims.face_value_fen, 0);
       append_audit(db, now, actor, "voucher.issue", voucher_subject(voucher_id(serial)), "ok");
       out.status = IssueStatus::Issued;

@@ -174,10 +174,19 @@ WHEN OLD.reversed_at IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'a reversal is final'); END;
 )sql";
 
+// Version 4: the issuing counter's region, whose policy settings a voucher is issued and
+// redeemed under (a county's counter may issue under its city's signer, so `issuer` is not it).
+// NULL for vouchers issued before: their issuer's settings apply, as they did.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE vouchers ADD COLUMN issuing_region INTEGER
+  CHECK (issuing_region IS NULL OR issuing_region BETWEEN 100000 AND 999999);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
     {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
     {3, "redemptions: every recorded column fixed, a reversal final", kV3},
+    {4, "vouchers: the issuing counter's region (its policy settings)", kV4},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSqliteSchemaVersion));
 

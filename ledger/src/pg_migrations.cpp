@@ -232,11 +232,20 @@ CREATE TRIGGER redemptions_reversal_final BEFORE UPDATE OF reversed_at, reversal
   FOR EACH ROW WHEN (OLD.reversed_at IS NOT NULL) EXECUTE FUNCTION skillcard_refuse('a reversal is final');
 )sql";
 
+// Version 5 (SQLite's 4): the issuing counter's region, whose policy settings a voucher is
+// issued and redeemed under. A domain, not a table CHECK (version 3: a redemption's voucher update
+// would evaluate it); NULL for vouchers issued before (their issuer's settings apply).
+constexpr const char* kV5 = R"sql(
+CREATE DOMAIN skillcard_region AS BIGINT CHECK (VALUE BETWEEN 100000 AND 999999);
+ALTER TABLE vouchers ADD COLUMN issuing_region skillcard_region;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "ledger: cards, vouchers, redemptions, nonces, budgets, certificates, audit log", kV1},
     {2, "vouchers: expiry index without the state predicate (a state change touches no index)", kV2},
     {3, "column checks of the written tables as domains (checked per assigned column, not rebuilt per statement)", kV3},
     {4, "redemptions: every recorded column fixed, a reversal final", kV4},
+    {5, "vouchers: the issuing counter's region (its policy settings)", kV5},
 };
 static_assert(std::size(kMigrations) == static_cast<std::size_t>(kPgSchemaVersion));
 

@@ -151,8 +151,9 @@ inline IssueDecision policy(Ledger& ledger, const schemas::VoucherClaims& c) {
   return d;
 }
 
-inline VoucherRecord issue_ok(Ledger& ledger, const schemas::VoucherClaims& c, const std::string& card = "") {
-  const auto out = ledger.issue_voucher({c, card}, generous(ledger, c), fake_minter(), clerk(), kNow);
+inline VoucherRecord issue_ok(Ledger& ledger, const schemas::VoucherClaims& c, const std::string& card = "",
+                              std::uint32_t issuing_region = 0) {
+  const auto out = ledger.issue_voucher({c, card, issuing_region}, generous(ledger, c), fake_minter(), clerk(), kNow);
   if (out.status != IssueStatus::Issued || !out.voucher) {
     throw std::runtime_error("issue failed: " + std::string(to_string(out.status)));
   }

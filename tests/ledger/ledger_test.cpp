@@ -239,8 +239,12 @@ TEST(Ledger, LostCardVouchersMoveToTheReplacementAsTheSameSubsidy) {
   const auto& old_card = s.cards[0].number;
   const auto redeemed =
       issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 100000, kNow, 1000001), old_card);
+  // Issued at a county's counter under its city's signer: the county's settings go with it.
   const auto open =
-      issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 150000, kNow, 1000002), old_card);
+      issue_ok(*s.ledger, claims_for(holder(1), FundSource::SpecialAccount, 150000, kNow, 1000002), old_card, 420102);
+  EXPECT_EQ(open.issuing_region, 420102u);
+  EXPECT_EQ(s.ledger->voucher(open.id())->issuing_region, 420102u);
+  EXPECT_EQ(s.ledger->voucher(redeemed.id())->issuing_region, 0u);  // none recorded
   ASSERT_EQ(s.ledger
                 ->record_redemption(
                     redeem_request(receipt(redeemed.id(), 1, nonce(schemas::NonceKind::Terminal, 1)), old_card))
@@ -262,6 +266,7 @@ TEST(Ledger, LostCardVouchersMoveToTheReplacementAsTheSameSubsidy) {
   EXPECT_EQ(successor.card, replacement.number);
   EXPECT_EQ(successor.state, VoucherState::Issued);
   EXPECT_EQ(successor.cst_year, open.cst_year);
+  EXPECT_EQ(successor.issuing_region, 420102u);
   EXPECT_EQ(schemas::decode_voucher_token(successor.token).claims.id, successor.id());
   auto expected_claims = open.claims;
   expected_claims.id = successor.id();
@@ -361,6 +366,17 @@ TEST(Ledger, RefusalCodesAreInTheCatalogue) {
   EXPECT_EQ(refusal_code(CardStatus::ReplacementOfAnotherHolder), "P13_REGISTRY_MISMATCH");
 }
 
+// The issuing region's migration (SQLite 4, PostgreSQL 5) undone exactly.
+constexpr const char* kUndoSqliteMigration4 = R"sql(
+ALTER TABLE vouchers DROP COLUMN issuing_region;
+DELETE FROM schema_version WHERE version = 4;
+)sql";
+constexpr const char* kUndoPgMigration5 = R"sql(
+ALTER TABLE vouchers DROP COLUMN issuing_region;
+DROP DOMAIN skillcard_region;
+DELETE FROM schema_version WHERE version = 5;
+)sql";
+
 // The redemption triggers' migration (SQLite 3, PostgreSQL 4) undone exactly.
 constexpr const char* kUndoSqliteMigration3 = R"sql(
 DROP TRIGGER redemptions_reversal_final;
@@ -418,7 +434,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   TempDir dir;
   const auto where = dir / "ledger.db";
   const bool pg = backend_name() == "postgresql";
-  const int current = pg ? 4 : 3;
+  const int current = pg ? 5 : 4;
   std::vector<VoucherRecord> before;
   AuditHead head;
   std::optional<RedemptionRecord> redeemed;
@@ -442,6 +458,7 @@ TEST(Ledger, SchemaVersion1LedgerIsMigratedAtOpenWithItsDataIntact) {
   }
   {
     Raw raw(where);
+    raw.exec(pg ? kUndoPgMigration5 : kUndoSqliteMigration4);
     raw.exec(pg ? kUndoPgMigration4 : kUndoSqliteMigration3);
     if (pg) raw.exec(kUndoPgMigration3);
     raw.exec("DROP INDEX vouchers_by_expiry");

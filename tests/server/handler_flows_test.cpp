@@ -105,7 +105,7 @@ amount_fen = 150000
   Response call(Role role, std::string method, std::string target, const json& body = nullptr,
                 std::map<std::string, std::string, std::less<>> headers = {{"skillcard-clerk", "C042"}},
                 std::uint32_t site = kSite) {
-    Terminal t{terminal_id(role), role, kBureau, std::nullopt};
+    Terminal t{terminal_id(role), role, region, std::nullopt};
     if (role == Role::Site) t.site = site;
     return handler->handle(Request{std::move(method), std::move(target), std::move(headers),
                                    body.is_null() ? std::string() : body.dump(), t});
@@ -167,6 +167,7 @@ amount_fen = 150000
   const registry::Registry* registry_override = nullptr;  // instead of `people`
   std::unique_ptr<Handler> handler;
   std::uint64_t now = kNow;
+  std::uint32_t region = kBureau;  // every terminal's region in call()
   TestCard alice, replacement, bob_card;
 };
 
@@ -385,6 +386,36 @@ TEST_F(FlowTest, IssueRefusesARegionCodeOutsideGbt2260BeforeSpendingTheNonce) {
   const auto served = call(Role::Counter, "POST", "/v1/vouchers", body);
   ASSERT_EQ(served.status, 201) << served.body;
   EXPECT_EQ(body_of(served).at("voucher").at("eligible_regions"), json::array({420100}));
+}
+
+// A county's counter issues under its city's signer (voucher `issuer` 420100): the county's own
+// settings, which allowed the plan at issue, are the ones its delivered hours are checked against.
+TEST_F(FlowTest, P8_ACountysOwnSettingsApplyAtIssueAndAgainAtRedemption) {
+  config = policy::PolicyConfig::from_toml(R"(
+[regions.420102]
+online_max_percent = 50
+
+[[standards]]
+programme = 3
+occupation = "*"
+level = 4
+amount_fen = 150000
+)",
+                                           "county.toml");
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  region = 420102;
+  auto body = issue_body(alice, kAlice);
+  body["planned_hours"] = 100;
+  body["planned_online_hours"] = 50;
+  const auto issued = call(Role::Counter, "POST", "/v1/vouchers", body);
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  EXPECT_EQ(body_of(issued).at("voucher").at("issuer"), kBureau);
+  const auto id = body_of(issued).at("voucher_id").get<std::string>();
+  ASSERT_EQ(call(Role::Counter, "POST", "/v1/vouchers/" + id + "/written").status, 200);
+  region = kBureau;  // the site is in the city
+  now += 86400;
+  const auto redeemed = redeem(id, alice.receipt(id, site_nonce(), now, kSite, 50, 50));
+  EXPECT_EQ(redeemed.status, 201) << redeemed.body;  // the city's default 30% would refuse it
 }
 
 TEST_F(FlowTest, VoidGivesTheBudgetBackAndVerifyThenSaysVoided) {

@@ -147,7 +147,7 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
                                      const std::vector<SubsidyRecord>& history) {
   Collector c{config, {}};
   const auto& v = req.voucher;
-  const auto& rules = config.rules_for(v.issuer);
+  const auto& rules = config.rules_for(req.rules_region != 0 ? req.rules_region : v.issuer);
   using State = RedemptionRequest::State;
 
   // P15: single use, lifecycle, validity window. Offline, the moment of redemption is the

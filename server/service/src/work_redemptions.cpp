@@ -150,6 +150,7 @@ Response Work::redeem_one(const json& item, bool by_sync, std::string_view path)
   const bool offline = by_sync || claims.nonce_kind() == schemas::NonceKind::Terminal;
   policy::RedemptionRequest ask;
   ask.voucher = voucher->claims;
+  ask.rules_region = voucher->issuing_region;
   ask.state = policy_state(voucher->state);
   ask.site_region = request_.terminal.region;
   ask.site_provider = claims.site;

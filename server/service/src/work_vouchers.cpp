@@ -148,6 +148,7 @@ Response Work::issue() {
     c.not_before = at;
     c.expires_at = decision.expires_at;
     request.card = number_text;
+    request.issuing_region = request_.terminal.region;
     const auto outcome = ctx_.ledger->issue_voucher(request, allow, minter(signer), actor, at);
     switch (outcome.status) {
       case ledger::IssueStatus::Issued: {

@@ -15,7 +15,7 @@
 namespace skillcard::ledger {
 
 // The newest schema this build knows (migrations 1..kPgSchemaVersion).
-inline constexpr int kPgSchemaVersion = 4;
+inline constexpr int kPgSchemaVersion = 5;
 
 struct PgOptions {
   // Operations per transaction; 1 = one transaction per operation (the naive baseline).

@@ -21,7 +21,7 @@ namespace skillcard::ledger {
 void switch_to_wal(sqlite3* db, std::chrono::milliseconds timeout);
 
 // The newest schema this build knows (migrations 1..kSqliteSchemaVersion).
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 struct SqliteOptions {
   // Operations per transaction; 1 = one transaction per operation (the naive baseline).

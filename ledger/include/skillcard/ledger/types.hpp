@@ -168,6 +168,10 @@ struct VoucherRecord {
   std::optional<VoucherId> moved_from;
   std::optional<VoucherId> moved_to;
   std::string void_reason;
+  // The region of the counter that issued it, whose policy settings it was issued under (and is
+  // redeemed under): a county's counter may issue under its city's signer. 0: issued before
+  // schema version 4 (PostgreSQL 5), when the issuer's settings apply. Kept across moves.
+  std::uint32_t issuing_region = 0;
   const VoucherId& id() const noexcept { return claims.id; }
   bool operator==(const VoucherRecord&) const = default;
 };
@@ -230,8 +234,9 @@ struct IssueDecision {
 };
 
 struct IssueRequest {
-  schemas::VoucherClaims claims;  // everything but claims.id, which the ledger allocates
-  std::string card;               // the card it is issued for (must be active and the holder's), or ""
+  schemas::VoucherClaims claims;     // everything but claims.id, which the ledger allocates
+  std::string card;                  // the card it is issued for (must be active and the holder's), or ""
+  std::uint32_t issuing_region = 0;  // the issuing counter's region (VoucherRecord::issuing_region); 0: none
 };
 
 // Signs the claims (with the id the ledger allocated) into a voucher token; called inside the

@@ -87,6 +87,9 @@ IssueDecision decide_issue(const PolicyConfig& config, const IssueRequest& reque
 
 struct RedemptionRequest {
   schemas::VoucherClaims voucher;
+  // The region whose settings the voucher was issued under — the issuing counter's — so that what
+  // issue allowed (P8/P9 shares, P1/P2 limits) is what redemption checks; 0: the issuer's.
+  std::uint32_t rules_region = 0;
   enum class State { Issued, Written, Redeemed, Voided, Expired } state = State::Written;
   std::uint32_t site_region = 0;
   std::uint32_t site_provider = 0;

@@ -265,6 +265,23 @@ std::optional<RedemptionRecord> find_redemption_by_counter(Db& db, std::string_v
   return redemption_from(q);
 }
 
+// Two range reads on the (card, counter) unique index.
+template <class Db>
+ReceiptTimesAround find_receipt_times_around(Db& db, std::string_view card, std::uint32_t counter) {
+  ReceiptTimesAround out;
+  {
+    auto q = db.query("SELECT max(terminal_time) FROM redemptions WHERE card = ?1 AND counter < ?2");
+    q.args(card, counter);
+    if (q.step() && !q.is_null(0)) out.latest_below = q.u64(0);
+  }
+  {
+    auto q = db.query("SELECT min(terminal_time) FROM redemptions WHERE card = ?1 AND counter > ?2");
+    q.args(card, counter);
+    if (q.step() && !q.is_null(0)) out.earliest_above = q.u64(0);
+  }
+  return out;
+}
+
 template <class Db>
 IssueCounts count_for_issue(Db& db, const IssueQuery& query) {
   IssueCounts c;
@@ -1121,6 +1138,9 @@ class Engine final : public Ledger {
 
   std::optional<RedemptionRecord> redemption_by_counter(std::string_view card, std::uint32_t counter) override {
     return store_.read([&](Db& db) { return find_redemption_by_counter(db, card, counter); });
+  }
+  ReceiptTimesAround receipt_times_around(std::string_view card, std::uint32_t counter) override {
+    return store_.read([&](Db& db) { return find_receipt_times_around(db, card, counter); });
   }
 
   std::vector<RedemptionExportRow> list_redemptions(const RedemptionFilter& filter) override {

@@ -80,6 +80,10 @@ std::optional<RedemptionRecord> SqlLedger::redemption(const VoucherId& id) { ret
 std::optional<RedemptionRecord> SqlLedger::redemption_by_counter(std::string_view card, std::uint32_t counter) {
   return engine_->redemption_by_counter(card, counter);
 }
+
+ReceiptTimesAround SqlLedger::receipt_times_around(std::string_view card, std::uint32_t counter) {
+  return engine_->receipt_times_around(card, counter);
+}
 std::vector<RedemptionExportRow> SqlLedger::list_redemptions(const RedemptionFilter& filter) {
   return engine_->list_redemptions(filter);
 }

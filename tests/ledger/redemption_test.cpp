@@ -63,6 +63,25 @@ TEST_F(LedgerRedemption, RedemptionIsRecordedFromItsReceipt) {
   EXPECT_EQ(budget.spent_fen, 180000);
 }
 
+// P12's order check reads the card's receipts around a counter, not only its neighbour: gaps (a
+// receipt never uploaded) and receipts synced out of order are still compared.
+TEST_F(LedgerRedemption, ReceiptTimesAroundACounterSpanGapsInBothDirections) {
+  EXPECT_EQ(s.ledger->receipt_times_around(card, 5), ReceiptTimesAround{});
+  const auto at = [&](std::size_t v, std::uint32_t counter, UtcSeconds time) {
+    return s.ledger
+        ->record_redemption(
+            redeem_request(receipt(vouchers[v].id(), counter, nonce(NonceKind::Terminal, counter), kSite, time), card))
+        .status;
+  };
+  ASSERT_EQ(at(0, 2, kNow + 100), RecordStatus::Recorded);
+  ASSERT_EQ(at(1, 3, kNow + 50), RecordStatus::Recorded);
+  ASSERT_EQ(at(2, 9, kNow + 900), RecordStatus::Recorded);
+  EXPECT_EQ(s.ledger->receipt_times_around(card, 5), (ReceiptTimesAround{kNow + 100, kNow + 900}));
+  EXPECT_EQ(s.ledger->receipt_times_around(card, 1), (ReceiptTimesAround{std::nullopt, kNow + 50}));
+  EXPECT_EQ(s.ledger->receipt_times_around(card, 10), (ReceiptTimesAround{kNow + 900, std::nullopt}));
+  EXPECT_EQ(s.ledger->receipt_times_around(s.cards[1].number, 5), ReceiptTimesAround{});  // another card's
+}
+
 TEST_F(LedgerRedemption, SameReceiptTwiceReturnsTheSameRecord) {
   const auto bytes = receipt(vouchers[0].id(), 1, nonce(NonceKind::Terminal, 1));
   const auto first = s.ledger->record_redemption(redeem_request(bytes, card));

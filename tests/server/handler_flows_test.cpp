@@ -537,6 +537,30 @@ TEST_F(FlowTest, P12_SyncAcceptsOfflineReceiptsInsideTheWindowOnly) {
   EXPECT_EQ(later[1].at("rules"), json({"P12"}));
 }
 
+// P12: a card's counter orders its receipts. Synced out of order, a lower counter whose time is
+// hours after a higher one's already recorded is refused — it was dated back, or forward.
+TEST_F(FlowTest, P12_ALowerCounterSyncedAfterAHigherOneMustNotBeLater) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
+  const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
+  schemas::Nonce offline{};
+  offline[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
+  offline[3] = 7;
+  const auto made = now + 3600;
+  const auto lower = alice.receipt(v1, offline, made + 2 * 3600);  // counter 1, two hours later
+  offline[3] = 8;
+  const auto higher = alice.receipt(v2, offline, made);  // counter 2
+  now = made + 3 * 3600;
+  const auto sync = [&](const std::string& v, const Bytes& r) {
+    return body_of(call(Role::Site, "POST", "/v1/redemptions/sync",
+                        json{{"receipts", {{{"voucher_id", v}, {"receipt", base64url_encode(r)}}}}},
+                        {{"skillcard-clerk", "S007"}}))
+        .at("results")[0];
+  };
+  EXPECT_EQ(sync(v2, higher).at("status"), 201);
+  EXPECT_EQ(sync(v1, lower).at("error"), "RECEIPT_OUT_OF_ORDER");
+}
+
 // A receipt left behind — made online with SITE01's nonce, but the holder left before SITE01
 // sent it — is uploaded later by another terminal of the same site; a terminal of another site
 // cannot.

@@ -503,6 +503,14 @@ TEST(Policy, P12_ForgedOfflineTimeIsRefused) {
   r.terminal_time = kNow - 3600;
   r.previous_receipt_time = kNow - 60;  // a lower counter an hour later: back-dated
   EXPECT_TRUE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_OUT_OF_ORDER"));
+  r.previous_receipt_time = kNow - 3600 + 600;  // within the card's 10-minute tolerance
+  EXPECT_FALSE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_OUT_OF_ORDER"));
+  // Synced after a higher counter: a time later than that one's by more than 10 minutes.
+  r.previous_receipt_time.reset();
+  r.next_receipt_time = kNow - 3600 - 601;
+  EXPECT_TRUE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_OUT_OF_ORDER"));
+  r.next_receipt_time = kNow - 3600 - 600;
+  EXPECT_FALSE(has(decide_redemption(config(), r, {}).violations, "RECEIPT_OUT_OF_ORDER"));
 }
 
 TEST(Policy, P12_AnOnlineReceiptFromTheFutureIsRefusedToo) {

@@ -92,6 +92,10 @@ ReversalOutcome FakeLedger::reverse_redemption(const VoucherId&, std::string_vie
   unused("reverse_redemption");
 }
 std::optional<RedemptionRecord> FakeLedger::redemption(const VoucherId&) { unused("redemption"); }
+ledger::ReceiptTimesAround FakeLedger::receipt_times_around(std::string_view, std::uint32_t) {
+  unused("receipt_times_around");
+}
+
 std::optional<RedemptionRecord> FakeLedger::redemption_by_counter(std::string_view, std::uint32_t) {
   unused("redemption_by_counter");
 }

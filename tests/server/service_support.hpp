@@ -67,6 +67,7 @@ class FakeLedger final : public ledger::Ledger {
                                              ledger::UtcSeconds) override;
   std::optional<ledger::RedemptionRecord> redemption(const ledger::VoucherId&) override;
   std::optional<ledger::RedemptionRecord> redemption_by_counter(std::string_view, std::uint32_t) override;
+  ledger::ReceiptTimesAround receipt_times_around(std::string_view, std::uint32_t) override;
   std::vector<ledger::RedemptionExportRow> list_redemptions(const ledger::RedemptionFilter&) override;
   std::vector<ledger::SettlementLine> settlement(const ledger::RedemptionFilter&) override;
   ledger::CertificateOutcome record_certificate(const ledger::HolderRef&, ByteView, const ledger::Actor&,

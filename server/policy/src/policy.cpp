@@ -179,7 +179,9 @@ RedemptionDecision decide_redemption(const PolicyConfig& config, const Redemptio
     const auto window = static_cast<std::uint64_t>(rules.sync_window_hours) * 3600;
     c.check("P12", req.now > req.terminal_time && req.now - req.terminal_time > window, "P12_SYNC_WINDOW",
             {{"hours", std::to_string(rules.sync_window_hours)}});
-    c.check("P12", req.previous_receipt_time && *req.previous_receipt_time > req.terminal_time + 600,
+    c.check("P12",
+            (req.previous_receipt_time && *req.previous_receipt_time > req.terminal_time + 600) ||
+                (req.next_receipt_time && *req.next_receipt_time + 600 < req.terminal_time),
             "RECEIPT_OUT_OF_ORDER");
   }
 

@@ -159,10 +159,10 @@ Response Work::redeem_one(const json& item, bool by_sync, std::string_view path)
   ask.offline = offline;
   ask.terminal_time = claims.terminal_time;
   ask.now = at;
-  if (claims.counter > 1) {
-    if (const auto previous = ctx_.ledger->redemption_by_counter(card_text, claims.counter - 1)) {
-      ask.previous_receipt_time = previous->terminal_time;
-    }
+  if (offline) {
+    const auto around = ctx_.ledger->receipt_times_around(card_text, claims.counter);
+    ask.previous_receipt_time = around.latest_below;
+    ask.next_receipt_time = around.earliest_above;
   }
   const auto decision = policy::decide_redemption(*ctx_.policy, ask, history(voucher->claims.holder));
   if (!decision.allowed()) refuse_violations(decision.violations);

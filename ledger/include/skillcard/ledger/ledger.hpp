@@ -92,6 +92,10 @@ class Ledger {
                                              UtcSeconds now) = 0;
   virtual std::optional<RedemptionRecord> redemption(const VoucherId& id) = 0;
   virtual std::optional<RedemptionRecord> redemption_by_counter(std::string_view card, std::uint32_t counter) = 0;
+  // The card's recorded receipts around `counter` (reversed ones too: the card made them): the
+  // latest terminal time of a lower counter and the earliest of a higher one, for the P12 order
+  // check of a receipt that arrives late or out of order.
+  virtual ReceiptTimesAround receipt_times_around(std::string_view card, std::uint32_t counter) = 0;
   // Sorted by provider, fund, then seq; reversed ones included (marked).
   virtual std::vector<RedemptionExportRow> list_redemptions(const RedemptionFilter& filter) = 0;
   // Per provider and fund, redemptions not reversed.

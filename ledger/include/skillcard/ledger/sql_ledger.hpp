@@ -58,6 +58,7 @@ class SqlLedger : public Ledger {
                                      UtcSeconds now) override;
   std::optional<RedemptionRecord> redemption(const VoucherId& id) override;
   std::optional<RedemptionRecord> redemption_by_counter(std::string_view card, std::uint32_t counter) override;
+  ReceiptTimesAround receipt_times_around(std::string_view card, std::uint32_t counter) override;
   std::vector<RedemptionExportRow> list_redemptions(const RedemptionFilter& filter) override;
   std::vector<SettlementLine> settlement(const RedemptionFilter& filter) override;
   CertificateOutcome record_certificate(const HolderRef& holder, ByteView encoded_record, const Actor& actor,

@@ -233,6 +233,12 @@ struct IssueDecision {
   std::uint32_t same_occupation_level_limit = 1;  // P3: once, ever
 };
 
+struct ReceiptTimesAround {
+  std::optional<UtcSeconds> latest_below;    // max terminal_time with a lower counter
+  std::optional<UtcSeconds> earliest_above;  // min terminal_time with a higher counter
+  bool operator==(const ReceiptTimesAround&) const = default;
+};
+
 struct IssueRequest {
   schemas::VoucherClaims claims;     // everything but claims.id, which the ledger allocates
   std::string card;                  // the card it is issued for (must be active and the holder's), or ""

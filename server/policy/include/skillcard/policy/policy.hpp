@@ -98,8 +98,10 @@ struct RedemptionRequest {
   bool offline = false;             // a receipt with a terminal-made nonce (P12)
   std::uint64_t terminal_time = 0;  // from the receipt
   std::uint64_t now = 0;            // the service's clock
-  // The latest accepted receipt of the same card with a lower counter, for the order check.
+  // The card's accepted receipts around this one's counter, for the order check: the latest time
+  // of a lower counter, the earliest of a higher one.
   std::optional<std::uint64_t> previous_receipt_time;
+  std::optional<std::uint64_t> next_receipt_time;
 };
 
 struct RedemptionDecision {

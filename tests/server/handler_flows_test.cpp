@@ -794,6 +794,30 @@ TEST_F(FlowTest, P18_P17_OperatorReportsOverHttp) {
   EXPECT_EQ(body_of(call(Role::Operator, "GET", "/v1/reports/monthly" + ym + "&format=pdf")).at("field"), "format");
 }
 
+// P11 (凡补必进、不进不补): the settlement pays what the ledger recorded and nothing else — a
+// voucher issued but not redeemed, and a receipt the service refused, are paid nothing.
+TEST_F(FlowTest, P11_OnlyARedemptionTheSystemRecordedIsPaid) {
+  ASSERT_EQ(register_card(alice, kAlice).status, 201);
+  ASSERT_EQ(register_card(bob_card, kBob).status, 201);
+  const auto paid = issued_id(alice, kAlice, "4-04-05-01");
+  const auto unpaid = issued_id(alice, kAlice, "4-04-05-02");
+  const auto forged = issued_id(alice, kAlice, "4-04-05-03");
+  ASSERT_EQ(redeem(paid, alice.receipt(paid, site_nonce(), now)).status, 201);
+  // A receipt signed by another card's key (no system record of that card for this voucher).
+  expect_refusal(redeem(forged, bob_card.receipt(forged, site_nonce(), now)), "RECEIPT_BAD_SIGNATURE");
+  const auto date = schemas::cst_date(now);
+  const auto settlement = call(Role::Operator, "GET",
+                               "/v1/reports/settlement?year=" + std::to_string(static_cast<int>(date.year())) +
+                                   "&month=" + std::to_string(static_cast<unsigned>(date.month())));
+  ASSERT_EQ(settlement.status, 200) << settlement.body;
+  const auto report = body_of(settlement);
+  EXPECT_EQ(report.at("total_fen"), 180000) << "one voucher's face value";
+  ASSERT_EQ(report.at("lines").size(), 1u);
+  EXPECT_EQ(report.at("lines")[0].at("count"), 1);
+  EXPECT_FALSE(ledger->redemption(voucher_id_from_hex(unpaid)));
+  EXPECT_FALSE(ledger->redemption(voucher_id_from_hex(forged)));
+}
+
 // Every endpoint that takes a body: each required member missing, an unknown member, and each
 // member of the wrong type get a 400 naming the field; nothing gets a 500.
 TEST_F(FlowTest, BadInputOnEveryEndpointNamesTheField) {

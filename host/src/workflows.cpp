@@ -86,8 +86,9 @@ CardReading CounterWorkflow::read_card() {
   return {std::move(genuine), std::move(at_service), std::move(on_card)};
 }
 
-IssueOutcome CounterWorkflow::issue(const IssueInput& in) {
+IssueOutcome CounterWorkflow::issue(const IssueInput& in, std::vector<IssueOutcome>* settled_first) {
   const auto genuine = prove_genuine();
+  if (settled_first) settle_unwritten_of(genuine, *settled_first);
   IssueRequest request{genuine.card.claims.card_number,
                        in.citizen_id,
                        in.programme,
@@ -190,11 +191,15 @@ WriteState CounterWorkflow::settle(const VoucherId& voucher_id) {
 }
 
 std::vector<IssueOutcome> CounterWorkflow::settle_unwritten() {
-  const auto genuine = prove_genuine();
+  std::vector<IssueOutcome> out;
+  settle_unwritten_of(prove_genuine(), out);
+  return out;
+}
+
+void CounterWorkflow::settle_unwritten_of(const GenuineCard& genuine, std::vector<IssueOutcome>& out) {
   open_counter_session(genuine);
   const auto list = card_->list_vouchers(apdu::kListAll);
   const auto theirs = service_->holder_vouchers(list.holder, genuine.proof).vouchers;
-  std::vector<IssueOutcome> out;
   for (const auto& v : theirs) {
     if (v.state != "issued") continue;
     const bool on_card =
@@ -206,7 +211,6 @@ std::vector<IssueOutcome> CounterWorkflow::settle_unwritten() {
       out.push_back(write_voucher(genuine, v.voucher_id, v.token, v.voucher, v.moved_from.has_value()));
     }
   }
-  return out;
 }
 
 void CounterWorkflow::update_digest_from(const GenuineCard& genuine, const ServiceRefusal& duplicate) {

@@ -649,14 +649,37 @@ int main(int argc, char** argv) {
       if (!regions.empty()) issue.eligible_regions = regions;
       if (!providers.empty()) issue.eligible_providers = providers;
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      // Issued with only the answer lost: `counter settle` writes it.
-      const auto r = answer_may_be_lost("ISSUE_ANSWER_LOST", [&] { return w.issue(issue); });
+      // The holder's vouchers issued but not yet on the card (an earlier issue whose answer was
+      // lost) are written first and shown, also when this issue is then refused.
+      std::vector<IssueOutcome> settled_first;
+      json settled = json::array();
+      const auto show_settled = [&] {
+        for (const auto& p : settled_first) {
+          settled.push_back({{"voucher_id", lower_hex(p.voucher_id)},
+                             {"state", to_string(p.state)},
+                             {"face_value_fen", p.voucher.face_value_fen},
+                             {"problem", p.problem}});
+          out.line("先写入之前签发的培训券", "first, a voucher issued earlier",
+                   lower_hex(p.voucher_id) + " " + state_text(out, to_string(p.state)));
+          if (!p.problem.empty()) out.line("原因", "reason", problem_text(out, p.problem, p.problem_values));
+        }
+      };
+      IssueOutcome r;
+      try {
+        // Issued with only the answer lost: the next `counter issue` or `counter settle` writes it.
+        r = answer_may_be_lost("ISSUE_ANSWER_LOST", [&] { return w.issue(issue, &settled_first); });
+      } catch (...) {
+        show_settled();
+        throw;
+      }
+      show_settled();
       out.result = {{"voucher_id", lower_hex(r.voucher_id)},
                     {"state", to_string(r.state)},
                     {"face_value_fen", r.voucher.face_value_fen},
                     {"expires_at", r.voucher.expires_at},
                     {"problem", r.problem},
-                    {"token", base64url_encode(r.token)}};
+                    {"token", base64url_encode(r.token)},
+                    {"settled_first", settled}};
       out.line("培训券", "voucher", lower_hex(r.voucher_id));
       out.line("面值", "value", yuan(r.voucher.face_value_fen));
       out.line("状态", "state", state_text(out, to_string(r.state)));

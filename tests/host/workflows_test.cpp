@@ -226,6 +226,34 @@ TEST_F(Workflows, AnIssueWhoseAnswerWasLostIsWrittenByTheNextSettle) {
   EXPECT_TRUE(counter.settle_unwritten().empty());  // nothing left to settle
 }
 
+// `counter issue` again after a lost answer: the voucher issued meanwhile is written first, on
+// the same proof of the card, and the issue goes on (here the fake service issues another; the
+// real one would refuse it P3, with the first one now on the card either way).
+TEST_F(Workflows, AnIssueFirstWritesTheHoldersVoucherWhoseIssueAnswerWasLost) {
+  CardSession s(*channel, *counter_keys);
+  CounterWorkflow counter(s, service, trust, clock);
+  service.lose_issue_answer = true;
+  EXPECT_THROW(counter.issue(issue_input()), ServiceUnavailable);
+  service.lose_issue_answer = false;
+  ASSERT_EQ(service.vouchers.size(), 1u);
+  const auto lost = service.vouchers.begin()->first;
+  channel->by_ins.clear();
+  std::vector<IssueOutcome> settled;
+  const auto next = counter.issue(issue_input(), &settled);
+  ASSERT_EQ(settled.size(), 1u);
+  EXPECT_EQ(settled[0].voucher_id, lost);
+  EXPECT_EQ(settled[0].state, WriteState::Written) << settled[0].problem;
+  EXPECT_EQ(service.vouchers.at(lost).state, "written");
+  EXPECT_TRUE(on_card(s, lost, SlotState::Stored));
+  EXPECT_EQ(next.state, WriteState::Written) << next.problem;
+  EXPECT_NE(next.voucher_id, lost);
+  EXPECT_EQ(channel->by_ins[apdu::kInsInternalAuthenticate], 1u);  // one proof of the card for both
+  // With nothing left to write, nothing is settled first.
+  settled.clear();
+  (void)counter.issue(issue_input(), &settled);
+  EXPECT_TRUE(settled.empty());
+}
+
 // After an unknown write the clerk settles with whatever card is in the reader: another
 // person's card (the next customer's) lacks the voucher, and must not have it voided.
 TEST_F(Workflows, SettleWithAnotherHoldersCardNeitherVoidsNorConfirms) {

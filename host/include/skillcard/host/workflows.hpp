@@ -83,8 +83,12 @@ class CounterWorkflow {
   // Genuineness (2 exchanges), GET /v1/cards/{number}, IU, EA, LIST (00): 5 exchanges.
   CardReading read_card();
   // Genuineness, POST /v1/vouchers, counter session, STORE VOUCHER, then …/written; a definitive
-  // write failure voids the voucher; an unknown one returns WriteState::Unknown.
-  IssueOutcome issue(const IssueInput& input);
+  // write failure voids the voucher; an unknown one returns WriteState::Unknown. With
+  // `settled_first`, the holder's vouchers issued but not yet on the card (an earlier issue whose
+  // answer was lost) are written first, as settle_unwritten() does, on the same proof of the card,
+  // and their outcomes appended there — before the issue, so also when the issue is refused (a
+  // retry of the lost issue is refused P3 once its voucher is on the card).
+  IssueOutcome issue(const IssueInput& input, std::vector<IssueOutcome>* settled_first = nullptr);
   // The next tap after WriteState::Unknown: genuineness, the card's holder must hold the voucher
   // at the service (else HostRefusal CARD_OF_ANOTHER_HOLDER, nothing changed), then a counter
   // session's LIST says whether the voucher is on the card; then …/written or …/void — a moved
@@ -121,6 +125,7 @@ class CounterWorkflow {
   IssueOutcome write_voucher(const GenuineCard& genuine, const VoucherId& id, Bytes token, VoucherInfo info,
                              bool moved);
   void open_counter_session(const GenuineCard& genuine);
+  void settle_unwritten_of(const GenuineCard& genuine, std::vector<IssueOutcome>& out);
   void update_digest_from(const GenuineCard& genuine, const ServiceRefusal& duplicate);
   CardRecord after_holder_check(std::string_view citizen_id, const std::function<void(const GenuineCard&)>& reset);
   CardSession* card_;

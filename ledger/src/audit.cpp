@@ -1,5 +1,6 @@
 #include "skillcard/ledger/audit.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cstring>
@@ -313,6 +314,7 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
                                      lower_hex(check.checkpoint->ledger) + ", this is " + lower_hex(id)});
     } else {
       wanted.emplace(check.checkpoint->count, *check.checkpoint);
+      report.newest_checkpoint = std::max(report.newest_checkpoint, check.checkpoint->count);
     }
   }
   std::set<std::uint64_t> compared;

@@ -1,7 +1,13 @@
 // skillcard-ledger end to end: backup and restore, checkpoint and verify-audit (exit 4 on a
 // tampered log), export, and usage errors.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
 
 #include "fixtures.hpp"
 #include "skillcard/crypto/key_files.hpp"
@@ -10,6 +16,8 @@ using namespace skillcard;
 using namespace skillcard::ledger;
 using namespace skillcard::ledger::test;
 using schemas::NonceKind;
+
+extern char** environ;
 
 namespace {
 
@@ -52,6 +60,70 @@ TEST_F(LedgerTool, CheckpointThenVerifyAuditPassesAndFindsTampering) {
            dir.path().string());
   EXPECT_EQ(r.exit_code, 4) << r.output;
   EXPECT_NE(r.output.find("PROBLEM gap at 3"), std::string::npos) << r.output;
+}
+
+// Periodic checkpoints (threat model T7): a process of its own, holding the audit key, writes one
+// into a folder outside the database whenever the head moved — none while nothing happens — and
+// stops cleanly on SIGTERM; verify-audit then matches all of them.
+TEST_F(LedgerTool, CheckpointEveryWritesOneWheneverTheHeadMovedUntilSigterm) {
+  const auto folder = dir / "checkpoints";
+  fs::create_directories(folder);
+  const auto files = [&] {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(folder)) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const auto wait_for = [&](std::size_t n) {
+    for (int i = 0; i < 200 && files().size() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return files().size();
+  };
+  const std::string tool_path = SKILLCARD_LEDGER_TOOL;
+  const std::string db_text = db.string(), key_text = path("audit-signer.key.pem"), dir_text = folder.string();
+  std::vector<const char*> argv{
+      tool_path.c_str(), "checkpoint", "--db", db_text.c_str(), "--key", key_text.c_str(), "--out-dir",
+      dir_text.c_str(),  "--every",    "1",    nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, tool_path.c_str(), &actions, nullptr, const_cast<char* const*>(argv.data()), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(wait_for(1), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two periods, nothing new: nothing written
+  EXPECT_EQ(files().size(), 1u);
+  {
+    auto l = SqliteLedger::open(db);
+    issue_ok(*l, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000009));
+  }
+  EXPECT_EQ(wait_for(2), 2u);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const auto written = files();
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].filename().string().rfind("checkpoint-", 0), 0u);
+  const auto r = tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") +
+                      " --checkpoint-dir " + folder.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 of 2 checkpoints matched: OK"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("not covered"), std::string::npos) << r.output;
+  // An empty folder (a backup disk not mounted) is an error, not "OK".
+  fs::create_directories(dir / "empty");
+  EXPECT_EQ(tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +
+                 (dir / "empty").string())
+                .exit_code,
+            2);
+  // Rows after the newest checkpoint are named as not covered.
+  {
+    auto l = SqliteLedger::open(db);
+    issue_ok(*l, claims_for(holder(1), FundSource::SpecialAccount, 1000, kNow, 1000010));
+  }
+  const auto tail = tool("verify-audit --db " + db.string() + " --key " + path("audit-signer.pub.pem") +
+                         " --checkpoint-dir " + folder.string());
+  EXPECT_EQ(tail.exit_code, 0) << tail.output;
+  EXPECT_NE(tail.output.find("are not covered by any checkpoint yet"), std::string::npos) << tail.output;
 }
 
 TEST_F(LedgerTool, BackupAndRestoreRoundTrip) {

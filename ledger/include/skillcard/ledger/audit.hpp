@@ -68,6 +68,7 @@ struct AuditReport {
   std::uint64_t rows = 0;
   AuditHead recomputed;  // head of the chain recomputed from genesis
   std::size_t checkpoints_matched = 0;
+  std::uint64_t newest_checkpoint = 0;  // the largest count a valid checkpoint of this ledger signed
   std::vector<AuditProblem> problems;
   bool ok() const noexcept { return problems.empty(); }
 };

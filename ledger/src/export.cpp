@@ -21,10 +21,25 @@ std::string csv_text(std::string_view s) {
 
 namespace {
 
+// A JSON string: the provincial systems' parsers refuse invalid UTF-8, so a byte that is not part
+// of a well-formed sequence (an operator's reason typed in another encoding) becomes U+FFFD.
 std::string json_text(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      const auto n = utf8_sequence_length(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -47,7 +62,7 @@ std::string json_text(std::string_view s) {
           std::snprintf(buf, sizeof buf, "\\u%04x", u);
           out += buf;
         } else {
-          out += c;  // UTF-8 passes through
+          out += c;
         }
     }
   }

@@ -40,6 +40,14 @@ inline void require_actor(const Actor& actor) {
   if (actor.terminal.empty() || actor.clerk.empty()) {
     throw std::invalid_argument("every ledger write names its terminal and clerk (both are empty or one is)");
   }
+  if (!well_formed_utf8(actor.terminal) || !well_formed_utf8(actor.clerk)) {
+    throw std::invalid_argument("a terminal or clerk name is not UTF-8 text");
+  }
+}
+
+// Free text kept in the ledger (reasons): the same on both backends — PostgreSQL would refuse it.
+inline void require_text(std::string_view text, const char* what) {
+  if (!well_formed_utf8(text)) throw std::invalid_argument(std::string(what) + " is not UTF-8 text");
 }
 
 inline void require_card_number(std::string_view number) {
@@ -645,6 +653,7 @@ class Engine final : public Ledger {
                               UtcSeconds now) override {
     require_actor(actor);
     if (reason.empty()) throw std::invalid_argument("voiding a voucher needs a reason");
+    require_text(reason, "a void's reason");
     VoucherOutcome out;
     store_.write([&](Db& db) {
       out = {};
@@ -1105,6 +1114,7 @@ class Engine final : public Ledger {
                                      UtcSeconds now) override {
     require_actor(actor);
     if (reason.empty()) throw std::invalid_argument("a reversal needs a reason");
+    require_text(reason, "a reversal's reason");
     ReversalOutcome out;
     store_.write([&](Db& db) {
       out = {};
@@ -1125,7 +1135,8 @@ class Engine final : public Ledger {
         adjust_budget(db, voucher->claims.fund, 0, -static_cast<std::int64_t>(voucher->claims.face_value_fen));
         out.status = ReversalStatus::Reversed;
       }
-      append_audit(db, now, actor, "redemption.reverse", voucher_subject(id),
+      // The reason is in the hashed row: a reversal's why cannot be rewritten without the chain.
+      append_audit(db, now, actor, "redemption.reverse", voucher_subject(id) + " reason:" + std::string(reason),
                    out.status == ReversalStatus::Reversed ? "ok" : to_string(out.status));
       out.record = find_redemption(db, serial);
     });

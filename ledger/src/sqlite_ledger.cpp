@@ -46,14 +46,16 @@ struct BackupFinisher {
   void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
 };
 
-// Copies all of `from` into `to` with the online backup API; retries while the source is busy.
+// Copies all of `from` into `to` with the online backup API; retries while either is busy, for at
+// most a minute (a restore target in use by a running service must fail, not hang).
 void copy_database(sqlite3* to, sqlite3* from, CallSite where = CallSite::current()) {
   std::unique_ptr<sqlite3_backup, BackupFinisher> backup(sqlite3_backup_init(to, "main", from, "main"));
   if (!backup) sqlite::fail(sqlite3_extended_errcode(to), to, "sqlite3_backup_init", where);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
     const int rc = sqlite3_backup_step(backup.get(), -1);
     if (rc == SQLITE_DONE) break;
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
@@ -170,6 +172,10 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const std::filesystem::path& pa
                 impl->writer.get(), "sqlite3_busy_timeout");
   // Refuse another application's file (or a newer schema) before changing anything in it.
   const int found = sqlite::schema_version_of(impl->writer);
+  if (found == 0 && !options.create) {
+    // An empty file named by mistake (the tool's read-only commands) must not become a ledger.
+    throw SchemaError(SchemaError::Reason::NotALedger, path.string() + " holds no ledger");
+  }
   if (found > kSqliteSchemaVersion) {
     sqlite::migrate(impl->writer, sqlite::ledger_migrations(), wall_clock());  // throws NewerVersion
   }
@@ -222,6 +228,9 @@ void SqliteLedger::restore(const std::filesystem::path& backup, const std::files
   if (!std::filesystem::exists(backup)) throw std::invalid_argument("no backup at " + backup.string());
   if (std::filesystem::exists(target) && !overwrite) {
     throw std::invalid_argument("restore target " + target.string() + " exists; pass overwrite to replace it");
+  }
+  if (std::filesystem::exists(target) && std::filesystem::equivalent(backup, target)) {
+    throw std::invalid_argument("the backup and the restore target are the same file: " + target.string());
   }
   Db source = Db::open(backup.string(), SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, nullptr);
   const int version = sqlite::schema_version_of(source);  // SchemaError(NotALedger)

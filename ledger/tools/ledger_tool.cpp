@@ -250,8 +250,12 @@ int main(int argc, char** argv) {
       if (voucher_hex.size() != 16 || voucher_hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
         throw UsageError("--voucher must be 16 hex digits, got '" + voucher_hex + "'");
       }
-      if (reason.empty() || reason.size() > 200) throw UsageError("--reason must be 1 to 200 bytes of text");
-      if (operator_name.empty() || operator_name.size() > 64) throw UsageError("--operator must be 1 to 64 bytes");
+      if (reason.empty() || reason.size() > 200 || !well_formed_utf8(reason)) {
+        throw UsageError("--reason must be 1 to 200 bytes of UTF-8 text");
+      }
+      if (operator_name.empty() || operator_name.size() > 64 || !well_formed_utf8(operator_name)) {
+        throw UsageError("--operator must be 1 to 64 bytes of UTF-8 text");
+      }
       VoucherId id{};
       const auto bytes = from_hex(voucher_hex);
       std::copy(bytes.begin(), bytes.end(), id.begin());

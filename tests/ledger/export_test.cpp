@@ -121,6 +121,32 @@ TEST_F(Export, JsonGroupsPerProviderAndFundWithTotalsExcludingReversals) {
   EXPECT_EQ(groups[2]["total_fen"], 300000);
 }
 
+// Text that is not UTF-8 never enters the ledger (PostgreSQL would refuse it, so SQLite does too);
+// and should a file edited outside hold some, the export stays valid JSON for the provincial
+// systems: each stray byte becomes U+FFFD, valid Chinese passes through.
+TEST_F(Export, TextThatIsNotUtf8IsRefusedAndNeverBreaksTheJson) {
+  EXPECT_THROW(s.ledger->reverse_redemption(ids[3], "\xff\xfe gbk", clerk("OP01", "auditor"), kNow + 1000),
+               std::invalid_argument);
+  EXPECT_THROW(s.ledger->reverse_redemption(ids[3], "ok", clerk("OP01", "\xc0\xaf"), kNow + 1000),
+               std::invalid_argument);
+  EXPECT_FALSE(s.ledger->redemption(ids[3])->reversed_at);
+  auto rows = s.ledger->list_redemptions({});
+  rows[0].redemption.reversal_reason = "\xff\xfe gbk; \xc0\xaf overlong; 考勤 ok; \xed\xa0\x80 surrogate; \xe8\x80";
+  std::ostringstream out;
+  write_redemptions_json(out, rows, kNow);
+  nlohmann::json doc;
+  ASSERT_NO_THROW(doc = nlohmann::json::parse(out.str()));
+  std::string reason;
+  for (const auto& g : doc["groups"]) {
+    for (const auto& r : g["redemptions"]) {
+      if (r["voucher_id"] == lower_hex(rows[0].redemption.voucher)) reason = r["reversal_reason"];
+    }
+  }
+  EXPECT_EQ(reason, "\uFFFD\uFFFD gbk; \uFFFD\uFFFD overlong; 考勤 ok; \uFFFD\uFFFD\uFFFD surrogate; \uFFFD\uFFFD");
+  EXPECT_TRUE(well_formed_utf8("考勤"));
+  EXPECT_FALSE(well_formed_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
 TEST_F(Export, SettlementSumsWhatIsOwedPerProviderAndFund) {
   const auto lines_ = s.ledger->settlement({});
   EXPECT_EQ(lines_, (std::vector<SettlementLine>{{10001, FundSource::SpecialAccount, 2, 380000},

@@ -215,7 +215,8 @@ TEST(Ledger, ReversalIsAuditedNeverDeleted) {
   const auto head = s.ledger->audit_head();
   bool audited = false;
   for (const auto& e : s.ledger->audit_entries(1, 1000)) {
-    audited |= e.action == "redemption.reverse" && e.outcome == "ok" && e.clerk == "auditor";
+    audited |= e.action == "redemption.reverse" && e.outcome == "ok" && e.clerk == "auditor" &&
+               e.subject == "voucher:" + lower_hex(vouchers[0].id()) + " reason:trainee absent, receipt disputed";
   }
   EXPECT_TRUE(audited);
   // Even with SQL access, a DELETE or a change of the receipt is refused by the schema.

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "fixtures.hpp"
@@ -139,6 +140,16 @@ TEST_F(LedgerTool, BackupAndRestoreRoundTrip) {
   EXPECT_EQ(restored->list_redemptions({}), original->list_redemptions({}));
   r = tool("restore --from " + path("backup.db") + " --db " + path("restored.db"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
+  // The backup onto itself: refused at once (it used to wait on its own lock for ever).
+  r = tool("restore --from " + path("backup.db") + " --db " + path("backup.db") + " --force");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("same file"), std::string::npos) << r.output;
+  // A read-only command on an empty file named by mistake does not turn it into a ledger.
+  std::ofstream(dir / "empty.db").close();
+  r = tool("verify-audit --db " + path("empty.db") + " --key " + path("audit-signer.pub.pem"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("holds no ledger"), std::string::npos) << r.output;
+  EXPECT_EQ(fs::file_size(dir / "empty.db"), 0u);
 }
 
 // An operator reverses a redemption made in error: marked reversed with the reason and the
@@ -174,6 +185,10 @@ TEST_F(LedgerTool, ReverseTakesARedemptionOutOfTheSettlement) {
   EXPECT_NE(r.output.find("nothing to reverse"), std::string::npos) << r.output;
   EXPECT_EQ(tool("reverse --db " + db.string() + " --voucher 12xy --reason x --operator o").exit_code, 2);
   EXPECT_EQ(tool("reverse --db " + db.string() + " --voucher " + voucher + " --operator o").exit_code, 2);
+  EXPECT_EQ(
+      tool("reverse --db " + db.string() + " --voucher " + voucher + " --reason \"$(printf '\\377')\" --operator o")
+          .exit_code,
+      2);
 }
 
 TEST_F(LedgerTool, ExportWritesCsvAndJson) {

@@ -467,4 +467,9 @@ std::string_view refusal_code(RecordStatus status) noexcept;
 std::string_view refusal_code(NonceStatus status) noexcept;
 std::string_view refusal_code(CardStatus status) noexcept;
 
+// Text the ledger stores is UTF-8 (PostgreSQL refuses anything else, SQLite would keep it):
+// the length of the well-formed sequence at s[i] (0: none there), and whether all of s is.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept;
+bool well_formed_utf8(std::string_view s) noexcept;
+
 }  // namespace skillcard::ledger

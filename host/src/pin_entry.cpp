@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 
+#include "skillcard/crypto/openssl.hpp"
 #include "skillcard/crypto/types.hpp"
 #include "skillcard/host/refusal.hpp"
 
@@ -117,6 +118,17 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
     throw HostRefusal("CANCELLED", "PIN entry was interrupted");  // a handler that returned
   }
   return to_pin(line, n, too_long);
+}
+
+Pin read_new_pin_from_terminal(int tty, std::string_view prompt, std::string_view again_prompt) {
+  auto pin = read_pin_from_terminal(tty, prompt);
+  const auto again = read_pin_from_terminal(tty, again_prompt);
+  const auto a = pin.block();
+  const auto b = again.block();
+  if (pin.size() != again.size() || !crypto::OpenSsl::equal_ct(a.view(), b.view())) {
+    throw HostRefusal("PIN_MISMATCH", "the two new PINs typed differ");
+  }
+  return pin;
 }
 
 }  // namespace skillcard::host

@@ -122,6 +122,16 @@ Pin read_pin(const Options& o, const char* prompt) {
   return read_pin_from_terminal(tty->fd(), prompt);
 }
 
+// A new PIN: one line from --pin-fd (a PIN pad confirms on its own), or typed twice at the
+// terminal (PIN_MISMATCH when the two differ, before the card is touched).
+Pin read_new_pin(const Options& o, bool chinese) {
+  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
+  const auto tty = ControllingTerminal::open();
+  if (!tty) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
+  return read_new_pin_from_terminal(
+      tty->fd(), chinese ? "请输入新密码：" : "New PIN: ", chinese ? "请再次输入新密码：" : "New PIN again: ");
+}
+
 // The holder's choice among the vouchers usable here, asked on the terminal when there are
 // several and a person is at it (no --pin-fd); otherwise the first.
 std::size_t ask_choice(std::size_t count, bool chinese) {
@@ -726,15 +736,14 @@ int main(int argc, char** argv) {
       out.line("电子档案版本", "portfolio digest version", std::to_string(r.digest_version));
     } else if (c_change->parsed()) {
       const auto old_pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
-      const auto new_pin = read_pin(o, out.word("请输入新密码：", "New PIN: ").c_str());
+      const auto new_pin = read_new_pin(o, out.lang == Lang::ZhCn);
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       w.change_pin(old_pin, new_pin);
       out.result = {{"pin", "changed"}};
       out.line("密码", "PIN", state_text(out, "changed"));
     } else if (c_reset->parsed()) {
       CounterWorkflow w(t.session(), t.svc(), t.anchors(), clock);
-      const auto card =
-          w.reset_pin(reset_citizen, [&] { return read_pin(o, out.word("请输入新密码：", "New PIN: ").c_str()); });
+      const auto card = w.reset_pin(reset_citizen, [&] { return read_new_pin(o, out.lang == Lang::ZhCn); });
       out.result = {{"pin", "reset"}, {"card", card.card}};
       out.line("密码", "PIN", state_text(out, "reset"));
     } else if (c_lost->parsed()) {

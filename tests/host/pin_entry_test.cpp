@@ -3,6 +3,7 @@
 #include "skillcard/host/pin_entry.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -50,6 +51,22 @@ struct Pty {
     ::tcgetattr(slave, &t);
     return (t.c_lflag & ECHO) != 0;
   }
+  // Reads what the child writes until `text` has appeared (up to 10 s).
+  bool wait_for_text(const std::string& text) {
+    for (int i = 0; i < 1000 && seen.find(text) == std::string::npos; ++i) {
+      char buf[64];
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        const auto got = ::read(master, buf, sizeof buf);
+        if (got > 0) seen.append(buf, static_cast<std::size_t>(got));
+      }
+    }
+    const auto at = seen.find(text);
+    if (at == std::string::npos) return false;
+    seen.erase(0, at + text.size());
+    return true;
+  }
+  std::string seen;
   // Waits (up to 10 s) until the child has switched echo off, i.e. is reading the PIN.
   bool wait_for_echo_off() const {
     for (int i = 0; i < 1000; ++i) {
@@ -74,7 +91,40 @@ pid_t read_in_child(const Pty& pty) {
   return child;
 }
 
+// Forks a child that reads a new PIN twice: exit 0 when both agree, 4 for PIN_MISMATCH.
+pid_t read_new_in_child(const Pty& pty) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    try {
+      (void)read_new_pin_from_terminal(pty.slave, "New PIN: ", "Again: ");
+      ::_exit(0);
+    } catch (const HostRefusal& r) {
+      ::_exit(r.code() == "PIN_MISMATCH" ? 4 : 3);
+    }
+  }
+  return child;
+}
+
+int exit_code_of(pid_t child) {
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
 }  // namespace
+
+// A new PIN is typed twice: a slip must not become the card's PIN (and block it at the next site).
+TEST(PinEntry, ANewPinIsTypedTwiceAndTwoDifferentOnesAreRefused) {
+  for (const auto& [second, expected] : {std::pair{"24680\n", 0}, std::pair{"24681\n", 4}}) {
+    Pty pty;
+    const pid_t child = read_new_in_child(pty);
+    ASSERT_TRUE(pty.wait_for_text("New PIN: "));
+    (void)!::write(pty.master, "24680\n", 6);
+    ASSERT_TRUE(pty.wait_for_text("Again: "));  // written once echo is off for the second line
+    (void)!::write(pty.master, second, 6);
+    EXPECT_EQ(exit_code_of(child), expected) << second;
+  }
+}
 
 TEST(PinEntry, ALineFromADescriptor) {
   EXPECT_EQ(refusal_code("1234\n"), "accepted");

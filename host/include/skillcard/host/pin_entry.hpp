@@ -38,4 +38,9 @@ Pin read_pin_line(int fd);
 // command is not typed blind. `tty` need not be a terminal (then it is read as a plain line).
 Pin read_pin_from_terminal(int tty, std::string_view prompt);
 
+// A new PIN typed twice at the terminal (prompt, then again_prompt): a typing slip would otherwise
+// become the card's PIN and block it at the next site. HostRefusal(PIN_MISMATCH) when the two
+// differ (compared in constant time; both wiped).
+Pin read_new_pin_from_terminal(int tty, std::string_view prompt, std::string_view again_prompt);
+
 }  // namespace skillcard::host

@@ -11,6 +11,7 @@
 #include "skillcard/iso7816/call_site.hpp"
 
 #include "skillcard/host/encoding.hpp"
+#include "skillcard/host/refusal.hpp"
 
 namespace skillcard::host {
 
@@ -309,8 +310,9 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
             db_->bind_int(del.get(), 1, id);
             db_->check(sqlite3_step(del.get()), "remove acknowledged");
             ++report.acknowledged;
-          } else if (r.status >= 500) {
-            // The service could not decide this item now (5xx): it stays waiting for the next sync.
+          } else if (r.status >= 500 || refusal_may_pass_later(r.error)) {
+            // The service could not decide this item now (5xx, or not set up to): it stays waiting
+            // for the next sync.
             sqlite3_reset(tried.get());
             db_->bind_int(tried.get(), 1, id);
             db_->check(sqlite3_step(tried.get()), "record attempt");

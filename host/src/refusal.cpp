@@ -7,6 +7,8 @@ namespace skillcard::host {
 
 using iso7816::StatusWord;
 
+bool refusal_may_pass_later(std::string_view code) noexcept { return code == "POLICY_NOT_CONFIGURED"; }
+
 std::string_view to_string(Lang lang) noexcept { return lang == Lang::ZhCn ? "zh-CN" : "en"; }
 
 Lang parse_lang(std::string_view text) {

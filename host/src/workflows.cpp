@@ -5,6 +5,7 @@
 
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/host/encoding.hpp"
+#include "skillcard/host/refusal.hpp"
 #include "skillcard/schemas/portfolio.hpp"
 #include "skillcard/schemas/receipt.hpp"
 
@@ -499,7 +500,7 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
     out.queued_because = e.what();
     return out;
   } catch (const ServiceRefusal& e) {
-    if (e.code() == "NONCE_EXPIRED") {
+    if (e.code() == "NONCE_EXPIRED" || refusal_may_pass_later(e.code())) {
       out.status = RedeemStatus::Queued;
       out.queued_because = e.code();
       return out;

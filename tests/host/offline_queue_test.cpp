@@ -193,6 +193,30 @@ TEST_F(OfflineQueueTest, AnItemAnsweredFiveHundredSomethingStaysWaitingAndGoesAg
   EXPECT_EQ(q.size(), 0u);
 }
 
+// On New Year's morning the service may not have the new year's policy yet: POLICY_NOT_CONFIGURED
+// says nothing against the receipt, which stays waiting instead of being refused for good (and
+// then lost to the P12 window).
+TEST_F(OfflineQueueTest, AReceiptTheServiceCannotDecideYetStaysWaiting) {
+  OfflineQueue q(path);
+  q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
+  SyncService service;
+  service.answer = [](const ReceiptSubmission& s) {
+    SyncItemResult r;
+    r.voucher_id = s.voucher_id;
+    r.status = 422;
+    r.error = "POLICY_NOT_CONFIGURED";
+    return r;
+  };
+  const auto report = q.sync(service);
+  EXPECT_EQ(report.refused, 0u);
+  auto left = q.pending(1000);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_FALSE(left[0].refused);
+  service.answer = accept;
+  EXPECT_EQ(q.sync(service).acknowledged, 1u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 TEST_F(OfflineQueueTest, SyncSendsBatchesOfAtMostOneHundred) {
   OfflineQueue q(path);
   for (std::uint32_t i = 1; i <= 250; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000);

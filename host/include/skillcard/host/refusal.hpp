@@ -20,6 +20,12 @@ namespace skillcard::host {
 enum class Lang { ZhCn, En };
 // "zh-CN" / "en"; parse_lang throws std::invalid_argument for anything else.
 std::string_view to_string(Lang lang) noexcept;
+
+// A service refusal that says nothing against the receipt — the service is not set up to decide
+// yet (POLICY_NOT_CONFIGURED: a new year's settings not loaded) — so a queued receipt stays
+// waiting and goes again at the next sync instead of being marked refused for good (the P12
+// window still bounds it).
+bool refusal_may_pass_later(std::string_view code) noexcept;
 Lang parse_lang(std::string_view text);
 
 using Placeholders = std::map<std::string, std::string, std::less<>>;

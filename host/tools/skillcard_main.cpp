@@ -334,16 +334,28 @@ struct Terminal {
     if (!card) {
       auto& role_keys = key_source();
       context = std::make_unique<reader::Context>();
-      auto name = o.reader;
-      if (name.empty()) {
-        const auto readers = context->readers();
-        if (readers.empty()) throw iso7816::CardRemovedError("no PC/SC reader attached");
-        name = readers.front();
+      const auto readers = context->readers();
+      if (readers.empty()) {
+        throw reader::NoReadersError(reader::code::kNoReadersAvailable, "SCardListReaders", "", CallSite::current());
       }
-      connection = context->connect(name);
+      if (!o.reader.empty()) {
+        connection = context->connect(o.reader);  // UnknownReaderError: NO_READER, naming it
+      } else {
+        // The first reader with a card: a dual-interface reader may list its empty slot first.
+        for (const auto& r : readers) {
+          try {
+            connection = context->connect(r);
+            break;
+          } catch (const reader::NoCardError&) {
+          }
+        }
+        if (!connection) connection = context->connect(readers.front());  // NoCardError: "insert the card"
+      }
       transaction.emplace(*connection);
+      // T=0 carries no extended APDU: long commands are chained there whatever --chain says.
+      const bool short_only = o.chain || connection->protocol() == reader::Protocol::T0;
       channel = std::make_unique<reader::PcscChannel>(
-          *connection, o.chain ? reader::LengthMode::ShortWithChaining : reader::LengthMode::Extended);
+          *connection, short_only ? reader::LengthMode::ShortWithChaining : reader::LengthMode::Extended);
       card = std::make_unique<CardSession>(*channel, role_keys);
     }
     return *card;
@@ -978,7 +990,7 @@ int main(int argc, char** argv) {
   } catch (const iso7816::UnknownOutcomeError& e) {
     return report_failure(out, "UNKNOWN_OUTCOME", e.what(), kInDoubt);
   } catch (const iso7816::CardError& e) {
-    return report_failure(out, "CARD_REMOVED", e.what(), kCardLink);
+    return report_failure(out, reader::card_link_code(e), e.what(), kCardLink);
   } catch (const MalformedCardAnswer& e) {
     // The card answered, but not as a card of ours does: nothing the clerk typed is wrong.
     return report_refusal(out, HostRefusal("CARD_ANSWER_MALFORMED", e.what()), kCardRefused);

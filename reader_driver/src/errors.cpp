@@ -17,6 +17,18 @@ PcscError::PcscError(PcscCode code, std::string call, std::string reader, CallSi
       reader_(std::move(reader)),
       where_(where) {}
 
+std::string_view card_link_code(const iso7816::CardError& e) noexcept {
+  if (dynamic_cast<const ServiceNotRunningError*>(&e)) return "READER_SERVICE_DOWN";
+  if (dynamic_cast<const NoReadersError*>(&e) || dynamic_cast<const UnknownReaderError*>(&e) ||
+      dynamic_cast<const ReaderUnavailableError*>(&e)) {
+    return "NO_READER";
+  }
+  if (dynamic_cast<const SharingViolationError*>(&e)) return "READER_BUSY";
+  if (dynamic_cast<const NoCardError*>(&e)) return "NO_CARD";
+  if (dynamic_cast<const UnresponsiveCardError*>(&e)) return "CARD_UNRESPONSIVE";
+  return "CARD_REMOVED";
+}
+
 void throw_pcsc(PcscCode rc, const std::string& call, const std::string& reader, CallSite where) {
   switch (rc) {
     case code::kNoService:

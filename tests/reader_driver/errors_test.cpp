@@ -44,6 +44,30 @@ TEST(PcscErrors, EveryHandledCodeHasItsType) {
   EXPECT_THROW(throw_pcsc(code::kTimeout, "x", "", skillcard::CallSite::current()), skillcard::iso7816::CardError);
 }
 
+// A terminal shows each failure of its link to the card in the catalogue's words: a stopped
+// pcscd or a missing reader is not "the card was removed".
+TEST(PcscErrors, EachFailureHasTheCatalogueCodeATerminalShows) {
+  const auto code_of = [](PcscCode rc) -> std::string {
+    try {
+      throw_pcsc(rc, "SCardConnect", "r", skillcard::CallSite::current());
+    } catch (const skillcard::iso7816::CardError& e) {
+      return std::string(card_link_code(e));
+    }
+    return "";
+  };
+  EXPECT_EQ(code_of(code::kNoService), "READER_SERVICE_DOWN");
+  EXPECT_EQ(code_of(code::kServiceStopped), "READER_SERVICE_DOWN");
+  EXPECT_EQ(code_of(code::kNoReadersAvailable), "NO_READER");
+  EXPECT_EQ(code_of(code::kUnknownReader), "NO_READER");
+  EXPECT_EQ(code_of(code::kReaderUnavailable), "NO_READER");
+  EXPECT_EQ(code_of(code::kSharingViolation), "READER_BUSY");
+  EXPECT_EQ(code_of(code::kNoSmartcard), "NO_CARD");
+  EXPECT_EQ(code_of(code::kUnresponsiveCard), "CARD_UNRESPONSIVE");
+  EXPECT_EQ(code_of(code::kRemovedCard), "CARD_REMOVED");
+  EXPECT_EQ(code_of(code::kResetCard), "CARD_REMOVED");
+  EXPECT_EQ(card_link_code(skillcard::iso7816::CardRemovedError("gone")), "CARD_REMOVED");
+}
+
 TEST(PcscErrors, CodesMatchPcscLite) {
   EXPECT_EQ(code::kCancelled, norm(SCARD_E_CANCELLED));
   EXPECT_EQ(code::kNoSmartcard, norm(SCARD_E_NO_SMARTCARD));

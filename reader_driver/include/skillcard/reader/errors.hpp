@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "skillcard/iso7816/call_site.hpp"
 #include "skillcard/iso7816/card_channel.hpp"
@@ -45,6 +46,11 @@ SKILLCARD_PCSC_ERROR(ReaderUnavailableError);  // the reader went away
 
 // Throws the PcscError subclass for `code` (PcscError itself for the rest).
 [[noreturn]] void throw_pcsc(PcscCode code, const std::string& call, const std::string& reader, CallSite where);
+
+// The refusal catalogue's code (docs/design.md) a terminal shows for a failure between it and the
+// card: READER_SERVICE_DOWN, NO_READER, READER_BUSY, NO_CARD, CARD_UNRESPONSIVE, or CARD_REMOVED
+// (a card taken out or reset, and any other failure of the link).
+std::string_view card_link_code(const iso7816::CardError& error) noexcept;
 
 // The one checked wrapper: every SCard* result goes through it.
 inline void check(PcscCode code, const char* call, const std::string& reader, CallSite where = CallSite::current()) {

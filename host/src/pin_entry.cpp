@@ -3,6 +3,8 @@
 #include "skillcard/host/pin_entry.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -25,10 +27,22 @@ volatile std::sig_atomic_t g_caught_signal = 0;
 
 extern "C" void note_signal(int signal) { g_caught_signal = signal; }
 
-// Reads a line into `line`; stops early (returning false) when a signal was caught.
-bool read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_long) {
+// Reads a line into `line`; stops early (returning false) when a signal was caught. With
+// `wait_mask`, the ending signals are blocked except while waiting for input (ppoll swaps the mask
+// atomically): one that comes while the prompt is written, or between two characters, is caught
+// at the next wait instead of leaving a read() blocked with the handler already run.
+bool read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_long,
+               const sigset_t* wait_mask = nullptr) {
   char c = 0;
   for (;;) {
+    if (wait_mask != nullptr) {
+      pollfd p{fd, POLLIN, 0};
+      if (::ppoll(&p, 1, nullptr, wait_mask) < 0) {
+        if (errno == EINTR && g_caught_signal != 0) break;
+        if (errno == EINTR) continue;
+        break;
+      }
+    }
     const auto got = ::read(fd, &c, 1);
     if (got < 0 && errno == EINTR) {
       if (g_caught_signal != 0) break;
@@ -87,7 +101,13 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
   // the program ignores (nohup's SIGHUP) stays ignored.
   std::array<struct sigaction, kEndingSignals.size()> previous{};
   std::array<bool, kEndingSignals.size()> replaced{};
+  sigset_t ending, before, waiting;
+  sigemptyset(&ending);
+  for (const int s : kEndingSignals) sigaddset(&ending, s);
   if (is_terminal) {
+    ::pthread_sigmask(SIG_BLOCK, &ending, &before);
+    waiting = before;
+    for (const int s : kEndingSignals) sigdelset(&waiting, s);
     g_caught_signal = 0;
     struct sigaction note {};
     note.sa_handler = note_signal;
@@ -103,12 +123,14 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
   }
   // The prompt once echo is off: a digit typed as soon as it shows is never echoed.
   (void)::write(tty, prompt.data(), prompt.size());
-  read_line(tty, line, n, too_long);
+  read_line(tty, line, n, too_long, is_terminal ? &waiting : nullptr);
   if (is_terminal) {
     ::tcsetattr(tty, TCSANOW, &old);
     for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
       if (replaced[i]) ::sigaction(kEndingSignals[i], &previous[i], nullptr);
     }
+    // One still pending now meets the program's own disposition, with the terminal restored.
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   }
   (void)::write(tty, "\n", 1);
   if (const int signal = g_caught_signal; signal != 0) {

@@ -114,10 +114,10 @@ $B/tools/skillcard-apdu list | sed 's/^/   /'
 proved "the host drives the simulated card through pcscd exactly as it drives a physical reader"
 
 # The CLI as each terminal runs it. PINs come from file descriptor 3 (the keypad in real life).
-cli() { # cli TERMINAL ARGS...
+cli() { # cli TERMINAL ARGS...   (CLI_EXEC=1: exec, so that `cli … &` leaves $! the program's pid)
   local t=$1
   shift
-  $B/host/skillcard --lang "${CLI_LANG:-en}" --service 127.0.0.1:$port --ca "$out/keys/province-root.cert.pem" \
+  ${CLI_EXEC:+exec} $B/host/skillcard --lang "${CLI_LANG:-en}" --service 127.0.0.1:$port --ca "$out/keys/province-root.cert.pem" \
     --root "$out/keys/province-root.cert.pem" --cert "$out/terminals/$t.cert.pem" --key "$out/terminals/$t.key.pem" \
     --master-keys "$out/terminals/$t.masters.toml" --clerk demo --trust-list "$out/logs/trust-$t.cose" "$@"
 }
@@ -183,6 +183,15 @@ expect_exit 0 kiosk-json cli K0001 --pin-fd 3 --json kiosk show 3<<<"$pin"
 expect_exit 0 kiosk-clear cli K0001 --pin-fd 3 kiosk show --vouchers --clear-on-removal --clear-after 1 3<<<"$pin"
 [ "$(tail -c 4 "$out/logs/kiosk-clear.json" | od -An -tx1 | tr -d ' \n')" = 1b5b324a ] ||
   fail "kiosk: the screen was not cleared: $(od -c "$out/logs/kiosk-clear.json" | tail -3)"
+# Ended by a signal while it waits for the card to be taken (a supervisor's restart): cleared too.
+CLI_EXEC=1 cli K0001 --pin-fd 3 kiosk show --vouchers --clear-on-removal --clear-after 60 3<<<"$pin" \
+  >"$out/logs/kiosk-term.json" 2>"$out/logs/kiosk-term.err" &
+kiosk_pid=$!
+for _ in $(seq 150); do grep -q "take the card" "$out/logs/kiosk-term.json" && break; sleep 0.1; done
+kill -TERM "$kiosk_pid"
+wait "$kiosk_pid" || true
+[ "$(tail -c 4 "$out/logs/kiosk-term.json" | od -An -tx1 | tr -d ' \n')" = 1b5b324a ] ||
+  fail "kiosk: SIGTERM left the records on screen: $(od -c "$out/logs/kiosk-term.json" | tail -3)"
 # The terminal holds a PC/SC transaction for the whole command: while it waits for the PIN,
 # another application's APDUs (here skillcard-apdu's) wait too, never landing among the kiosk's.
 rm -f "$out/pin.fifo" && mkfifo "$out/pin.fifo"

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -362,6 +363,29 @@ struct Terminal {
   }
 };
 
+// The kiosk's records leave the screen (scrollback too) whatever ends the wait for the card to be
+// taken out: the card out, the time limit, a PC/SC failure, or a signal (threat model T12).
+constexpr char kClearScreen[] = "\x1b[3J\x1b[H\x1b[2J";
+extern "C" void clear_screen_then_end(int signal) {
+  (void)!::write(STDOUT_FILENO, kClearScreen, sizeof kClearScreen - 1);  // async-signal-safe
+  ::signal(signal, SIG_DFL);
+  ::raise(signal);
+}
+struct ClearScreenOnExit {
+  bool armed;
+  explicit ClearScreenOnExit(bool on) : armed(on) {
+    if (!armed) return;
+    for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, clear_screen_then_end);
+  }
+  ~ClearScreenOnExit() {
+    if (!armed) return;
+    std::cout << kClearScreen << std::flush;
+    for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
+  }
+  ClearScreenOnExit(const ClearScreenOnExit&) = delete;
+  ClearScreenOnExit& operator=(const ClearScreenOnExit&) = delete;
+};
+
 struct Output {
   Lang lang;
   bool as_json;
@@ -468,6 +492,30 @@ std::string queue_note(const Output& out, const QueuedReceipt& q) {
   for (const auto& id : q.rules) rules += (rules.empty() ? " [" : ",") + id;
   if (!rules.empty()) rules += "]";
   return code + rules + ": " + q.message.in(out.lang);
+}
+
+// Receipts still waiting whose P12 window closes within a day: said on every `site redeem` and
+// `site sync`, so that an offline weekend is noticed before receipts can no longer be paid. JSON:
+// `warnings`, one {voucher_id, seconds_left} each.
+json window_warnings(const Output& out, const OfflineQueue& queue) {
+  json warnings = json::array();
+  std::uint64_t soonest = 0;
+  for (const auto& q : queue.pending(now())) {
+    if (q.refused || q.seconds_left == 0 || q.seconds_left >= 24 * 3600) continue;
+    warnings.push_back({{"voucher_id", lower_hex(q.voucher_id)}, {"seconds_left", q.seconds_left}});
+    soonest = soonest == 0 ? q.seconds_left : std::min(soonest, q.seconds_left);
+  }
+  if (!warnings.empty() && !out.as_json) {
+    const auto hours = std::to_string((soonest + 3599) / 3600);
+    std::cerr << (out.lang == Lang::ZhCn
+                      ? "警告：离线队列中有 " + std::to_string(warnings.size()) + " 张核销凭据将在 " + hours +
+                            " 小时内超过72小时补传时限（P12），超时将不予结算，请尽快联网执行 site sync。"
+                      : "warning: " + std::to_string(warnings.size()) +
+                            " queued receipt(s) reach the 72-hour sync limit (P12) within " + hours +
+                            " h and will then not be paid; run site sync as soon as the network is back.")
+              << "\n";
+  }
+  return warnings;
 }
 
 // {"zh-CN": …, "en": …} for a catalogue code; null for anything else.
@@ -833,6 +881,10 @@ int main(int argc, char** argv) {
         out.line("时间", "time", cst_time(r.terminal_time));
         out.line("核销凭据号", "receipt id", r.receipt_id);
         out.line("状态", "status", state_text(out, to_string(r.status)));
+        if (r.status == RedeemStatus::Queued) {
+          out.line("须在此前联网上传", "upload before", cst_time(r.terminal_time + kSyncWindowSeconds));
+        }
+        out.result["warnings"] = window_warnings(out, queue);
         if (out.as_json) std::cout << out.result.dump() << "\n";
         return r.status == RedeemStatus::Queued ? kQueued : kOk;
       } catch (const RedemptionInDoubt& e) {
@@ -867,6 +919,7 @@ int main(int argc, char** argv) {
       out.line("已上传", "acknowledged", std::to_string(r.acknowledged));
       out.line("被拒绝", "refused", std::to_string(r.refused));
       out.line("待上传", "remaining", std::to_string(r.remaining));
+      out.result["warnings"] = window_warnings(out, queue);
       if (out.as_json) std::cout << out.result.dump() << "\n";
       return r.service_unavailable ? kServiceUnavailable : kOk;
     } else if (s_queue->parsed()) {
@@ -914,6 +967,8 @@ int main(int argc, char** argv) {
       KioskWorkflow w(t.session(), t.svc(), t.anchors(), clock);
       const auto pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
       const auto v = w.lookup(pin, both || want_vouchers, both || want_portfolio);
+      // From the first line of the holder's records on: cleared on every way out.
+      const ClearScreenOnExit clear_guard(clear_on_removal && !out.as_json);
       json vouchers = json::array(), records = json::array();
       TextTable voucher_table({out.word("培训券", "voucher"), out.word("状态", "state"), out.word("面值", "value"),
                                out.word("有效期至", "valid until"), out.word("适用", "usable at"),
@@ -969,7 +1024,6 @@ int main(int argc, char** argv) {
         // clears at once: only the holder's own card keeps the records up.
         if (t.connection->same_card_present())
           (void)t.context->wait_until_removed(t.connection->reader(), std::chrono::seconds(clear_after));
-        std::cout << "\x1b[3J\x1b[H\x1b[2J" << std::flush;
       }
     }
     if (out.as_json) std::cout << out.result.dump() << "\n";

@@ -107,6 +107,30 @@ TEST_F(SkillcardCli, SyncWithoutAServiceExitsFourAndKeepsTheReceipts) {
   EXPECT_EQ(OfflineQueue(queue).size(), 1u);
 }
 
+// P12: a receipt whose 72-hour window closes within a day is said on every sync (in the clerk's
+// language, and in JSON), so an offline weekend is noticed before the receipts cannot be paid.
+TEST_F(SkillcardCli, P12_ReceiptsNearTheSyncLimitAreWarnedAboutAtEverySync) {
+  const auto now = static_cast<std::uint64_t>(::time(nullptr));
+  {
+    OfflineQueue q(queue);
+    VoucherId soon{}, later{};
+    soon[7] = 1;
+    later[7] = 2;
+    q.enqueue(soon, "4201000001", Bytes(140, 0xD1), now - 60 * 3600);  // 12 h left
+    q.enqueue(later, "4201000001", Bytes(140, 0xD2), now - 3600);      // 71 h left
+  }
+  const std::string sync = "--plain-http --service 127.0.0.1:9 --clerk c1 site --queue " + queue + " sync";
+  const auto j = nlohmann::json::parse(run("--json " + sync).out);
+  ASSERT_EQ(j["warnings"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["warnings"][0]["voucher_id"], "0000000000000001");
+  EXPECT_LE(j["warnings"][0]["seconds_left"].get<std::uint64_t>(), 12u * 3600);
+  const auto zh = run("--lang zh-CN " + sync, true);
+  EXPECT_NE(zh.out.find("将在 12 小时内超过72小时补传时限（P12）"), std::string::npos) << zh.out;
+  const auto en = run("--lang en " + sync, true);
+  EXPECT_NE(en.out.find("1 queued receipt(s) reach the 72-hour sync limit (P12) within 12 h"), std::string::npos)
+      << en.out;
+}
+
 TEST_F(SkillcardCli, UsageErrorsExitOne) {
   EXPECT_EQ(run("site redeem --site 1").code, 1);
   // No clerk for a command that writes: said before the network (the service would refuse it).

@@ -40,9 +40,12 @@ ResponseApdu transmit_all(CardChannel& channel, const CommandApdu& command) {
   while (available) {
     try {
       response = transmit_fixing_le(channel, CommandApdu::get_response(*available).with_cla(cla));
-    } catch (const CardRemovedError& e) {
-      // 61xx said the command ran: a card gone before its answer was fetched leaves the outcome
-      // unknown, never "not run" (a REDEEM would otherwise be forgotten while the card holds it).
+    } catch (const UnknownOutcomeError&) {
+      throw;
+    } catch (const CardError& e) {
+      // 61xx said the command ran: a card gone, reset or mute before its answer was fetched leaves
+      // the outcome unknown, never "not run" (a REDEEM would otherwise be forgotten while the card
+      // holds it).
       throw UnknownOutcomeError(std::string("the card ran the command but went away before its answer was fetched (") +
                                 e.what() + ")");
     }

@@ -163,6 +163,10 @@ TEST(CardChannel, TransmitAllLetsLinkErrorsThrough) {
   } catch (const UnknownOutcomeError& e) {
     EXPECT_NE(std::string(e.what()).find("went away before its answer was fetched"), std::string::npos) << e.what();
   }
+  // The same for any other failure of the link then (a reset, a mute card): it ran.
+  FakeChannel reset;
+  reset.reply("6110").fail(std::make_exception_ptr(CardError("card reset by another application")));
+  EXPECT_THROW(transmit_all(reset, CommandApdu::get_data(0x0101)), UnknownOutcomeError);
 }
 
 TEST(CardChannel, ErrorHierarchyKeepsUnknownOutcomeApart) {

@@ -60,6 +60,20 @@ std::string_view to_string(RecordCheck check) noexcept {
 CounterWorkflow::CounterWorkflow(CardSession& card, ServiceClient& service, const TrustAnchors& trust, Clock clock)
     : card_(&card), service_(&service), trust_(&trust), clock_(std::move(clock)) {}
 
+namespace {
+// The service's write call: its ServiceUnavailable means the write may have been made.
+template <class F>
+auto write_call(F&& call) {
+  try {
+    return call();
+  } catch (const WriteAnswerLost&) {
+    throw;
+  } catch (const ServiceUnavailable& e) {
+    throw WriteAnswerLost(e.what());
+  }
+}
+}  // namespace
+
 GenuineCard CounterWorkflow::prove_genuine() {
   const auto now = clock_();
   trust_->require_fresh(now);
@@ -101,7 +115,7 @@ IssueOutcome CounterWorkflow::issue(const IssueInput& in, std::vector<IssueOutco
                        in.eligible_regions,
                        in.eligible_providers,
                        genuine.proof};
-  auto issued = service_->issue_voucher(request);
+  auto issued = write_call([&] { return service_->issue_voucher(request); });
   return write_voucher(genuine, issued.voucher_id, std::move(issued.token), std::move(issued.voucher), false);
 }
 
@@ -236,7 +250,7 @@ RecordedCertificate CounterWorkflow::record_certificate(CertificateRequest reque
   request.card = genuine.card.claims.card_number;
   RecordedCertificate recorded;
   try {
-    recorded = service_->record_certificate(request);
+    recorded = write_call([&] { return service_->record_certificate(request); });
   } catch (const ServiceRefusal& e) {
     // Recorded before — perhaps by this counter, whose answer or WRITE DIGEST was lost: the card
     // takes the current digest when its own is older, and the refusal stands.
@@ -283,7 +297,9 @@ CardRecord CounterWorkflow::reset_pin(std::string_view citizen_id, const std::fu
 LostOutcome CounterWorkflow::replace_lost_card(const std::string& lost_card, const std::string& citizen_id) {
   const auto genuine = prove_genuine();
   LostOutcome out;
-  out.answer = service_->report_lost({lost_card, citizen_id, genuine.card.claims.card_number});
+  out.answer = write_call([&] {
+    return service_->report_lost({lost_card, citizen_id, genuine.card.claims.card_number});
+  });
   for (const auto& m : out.answer.moved) {
     VoucherInfo info;
     info.id = m.voucher_id;

@@ -71,8 +71,8 @@ template <class F>
 auto answer_may_be_lost(std::string_view code, F&& write) {
   try {
     return write();
-  } catch (const ServiceUnavailable& e) {
-    throw AnswerLost(code, e.what());
+  } catch (const WriteAnswerLost& e) {
+    throw AnswerLost(code, e.what());  // a plain ServiceUnavailable (no write asked yet) is not
   }
 }
 

@@ -196,8 +196,18 @@ TEST_F(Workflows, AnIssueWhoseAnswerWasLostIsWrittenByTheNextSettle) {
   CardSession s(*channel, *counter_keys);
   CounterWorkflow counter(s, service, trust, clock);
   const auto written = stored_voucher({kRegion}, {});  // settled long ago: left alone
+  // The service down before any write was asked for (the nonce): nothing can have been issued.
+  service.down = true;
+  try {
+    (void)counter.issue(issue_input());
+    ADD_FAILURE() << "issued without a service";
+  } catch (const WriteAnswerLost&) {
+    ADD_FAILURE() << "no write was on its way: not an answer lost";
+  } catch (const ServiceUnavailable&) {
+  }
+  service.down = false;
   service.lose_issue_answer = true;
-  EXPECT_THROW(counter.issue(issue_input()), ServiceUnavailable);
+  EXPECT_THROW(counter.issue(issue_input()), WriteAnswerLost);
   service.lose_issue_answer = false;
   ASSERT_EQ(service.vouchers.size(), 2u);
   VoucherId lost{};

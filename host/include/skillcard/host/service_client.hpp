@@ -68,6 +68,14 @@ class ServiceUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The service could not be heard while a write it may have made was on its way (an issue, a
+// certificate, a loss report): unlike a plain ServiceUnavailable — a nonce or a read that failed
+// before any write was asked for — the caller must not say that nothing changed.
+class WriteAnswerLost : public ServiceUnavailable {
+ public:
+  using ServiceUnavailable::ServiceUnavailable;
+};
+
 struct NonceGrant {
   Nonce nonce{};
   std::uint64_t issued_at = 0;

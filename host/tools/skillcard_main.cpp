@@ -852,10 +852,11 @@ int main(int argc, char** argv) {
         const bool ask = usable.size() > 1 && o.pin_fd < 0 && !out.as_json;
         return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn) : 0].id;
       });
-      const auto nonce = w.prepare();
-      const auto pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
+      // Checked before the nonce and the PIN: a typo is not found after the holder typed the PIN.
       std::optional<VoucherId> chosen;
       if (!voucher_hex.empty()) chosen = fixed_from_hex<8>(voucher_hex, "--voucher");
+      const auto nonce = w.prepare();
+      const auto pin = read_pin(o, out.word("请输入密码：", "PIN: ").c_str());
       try {
         const auto r = w.redeem(nonce, pin, classroom, online, chosen);
         out.result = {{"voucher_id", lower_hex(r.voucher_id)},
@@ -909,6 +910,17 @@ int main(int argc, char** argv) {
                                {"counter", r.counter},
                                {"redeemed_on_card", true}});
       }
+    } else if ((s_sync->parsed() || s_queue->parsed()) && !std::filesystem::exists(queue_file)) {
+      // Read, never created here: a mistyped --queue must not pass for an empty queue unseen.
+      std::cerr << out.word("离线队列文件不存在（尚无离线核销？）：",
+                            "no offline queue at this path (nothing queued yet?): ")
+                << queue_file << "\n";
+      out.result = s_sync->parsed() ? json{{"acknowledged", 0},
+                                           {"refused", 0},
+                                           {"remaining", 0},
+                                           {"service_unavailable", false},
+                                           {"warnings", json::array()}}
+                                    : json{{"receipts", json::array()}, {"in_doubt", json::array()}};
     } else if (s_sync->parsed()) {
       OfflineQueue queue(queue_file);
       const auto r = queue.sync(t.svc());

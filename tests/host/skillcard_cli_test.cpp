@@ -131,6 +131,19 @@ TEST_F(SkillcardCli, P12_ReceiptsNearTheSyncLimitAreWarnedAboutAtEverySync) {
       << en.out;
 }
 
+// `site queue` and `site sync` read the queue, never create it: a mistyped --queue is said, and
+// leaves no empty file behind that the next run would take for the queue.
+TEST_F(SkillcardCli, AQueueFileThatDoesNotExistIsSaidAndNotCreated) {
+  const auto missing = (dir / "typo.db").string();
+  const auto listing = run("--lang en site --queue " + missing + " queue", true);
+  EXPECT_EQ(listing.code, 0) << listing.out;
+  EXPECT_NE(listing.out.find("no offline queue at this path"), std::string::npos) << listing.out;
+  const auto sync = run("--json --plain-http --service 127.0.0.1:9 --clerk c1 site --queue " + missing + " sync");
+  EXPECT_EQ(sync.code, 0) << sync.out;
+  EXPECT_EQ(nlohmann::json::parse(sync.out)["remaining"], 0);
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
 TEST_F(SkillcardCli, UsageErrorsExitOne) {
   EXPECT_EQ(run("site redeem --site 1").code, 1);
   // No clerk for a command that writes: said before the network (the service would refuse it).

@@ -155,6 +155,7 @@ step "8. the same voucher again is refused"
 expect_exit 7 redeem-again cli S0001 --pin-fd 3 --json site --queue "$out/logs/site-queue.sqlite" redeem --site 10001 \
   --region 420100 --classroom-hours 84 --online-hours 36 --voucher "${vouchers[0]}" 3<<<"$pin"
 grep -q P15_ALREADY_REDEEMED "$out/logs/redeem-again.json" || fail "redeem-again: $(cat "$out/logs/redeem-again.json")"
+grep -q '"rules":\["P15"\]' "$out/logs/redeem-again.json" || fail "redeem-again names no rule: $(cat "$out/logs/redeem-again.json")"
 proved "P15: a voucher is redeemed once — the card's own record says so, no REDEEM is sent ($(grep -o '"en":"[^"]*"' "$out/logs/redeem-again.json" | head -1))"
 
 step "9. a fourth subsidy in the calendar year is refused (P1)"

@@ -547,6 +547,15 @@ int report_refusal(const Output& out, const Refusal& r, int code, const json& ex
       v.push_back(
           {{"error", x.code}, {"rules", x.rules}, {"message", {{"zh-CN", x.message.zh_cn}, {"en", x.message.en}}}});
     j["violations"] = v;
+  } else {
+    // The card's and the terminal's own refusals name their rule too, from the catalogue
+    // (CARD_TIME_REGRESSION [P12], P15_ALREADY_REDEEMED [P15], …).
+    json rules = json::array();
+    for (const auto& e : schemas::refusal_catalogue()) {
+      if (e.code != r.code()) continue;
+      for (const auto id : e.rules) rules.push_back(std::string(id));
+    }
+    j["rules"] = rules;
   }
   if (const auto* c = dynamic_cast<const CardRefusal*>(&r)) j["sw"] = iso7816::to_string(c->sw());
   j.update(extra);

@@ -28,12 +28,19 @@ class SystemPcsc final : public PcscApi {
     return norm(SCardReleaseContext(static_cast<SCARDCONTEXT>(context)));
   }
   PcscCode list_readers(PcscHandle context, std::vector<std::string>* readers) override {
-    DWORD size = 0;
-    auto rc = norm(SCardListReaders(static_cast<SCARDCONTEXT>(context), nullptr, nullptr, &size));
     readers->clear();
-    if (rc != code::kSuccess) return rc;
-    std::string buffer(size, '\0');
-    rc = norm(SCardListReaders(static_cast<SCARDCONTEXT>(context), nullptr, buffer.data(), &size));
+    std::string buffer;
+    PcscCode rc = code::kSuccess;
+    // A reader plugged in between asking for the size and for the names makes the list longer
+    // than the buffer (SCARD_E_INSUFFICIENT_BUFFER): ask again, a few times.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      DWORD size = 0;
+      rc = norm(SCardListReaders(static_cast<SCARDCONTEXT>(context), nullptr, nullptr, &size));
+      if (rc != code::kSuccess) return rc;
+      buffer.assign(size, '\0');
+      rc = norm(SCardListReaders(static_cast<SCARDCONTEXT>(context), nullptr, buffer.data(), &size));
+      if (rc != norm(SCARD_E_INSUFFICIENT_BUFFER)) break;
+    }
     if (rc != code::kSuccess) return rc;
     // A multi-string: names separated by NUL, ended by an empty name.
     for (std::size_t pos = 0; pos < buffer.size() && buffer[pos] != '\0';) {

@@ -42,7 +42,10 @@ EventMonitor::EventMonitor(std::shared_ptr<PcscApi> api, std::function<void(cons
 EventMonitor::~EventMonitor() { stop(); }
 
 void EventMonitor::stop() {
-  if (stopping_.exchange(true)) return;
+  stopping_ = true;
+  // From on_event (say, "stop at the first card"): the loop ends when the callback returns; the
+  // thread cannot wait for itself. The owner's later stop() or destructor joins it.
+  if (std::this_thread::get_id() == thread_.get_id()) return;
   // SCardCancel ends only a wait already blocking: one that starts just after it would run its
   // full minute. So cancel until the thread has seen `stopping_`.
   while (!finished_) {

@@ -72,6 +72,28 @@ TEST(EventMonitor, CardsAndReadersComeAndGo) {
   EXPECT_EQ(events[5].reader, "B");
 }
 
+// "Stop at the first card": stop() from the callback ends the loop without the thread waiting for
+// itself; no event follows, and the owner's destructor still joins.
+TEST(EventMonitor, StopFromTheCallbackEndsTheLoop) {
+  auto fake = std::make_shared<test::FakePcsc>();
+  fake->add_reader("A");
+  std::atomic<EventMonitor*> self{nullptr};
+  std::atomic<int> seen{0};
+  {
+    EventMonitor monitor(fake, [&](const ReaderEvent&) {
+      ++seen;
+      if (auto* m = self.load()) m->stop();
+    });
+    self = &monitor;
+    fake->insert_card("A", from_hex("3B00"));
+    for (int i = 0; i < 500 && seen == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(seen, 1);
+    fake->remove_card("A");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(seen, 1) << "an event after stop()";
+  }  // the destructor joins
+}
+
 TEST(EventMonitor, StopEndsTheWaitPromptly) {
   auto fake = std::make_shared<test::FakePcsc>();
   fake->add_reader("A");

@@ -27,6 +27,7 @@ class EventMonitor {
  public:
   // `on_event` runs on the monitor's thread. Cards already present when the monitor starts (or
   // when pcscd comes back) are reported as CardInserted, so a caller needs no separate scan.
+  // on_event may call stop() (no event follows it); it must not destroy the monitor.
   EventMonitor(std::shared_ptr<PcscApi> api, std::function<void(const ReaderEvent&)> on_event);
   ~EventMonitor();
   EventMonitor(const EventMonitor&) = delete;

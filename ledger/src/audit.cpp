@@ -292,6 +292,8 @@ std::string_view to_string(AuditProblemKind kind) noexcept {
       return "checkpoint-invalid";
     case AuditProblemKind::CheckpointOtherLedger:
       return "checkpoint-other-ledger";
+    case AuditProblemKind::Unaudited:
+      return "unaudited";
   }
   return "?";
 }
@@ -317,6 +319,18 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
       report.newest_checkpoint = std::max(report.newest_checkpoint, check.checkpoint->count);
     }
   }
+  // What decides payment, read before the log: each redemption and reversal in this snapshot was
+  // committed with its audit row, so the walk below, later, must find it. One written by SQL
+  // around the ledger's code (a reversal that takes a redemption out of the settlement, say) has
+  // none — the chain alone cannot show that.
+  std::vector<std::pair<std::string, bool>> redemptions;  // subject, reversed
+  ledger.read_for_reports({[](const VoucherRecord&) {},
+                           [&](const RedemptionExportRow& row) {
+                             redemptions.emplace_back("voucher:" + lower_hex(row.redemption.voucher),
+                                                      row.redemption.reversed_at.has_value());
+                           },
+                           [](const CertificateEntry&) {}, [](const Budget&) {}});
+  std::set<std::string> recorded, reversed;
   std::set<std::uint64_t> compared;
   const auto compare = [&](std::uint64_t seq, const AuditHash& chain) {
     const auto [first, last] = wanted.equal_range(seq);
@@ -358,6 +372,10 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
         report.problems.push_back(
             {AuditProblemKind::Altered, e.seq, "row " + std::to_string(e.seq) + " does not match its hash"});
       }
+      if (e.outcome == "ok" && (e.action == "redemption.record" || e.action == "redemption.reverse")) {
+        // "voucher:<id>", and for a reversal " reason:…" after it.
+        (e.action == "redemption.record" ? recorded : reversed).insert(e.subject.substr(0, e.subject.find(' ')));
+      }
       chain = audit_hash(chain, e);
       stored_prev = e.hash;
       last_seq = e.seq;
@@ -371,6 +389,16 @@ AuditReport verify_audit(Ledger& ledger, std::span<const Bytes> checkpoints,
     }
   }
   report.recomputed = {last_seq, chain};
+  for (const auto& [subject, was_reversed] : redemptions) {
+    if (!recorded.contains(subject)) {
+      report.problems.push_back({AuditProblemKind::Unaudited, 0,
+                                 "the redemption of " + subject + " has no redemption.record row in the log"});
+    }
+    if (was_reversed && !reversed.contains(subject)) {
+      report.problems.push_back({AuditProblemKind::Unaudited, 0,
+                                 "the reversal of the redemption of " + subject + " has no redemption.reverse row"});
+    }
+  }
   for (const auto& [count, checkpoint] : wanted) {
     if (compared.contains(count)) continue;
     if (count > last_seq) {

@@ -98,9 +98,37 @@ TEST_F(Audit, DeletedRowIsDetected) {
 
 TEST_F(Audit, DeletedLastRowsAreDetectedByTheCheckpoint) {
   tamper("DELETE FROM audit_log WHERE seq > " + std::to_string(rows - 2));
-  EXPECT_TRUE(verify({}).ok()) << "without a checkpoint a cut tail looks like a shorter log";
+  // Without a checkpoint a cut tail looks like a shorter log — but for the redemption whose
+  // record row it took, which the redemptions table still holds.
+  const auto alone = verify({});
+  ASSERT_FALSE(alone.problems.empty());
+  for (const auto& p : alone.problems) EXPECT_EQ(p.kind, AuditProblemKind::Unaudited) << p.detail;
   const auto report = verify();
   EXPECT_TRUE(has(report, AuditProblemKind::Truncated, rows));
+}
+
+// An insider with SQL only takes a redemption out of the settlement by setting its reversal
+// (allowed once by the trigger) without the ledger's code: the chain is intact, but the reversal
+// has no audit row — and a redemption inserted by SQL has no record row.
+TEST_F(Audit, ARedemptionOrReversalWrittenAroundTheLedgerIsFound) {
+  EXPECT_TRUE(verify({}).ok());
+  tamper("UPDATE redemptions SET reversed_at = 1, reversal_reason = 'x' WHERE seq = 2");
+  const auto report = verify({});
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(report.problems[0].kind, AuditProblemKind::Unaudited);
+  EXPECT_NE(report.problems[0].detail.find("has no redemption.reverse row"), std::string::npos)
+      << report.problems[0].detail;
+  // A reversal made through the ledger is audited, and the check passes for it.
+  auto ledger = open_ledger(file);
+  std::optional<VoucherId> untouched;
+  for (const auto& row : ledger->list_redemptions({})) {
+    if (!row.redemption.reversed_at) untouched = row.redemption.voucher;
+  }
+  ASSERT_TRUE(untouched);
+  ASSERT_EQ(ledger->reverse_redemption(*untouched, "disputed", clerk(), kNow).status, ReversalStatus::Reversed);
+  ledger.reset();
+  const auto after = verify({});
+  EXPECT_EQ(after.problems.size(), 1u) << "only the unaudited one";
 }
 
 TEST_F(Audit, EditedRowIsDetected) {

@@ -57,6 +57,7 @@ enum class AuditProblemKind {
   CheckpointMismatch,     // the chain recomputed from the rows differs from a signed head
   CheckpointInvalid,      // malformed, another key, or a bad signature
   CheckpointOtherLedger,  // a checkpoint of another ledger
+  Unaudited,              // a redemption, or its reversal, without its audit row: written around the ledger
 };
 std::string_view to_string(AuditProblemKind kind) noexcept;
 struct AuditProblem {

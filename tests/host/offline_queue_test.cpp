@@ -62,6 +62,17 @@ SyncItemResult accept(const ReceiptSubmission& s) {
   return r;
 }
 
+// A service that answers every item with this status and code.
+std::function<SyncItemResult(const ReceiptSubmission&)> answering(int status, std::string code) {
+  return [status, code](const ReceiptSubmission& s) {
+    SyncItemResult r;
+    r.voucher_id = s.voucher_id;
+    r.status = status;
+    r.error = code;
+    return r;
+  };
+}
+
 // The receipts table as queues made before the service's messages were kept have it.
 constexpr const char* kReceiptsBeforeMessages =
     "CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_id TEXT NOT NULL, card TEXT NOT NULL, "
@@ -174,13 +185,7 @@ TEST_F(OfflineQueueTest, AnItemAnsweredFiveHundredSomethingStaysWaitingAndGoesAg
   OfflineQueue q(path);
   q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
   SyncService service;
-  service.answer = [](const ReceiptSubmission& s) {
-    SyncItemResult r;
-    r.voucher_id = s.voucher_id;
-    r.status = 503;
-    r.error = "SERVICE_UNAVAILABLE";
-    return r;
-  };
+  service.answer = answering(503, "SERVICE_UNAVAILABLE");
   const auto report = q.sync(service);
   EXPECT_EQ(report.refused, 0u);
   EXPECT_EQ(report.acknowledged, 0u);
@@ -200,13 +205,7 @@ TEST_F(OfflineQueueTest, AReceiptTheServiceCannotDecideYetStaysWaiting) {
   OfflineQueue q(path);
   q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
   SyncService service;
-  service.answer = [](const ReceiptSubmission& s) {
-    SyncItemResult r;
-    r.voucher_id = s.voucher_id;
-    r.status = 422;
-    r.error = "POLICY_NOT_CONFIGURED";
-    return r;
-  };
+  service.answer = answering(422, "POLICY_NOT_CONFIGURED");
   const auto report = q.sync(service);
   EXPECT_EQ(report.refused, 0u);
   auto left = q.pending(1000);

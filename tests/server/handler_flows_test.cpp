@@ -153,6 +153,14 @@ amount_fen = 150000
 
   schemas::Nonce site_nonce() { return nonce_from_hex(nonce(Role::Site)); }
 
+  // A nonce an offline terminal made (type 0x02), told apart by `n`.
+  static schemas::Nonce offline_nonce(std::uint8_t n) {
+    schemas::Nonce offline{};
+    offline[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
+    offline[3] = n;
+    return offline;
+  }
+
   std::map<std::string, std::string, std::less<>> proof_header(TestCard& card, bool pin, Role role = Role::Kiosk) {
     const auto text = card.proof(nonce(role), pin);
     return {{"skillcard-card-proof", base64url_encode(Bytes(text.begin(), text.end()))}};
@@ -503,13 +511,9 @@ TEST_F(FlowTest, P12_SyncAcceptsOfflineReceiptsInsideTheWindowOnly) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
   const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
-  schemas::Nonce offline{};
-  offline[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
-  offline[3] = 7;
   const auto made = now + 3600;
-  const auto r1 = alice.receipt(v1, offline, made);
-  offline[3] = 8;
-  const auto r2 = alice.receipt(v2, offline, made + 60);
+  const auto r1 = alice.receipt(v1, offline_nonce(7), made);
+  const auto r2 = alice.receipt(v2, offline_nonce(8), made + 60);
   now = made + 71 * 3600;  // within 72 h for r1 and r2
   const auto sync = call(Role::Site, "POST", "/v1/redemptions/sync",
                          json{{"receipts",
@@ -543,13 +547,9 @@ TEST_F(FlowTest, P12_ALowerCounterSyncedAfterAHigherOneMustNotBeLater) {
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   const auto v1 = issued_id(alice, kAlice, "4-04-05-01");
   const auto v2 = issued_id(alice, kAlice, "4-04-05-02");
-  schemas::Nonce offline{};
-  offline[0] = static_cast<std::uint8_t>(schemas::NonceKind::Terminal);
-  offline[3] = 7;
   const auto made = now + 3600;
-  const auto lower = alice.receipt(v1, offline, made + 2 * 3600);  // counter 1, two hours later
-  offline[3] = 8;
-  const auto higher = alice.receipt(v2, offline, made);  // counter 2
+  const auto lower = alice.receipt(v1, offline_nonce(7), made + 2 * 3600);  // counter 1, two hours later
+  const auto higher = alice.receipt(v2, offline_nonce(8), made);            // counter 2
   now = made + 3 * 3600;
   const auto sync = [&](const std::string& v, const Bytes& r) {
     return body_of(call(Role::Site, "POST", "/v1/redemptions/sync",

@@ -47,6 +47,9 @@ std::string terminal_id(Role role) {
   return "X";
 }
 
+// The one standard the flows issue under (P7): key-group training, any occupation, level 4.
+constexpr const char* kStandard = "[[standards]]\nprogramme = 3\noccupation = \"*\"\nlevel = 4\namount_fen = 150000\n";
+
 void expect_refusal(const Response& r, std::string_view code) {
   EXPECT_EQ(r.status, schemas::refusal(code).http_status) << r.body;
   EXPECT_EQ(body_of(r).value("error", ""), code) << r.body;
@@ -61,17 +64,7 @@ class FlowTest : public ::testing::Test {
     fs::create_directories(dir);
     ledger = ledger::SqliteLedger::open(dir / "ledger.db");
     trust = keys.trust_store();
-    config = policy::PolicyConfig::from_toml(R"(
-[defaults]
-annual_limit = 3
-
-[[standards]]
-programme = 3
-occupation = "*"
-level = 4
-amount_fen = 150000
-)",
-                                             "flows.toml");
+    config = policy::PolicyConfig::from_toml(std::string("[defaults]\nannual_limit = 3\n") + kStandard, "flows.toml");
     people = std::make_unique<registry::MemoryRegistry>(std::vector{registered_person(kAlice), registered_person(kBob)},
                                                         std::vector<registry::ExternalSubsidy>{}, holder_of);
     make_handler(true);
@@ -399,16 +392,7 @@ TEST_F(FlowTest, IssueRefusesARegionCodeOutsideGbt2260BeforeSpendingTheNonce) {
 // A county's counter issues under its city's signer (voucher `issuer` 420100): the county's own
 // settings, which allowed the plan at issue, are the ones its delivered hours are checked against.
 TEST_F(FlowTest, P8_ACountysOwnSettingsApplyAtIssueAndAgainAtRedemption) {
-  config = policy::PolicyConfig::from_toml(R"(
-[regions.420102]
-online_max_percent = 50
-
-[[standards]]
-programme = 3
-occupation = "*"
-level = 4
-amount_fen = 150000
-)",
+  config = policy::PolicyConfig::from_toml(std::string("[regions.420102]\nonline_max_percent = 50\n") + kStandard,
                                            "county.toml");
   ASSERT_EQ(register_card(alice, kAlice).status, 201);
   region = 420102;

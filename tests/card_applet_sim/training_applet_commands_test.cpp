@@ -58,6 +58,16 @@ class TrainingApplet : public ::testing::Test {
     return r.data();
   }
 
+  // Vouchers 1-31 stored (one slot left empty), voucher 5 redeemed and purged: a counter session
+  // is open after it.
+  void fill_redeem_and_purge_the_fifth() {
+    open(Role::Counter, false);
+    for (std::uint64_t i = 1; i <= 31; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
+    redeem({.serial = 5});
+    open(Role::Counter, false);
+    ASSERT_EQ(t->send(cmd::purge(5)).sw(), kOk);
+  }
+
   std::unique_ptr<Card> card;
   training::TrainingApplet* applet = nullptr;
   std::unique_ptr<Terminal> t;
@@ -524,11 +534,7 @@ TEST_F(TrainingApplet, ThirtyTwoSlotsThenFullAndAPurgedVoucherKeepsItsSlotWhileI
 
 // A purged slot is free again once its voucher has expired by the card's time mark.
 TEST_F(TrainingApplet, APurgedSlotIsReusedOnceItsVoucherHasExpired) {
-  open(Role::Counter, false);
-  for (std::uint64_t i = 1; i <= 31; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
-  redeem({.serial = 5});
-  open(Role::Counter, false);
-  ASSERT_EQ(t->send(cmd::purge(5)).sw(), kOk);
+  ASSERT_NO_FATAL_FAILURE(fill_redeem_and_purge_the_fifth());
   // A voucher issued after voucher 5's expiry takes the last empty slot and raises the mark.
   const auto late = [](std::uint64_t serial) {
     VoucherSpec spec;
@@ -549,11 +555,7 @@ TEST_F(TrainingApplet, APurgedSlotIsReusedOnceItsVoucherHasExpired) {
 // voucher's id stays on the card until the mark is past its expiry by that much: until then the
 // same token stored again is 6A89, never a second receipt.
 TEST_F(TrainingApplet, APurgedSlotIsKeptUntilItsVoucherCannotBeRedeemedEvenWithinTheTolerance) {
-  open(Role::Counter, false);
-  for (std::uint64_t i = 1; i <= 31; ++i) ASSERT_EQ(t->send(cmd::store(voucher_token(i))).sw(), kOk) << i;
-  redeem({.serial = 5});
-  open(Role::Counter, false);
-  ASSERT_EQ(t->send(cmd::purge(5)).sw(), kOk);
+  ASSERT_NO_FATAL_FAILURE(fill_redeem_and_purge_the_fifth());
   const std::uint64_t expiry = kIssuedAt + 90ull * 86'400;
   const auto issued = [](std::uint64_t serial, std::uint64_t at) {
     VoucherSpec spec;

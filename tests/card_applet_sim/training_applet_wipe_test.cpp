@@ -21,14 +21,21 @@ TEST(TrainingAppletWipe, TheScannerSeesAnUnwipedCopy) {
             1);
 }
 
+namespace {
+// The card powered, the training applet selected, a site session open (PIN not yet verified).
+void power_on_and_open_a_site_session(Card& card, Terminal& t) {
+  card.power_on();
+  ASSERT_EQ(t.select().sw(), iso7816::StatusWord::Success);
+  ASSERT_EQ(t.open(Role::Site), iso7816::StatusWord::Success);
+}
+}  // namespace
+
 // A wrong PIN, so that the block scanned for is only the one the terminal sent: the card's own
 // (stored) PIN block is in its persistent memory's pages by design, and in their journal copies.
 TEST(TrainingAppletWipe, AWrappedVerifyLeavesNoPlainPinBlockOnTheCardsHeap) {
   auto card = make_training_card();
-  card->power_on();
   Terminal t(*card);
-  ASSERT_EQ(t.select().sw(), iso7816::StatusWord::Success);
-  ASSERT_EQ(t.open(Role::Site), iso7816::StatusWord::Success);
+  ASSERT_NO_FATAL_FAILURE(power_on_and_open_a_site_session(*card, t));
   const std::string sent = "987654";
   ASSERT_NE(sent, kPin);
   const auto block = training::pin_block(sent);
@@ -46,10 +53,8 @@ TEST(TrainingAppletWipe, AWrappedVerifyLeavesNoPlainPinBlockOnTheCardsHeap) {
 // them — the memory's pending pages are wiped after their commit.
 TEST(TrainingAppletWipe, PinChangesAndARightVerifyLeaveNoPinBlockOnTheCardsHeap) {
   auto card = make_training_card();
-  card->power_on();
   Terminal t(*card);
-  ASSERT_EQ(t.select().sw(), iso7816::StatusWord::Success);
-  ASSERT_EQ(t.open(Role::Site), iso7816::StatusWord::Success);
+  ASSERT_NO_FATAL_FAILURE(power_on_and_open_a_site_session(*card, t));
   const auto stored = training::pin_block(kPin);
   auto wrapped = t.host().wrap(cmd::verify(kPin));
   std::optional<iso7816::ResponseApdu> answer;

@@ -212,7 +212,17 @@ exec 4>&-
 got=0 && wait $held_pid || got=$?
 [ "$held" = yes ] || fail "kiosk: another application's APDU got in while the kiosk held the card"
 [ "$got" = 0 ] || fail "kiosk with a held transaction: exit $got: $(cat "$out/logs/kiosk-held.err")"
-proved "records checked against the card's signed digest; the service answered only with the card's proof; the screen cleared after the card (here: the time limit); another application's APDUs wait while the kiosk holds the card"
+# A holder who walks away from the PIN prompt does not keep the reader: after --pin-timeout the
+# command ends (ENTRY_TIMEOUT, nothing done) and the next application's APDU goes through.
+rm -f "$out/pin.fifo" && mkfifo "$out/pin.fifo"
+exec 4<>"$out/pin.fifo" # open, never written
+expect_exit 7 kiosk-walked-away cli K0001 --pin-fd 4 --pin-timeout 5 --json kiosk show --vouchers
+exec 4>&-
+grep -q '"error":"ENTRY_TIMEOUT"' "$out/logs/kiosk-walked-away.json" ||
+  fail "kiosk: no ENTRY_TIMEOUT: $(cat "$out/logs/kiosk-walked-away.json" "$out/logs/kiosk-walked-away.err")"
+got=0 && timeout 5 $B/tools/skillcard-apdu send 00A4040000 >/dev/null 2>&1 || got=$?
+[ "$got" != 124 ] || fail "kiosk: the reader stayed held after the PIN time limit"
+proved "records checked against the card's signed digest; the service answered only with the card's proof; the screen cleared after the card (here: the time limit); another application's APDUs wait while the kiosk holds the card, and no longer than the PIN time limit"
 
 step "12. counter: a PIN is reset only for the card's holder (identity document checked at the service)"
 other=11010519491231002X # another person's (valid) citizen ID

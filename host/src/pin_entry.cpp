@@ -10,7 +10,10 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <ctime>
+#include <string>
 
 #include "skillcard/crypto/openssl.hpp"
 #include "skillcard/crypto/types.hpp"
@@ -27,28 +30,45 @@ volatile std::sig_atomic_t g_caught_signal = 0;
 
 extern "C" void note_signal(int signal) { g_caught_signal = signal; }
 
-// Reads a line into `line`; stops early (returning false) when a signal was caught. With
-// `wait_mask`, the ending signals are blocked except while waiting for input (ppoll swaps the mask
-// atomically): one that comes while the prompt is written, or between two characters, is caught
-// at the next wait instead of leaving a read() blocked with the handler already run.
-bool read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_long,
-               const sigset_t* wait_mask = nullptr) {
+enum class LineEnd { Read, EndOfInput, Signal, TimeUp };
+
+// Reads a line into `line` within `limit`; stops early when a signal was caught or the time is
+// up. With `wait_mask`, the ending signals are blocked except while waiting for input (ppoll
+// swaps the mask atomically): one that comes while the prompt is written, or between two
+// characters, is caught at the next wait instead of leaving a read() blocked with the handler
+// already run. Without one, ppoll keeps the mask as it is.
+LineEnd read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_long, std::chrono::milliseconds limit,
+                  const sigset_t* wait_mask = nullptr) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   char c = 0;
+  auto end = LineEnd::Read;
   for (;;) {
-    if (wait_mask != nullptr) {
-      pollfd p{fd, POLLIN, 0};
-      if (::ppoll(&p, 1, nullptr, wait_mask) < 0) {
-        if (errno == EINTR && g_caught_signal != 0) break;
-        if (errno == EINTR) continue;
-        break;
-      }
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      end = LineEnd::TimeUp;
+      break;
     }
+    const timespec wait{static_cast<time_t>(left.count() / 1'000'000'000),
+                        static_cast<long>(left.count() % 1'000'000'000)};
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::ppoll(&p, 1, &wait, wait_mask);
+    if (ready < 0 && errno == EINTR && g_caught_signal != 0) break;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      end = LineEnd::EndOfInput;
+      break;
+    }
+    if (ready == 0) continue;  // the deadline is looked at again above
     const auto got = ::read(fd, &c, 1);
     if (got < 0 && errno == EINTR) {
       if (g_caught_signal != 0) break;
       continue;
     }
-    if (got != 1 || c == '\n') break;
+    if (got != 1) {
+      end = LineEnd::EndOfInput;
+      break;
+    }
+    if (c == '\n') break;
     if (n < line.size()) {
       line[n++] = c;
     } else {
@@ -56,7 +76,7 @@ bool read_line(int fd, std::array<char, 64>& line, std::size_t& n, bool& too_lon
     }
   }
   c = 0;
-  return g_caught_signal == 0;
+  return g_caught_signal != 0 ? LineEnd::Signal : end;
 }
 
 struct Wipe {
@@ -69,14 +89,19 @@ Pin to_pin(const std::array<char, 64>& line, std::size_t n, bool too_long) {
   return Pin(std::string_view(line.data(), n));
 }
 
+[[noreturn]] void time_up(std::chrono::milliseconds limit) {
+  throw HostRefusal("ENTRY_TIMEOUT",
+                    "no PIN was entered within " + std::to_string(limit.count() / 1000) + " s; nothing was done");
+}
+
 }  // namespace
 
-Pin read_pin_line(int fd) {
+Pin read_pin_line(int fd, std::chrono::milliseconds limit) {
   std::array<char, 64> line{};
   const Wipe wipe{line};
   std::size_t n = 0;
   bool too_long = false;
-  read_line(fd, line, n, too_long);
+  if (read_line(fd, line, n, too_long, limit) == LineEnd::TimeUp) time_up(limit);
   return to_pin(line, n, too_long);
 }
 
@@ -90,7 +115,7 @@ ControllingTerminal::~ControllingTerminal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Pin read_pin_from_terminal(int tty, std::string_view prompt) {
+Pin read_pin_from_terminal(int tty, std::string_view prompt, std::chrono::milliseconds limit) {
   std::array<char, 64> line{};
   const Wipe wipe{line};
   std::size_t n = 0;
@@ -123,7 +148,7 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
   }
   // The prompt once echo is off: a digit typed as soon as it shows is never echoed.
   (void)::write(tty, prompt.data(), prompt.size());
-  read_line(tty, line, n, too_long, is_terminal ? &waiting : nullptr);
+  const auto end = read_line(tty, line, n, too_long, limit, is_terminal ? &waiting : nullptr);
   if (is_terminal) {
     ::tcsetattr(tty, TCSANOW, &old);
     for (std::size_t i = 0; i < kEndingSignals.size(); ++i) {
@@ -139,12 +164,29 @@ Pin read_pin_from_terminal(int tty, std::string_view prompt) {
     std::raise(signal);  // what the program would have done: its own handler, or the default
     throw HostRefusal("CANCELLED", "PIN entry was interrupted");  // a handler that returned
   }
+  if (end == LineEnd::TimeUp) time_up(limit);
   return to_pin(line, n, too_long);
 }
 
-Pin read_new_pin_from_terminal(int tty, std::string_view prompt, std::string_view again_prompt) {
-  auto pin = read_pin_from_terminal(tty, prompt);
-  const auto again = read_pin_from_terminal(tty, again_prompt);
+std::optional<std::string> read_answer_line(int fd, std::chrono::milliseconds limit) {
+  std::array<char, 64> line{};
+  std::size_t n = 0;
+  bool too_long = false;
+  // A character at a time through the same wait: nothing is left in a stdio buffer for the next
+  // prompt, and a holder who walks away does not hold the reader.
+  const auto end = read_line(fd, line, n, too_long, limit);
+  if (end == LineEnd::TimeUp) {
+    throw HostRefusal("ENTRY_TIMEOUT",
+                      "nothing was entered within " + std::to_string(limit.count() / 1000) + " s; nothing was done");
+  }
+  if (end == LineEnd::EndOfInput && n == 0 && !too_long) return std::nullopt;
+  return too_long ? std::string(line.size() + 1, '?') : std::string(line.data(), n);
+}
+
+Pin read_new_pin_from_terminal(int tty, std::string_view prompt, std::string_view again_prompt,
+                               std::chrono::milliseconds limit) {
+  auto pin = read_pin_from_terminal(tty, prompt, limit);
+  const auto again = read_pin_from_terminal(tty, again_prompt, limit);
   const auto a = pin.block();
   const auto b = again.block();
   if (pin.size() != again.size() || !crypto::OpenSsl::equal_ct(a.view(), b.view())) {

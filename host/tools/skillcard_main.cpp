@@ -98,6 +98,7 @@ struct Options {
   crypto::CardRole card_role = crypto::CardRole::Kiosk;  // the command's: counter, site or kiosk
   std::string reader;
   int pin_fd = -1;
+  unsigned pin_timeout = 60;  // seconds
   bool chain = false;
 };
 
@@ -116,45 +117,44 @@ std::uint64_t now() {
 // buffer on the stack — no stdio buffer, no growing string leaving copies in freed heap — which is
 // wiped before returning, whatever happens. A line longer than the buffer is no PIN (PIN_FORMAT).
 Pin read_pin(const Options& o, const char* prompt) {
-  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
+  const std::chrono::milliseconds limit = std::chrono::seconds(o.pin_timeout);
+  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd, limit);
   const auto tty = ControllingTerminal::open();
   // Nobody typed a wrong PIN: this terminal is set up without a keyboard for it (exit 1).
   if (!tty) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
-  return read_pin_from_terminal(tty->fd(), prompt);
+  return read_pin_from_terminal(tty->fd(), prompt, limit);
 }
 
 // A new PIN: one line from --pin-fd (a PIN pad confirms on its own), or typed twice at the
 // terminal (PIN_MISMATCH when the two differ, before the card is touched).
 Pin read_new_pin(const Options& o, bool chinese) {
-  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd);
+  const std::chrono::milliseconds limit = std::chrono::seconds(o.pin_timeout);
+  if (o.pin_fd >= 0) return read_pin_line(o.pin_fd, limit);
   const auto tty = ControllingTerminal::open();
   if (!tty) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
-  return read_new_pin_from_terminal(
-      tty->fd(), chinese ? "请输入新密码：" : "New PIN: ", chinese ? "请再次输入新密码：" : "New PIN again: ");
+  return read_new_pin_from_terminal(tty->fd(), chinese ? "请输入新密码：" : "New PIN: ",
+                                    chinese ? "请再次输入新密码：" : "New PIN again: ", limit);
 }
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are
 // several and a person is at it (no --pin-fd); otherwise the first.
-std::size_t ask_choice(std::size_t count, bool chinese) {
-  std::FILE* tty = std::fopen("/dev/tty", "r+");
+std::size_t ask_choice(std::size_t count, bool chinese, std::chrono::milliseconds limit) {
+  const auto tty = ControllingTerminal::open();
   if (!tty) return 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    std::fprintf(tty, chinese ? "请选择 1-%zu（q：取消）：" : "1-%zu (q: cancel): ", count);
-    std::fflush(tty);
-    std::string line;
-    int c = 0;
-    while ((c = std::fgetc(tty)) != EOF && c != '\n') line.push_back(static_cast<char>(c));
+    const auto prompt = chinese ? "请选择 1-" + std::to_string(count) + "（q：取消）："
+                                : "1-" + std::to_string(count) + " (q: cancel): ";
+    (void)::write(tty->fd(), prompt.data(), prompt.size());
+    // One limit for the whole choice, however many wrong answers come first: the reader is held.
+    const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 deadline - std::chrono::steady_clock::now()));
+    const auto line = read_answer_line(tty->fd(), left);
     // Nothing chosen (end of input, q): nothing is redeemed — the card has not been asked yet.
-    if ((c == EOF && line.empty()) || line == "q") {
-      std::fclose(tty);
-      throw HostRefusal("CANCELLED", "the holder chose no voucher");
-    }
+    if (!line || *line == "q") throw HostRefusal("CANCELLED", "the holder chose no voucher");
     std::size_t n = 0;
-    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), n);
-    if (ec == std::errc() && end == line.data() + line.size() && n >= 1 && n <= count) {
-      std::fclose(tty);
-      return n - 1;
-    }
+    const auto [end, ec] = std::from_chars(line->data(), line->data() + line->size(), n);
+    if (ec == std::errc() && end == line->data() + line->size() && n >= 1 && n <= count) return n - 1;
   }
 }
 
@@ -595,6 +595,9 @@ int main(int argc, char** argv) {
   app.add_option("--master-keys", o.master_keys, "master key file of this terminal's role");
   app.add_option("--reader", o.reader, "PC/SC reader name (default: the first)");
   app.add_option("--pin-fd", o.pin_fd, "read PINs, one per line, from this file descriptor");
+  app.add_option("--pin-timeout", o.pin_timeout,
+                 "seconds to wait for a PIN to be entered before giving up and freeing the reader (default 60)")
+      ->check(CLI::Range(5u, 3600u));
   app.add_flag("--chain", o.chain, "short APDUs with command chaining (readers without extended length)");
 
   auto* counter = app.add_subcommand("counter", "service counter");
@@ -859,7 +862,9 @@ int main(int argc, char** argv) {
                        cst_time(usable[i].expiry));
         }
         const bool ask = usable.size() > 1 && o.pin_fd < 0 && !out.as_json;
-        return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn) : 0].id;
+        return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn, std::chrono::seconds(o.pin_timeout))
+                          : 0]
+            .id;
       });
       // Checked before the nonce and the PIN: a typo is not found after the holder typed the PIN.
       std::optional<VoucherId> chosen;
@@ -1041,10 +1046,9 @@ int main(int argc, char** argv) {
         // cleared.
         out.line("请取走社保卡", "take the card", out.word("取卡后屏幕将清空", "the screen clears when it is out"));
         std::cout.flush();
-        // A card swapped while the kiosk was busy (the holder gone, the next person's card in)
-        // clears at once: only the holder's own card keeps the records up.
-        if (t.connection->same_card_present())
-          (void)t.context->wait_until_removed(t.connection->reader(), std::chrono::seconds(clear_after));
+        // A card swapped while the kiosk was busy or waiting (the holder gone, the next person's
+        // card in) clears at once: only the holder's own card keeps the records up.
+        (void)t.context->wait_until_removed(*t.connection, std::chrono::seconds(clear_after));
       }
     }
     if (out.as_json) std::cout << out.result.dump() << "\n";

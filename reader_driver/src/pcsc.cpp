@@ -2,6 +2,7 @@
 #include "skillcard/reader/pcsc.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace skillcard::reader {
 
@@ -31,9 +32,10 @@ std::unique_ptr<Connection> Context::connect(const std::string& reader, Protocol
 
 void Context::cancel() const { api_->cancel(handle_); }
 
-bool Context::wait_until_removed(const std::string& reader, std::chrono::milliseconds timeout) const {
+bool Context::wait_until_removed(const Connection& card, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<ReaderState> states{{reader, state::kUnaware, 0, {}}};
+  std::vector<ReaderState> states{{card.reader(), state::kUnaware, 0, {}}};
+  std::optional<std::uint32_t> events;  // the reader's insert/remove counter at the first look
   for (;;) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -41,9 +43,18 @@ bool Context::wait_until_removed(const std::string& reader, std::chrono::millise
         api_->get_status_change(handle_, static_cast<std::uint32_t>(std::max<std::int64_t>(0, left.count())), states);
     if (rc == code::kTimeout) return false;
     if (rc == code::kUnknownReader || rc == code::kReaderUnavailable) return true;  // the reader went with it
-    check(rc, "SCardGetStatusChange", reader);
+    check(rc, "SCardGetStatusChange", card.reader());
     const auto now = states[0].event_state;
     if ((now & (state::kEmpty | state::kUnknown | state::kUnavailable)) != 0) return true;
+    // A card is there; it is the connection's own only if nothing was taken out since: before
+    // the first look the connection knows (SCardStatus), after it the event counter does, which
+    // counts a removal and an insertion too quick for any one look to see the reader empty.
+    if (!events) {
+      events = now >> 16;
+      if (!card.same_card_present()) return true;
+    } else if ((now >> 16) != *events) {
+      return true;
+    }
     if (std::chrono::steady_clock::now() >= deadline) return false;
     states[0].current_state = now & ~state::kChanged;
   }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -132,6 +133,58 @@ TEST(PinEntry, ALineFromADescriptor) {
   EXPECT_EQ(refusal_code("123\n"), "PIN_FORMAT");
   EXPECT_EQ(refusal_code("12a4\n"), "PIN_FORMAT");
   EXPECT_EQ(refusal_code(std::string(100, '1') + "\n"), "PIN_FORMAT");
+}
+
+// The reader is held while the PIN is awaited: a holder who walks away must not hold it for good.
+TEST(PinEntry, NothingEnteredInTimeIsRefusedAndTheTerminalRestored) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  try {
+    (void)read_pin_line(fds[0], std::chrono::milliseconds(100));
+    ADD_FAILURE() << "no PIN came, yet one was read";
+  } catch (const HostRefusal& r) {
+    EXPECT_EQ(r.code(), "ENTRY_TIMEOUT");
+  }
+  // Two digits typed, then nothing: still the time limit, not a short PIN.
+  (void)!::write(fds[1], "12", 2);
+  try {
+    (void)read_pin_line(fds[0], std::chrono::milliseconds(100));
+    ADD_FAILURE() << "half a PIN was read as a whole";
+  } catch (const HostRefusal& r) {
+    EXPECT_EQ(r.code(), "ENTRY_TIMEOUT");
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+
+  Pty pty;
+  try {
+    (void)read_pin_from_terminal(pty.slave, "PIN: ", std::chrono::milliseconds(100));
+    ADD_FAILURE() << "no PIN came, yet one was read";
+  } catch (const HostRefusal& r) {
+    EXPECT_EQ(r.code(), "ENTRY_TIMEOUT");
+  }
+  EXPECT_TRUE(pty.echo());
+}
+
+// The holder's choice among usable vouchers: a line as typed, the end of input told apart.
+TEST(PinEntry, AnAnswerLineEndOfInputAndTimeLimit) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  (void)!::write(fds[1], "2\n\nq\n", 5);
+  EXPECT_EQ(read_answer_line(fds[0], std::chrono::seconds(5)), std::optional<std::string>("2"));
+  EXPECT_EQ(read_answer_line(fds[0], std::chrono::seconds(5)), std::optional<std::string>(""));
+  EXPECT_EQ(read_answer_line(fds[0], std::chrono::seconds(5)), std::optional<std::string>("q"));
+  try {
+    (void)read_answer_line(fds[0], std::chrono::milliseconds(100));
+    ADD_FAILURE() << "an answer was read where none came";
+  } catch (const HostRefusal& r) {
+    EXPECT_EQ(r.code(), "ENTRY_TIMEOUT");
+  }
+  (void)!::write(fds[1], std::string(70, '1').data(), 70);
+  ::close(fds[1]);
+  EXPECT_EQ(read_answer_line(fds[0], std::chrono::seconds(5))->size(), 65u);  // too long: no number
+  EXPECT_EQ(read_answer_line(fds[0], std::chrono::seconds(5)), std::nullopt);
+  ::close(fds[0]);
 }
 
 TEST(PinEntry, TypedAtATerminalWithEchoOffThenRestored) {

@@ -59,17 +59,45 @@ TEST(PcscContext, ConnectErrorsNameTheReader) {
 TEST(PcscContext, WaitUntilRemovedEndsWhenTheCardLeavesOrTheTimeIsUp) {
   OneReader r;
   Context context(r.fake);
-  EXPECT_FALSE(context.wait_until_removed(kReader, std::chrono::milliseconds(50)));  // still there
+  auto connection = context.connect(kReader);
+  EXPECT_FALSE(context.wait_until_removed(*connection, std::chrono::milliseconds(50)));  // still there
   std::thread taker([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     r.fake->remove_card(kReader);
   });
-  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::seconds(30)));
+  EXPECT_TRUE(context.wait_until_removed(*connection, std::chrono::seconds(30)));
   taker.join();
-  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::milliseconds(0)));  // already empty
+  EXPECT_TRUE(context.wait_until_removed(*connection, std::chrono::milliseconds(0)));  // already empty
   r.fake->insert_card(kReader, from_hex("3B00"));
   r.fake->remove_reader(kReader);
-  EXPECT_TRUE(context.wait_until_removed(kReader, std::chrono::seconds(30)));  // the reader went with it
+  EXPECT_TRUE(context.wait_until_removed(*connection, std::chrono::seconds(30)));  // the reader went with it
+}
+
+// T12: the holder's card out and the next person's in, both between two looks at the reader:
+// no look ever saw it empty, but the event counter moved, so the records do not stay up.
+TEST(PcscContext, WaitUntilRemovedSeesACardSwappedBetweenTwoLooks) {
+  OneReader r;
+  Context context(r.fake);
+  auto connection = context.connect(kReader);
+  int looks = 0;
+  r.fake->on_wait_entry = [&] {
+    if (++looks == 2) {
+      r.fake->remove_card(kReader);
+      r.fake->insert_card(kReader, from_hex("3B8F8001"));
+    }
+  };
+  EXPECT_TRUE(context.wait_until_removed(*connection, std::chrono::seconds(30)));
+  EXPECT_EQ(looks, 2);
+}
+
+// The same swap before the first look: the reader's state alone cannot tell, the connection can.
+TEST(PcscContext, WaitUntilRemovedSeesACardSwappedBeforeItStarted) {
+  OneReader r;
+  Context context(r.fake);
+  auto connection = context.connect(kReader);
+  r.fake->remove_card(kReader);
+  r.fake->insert_card(kReader, from_hex("3B8F8001"));
+  EXPECT_TRUE(context.wait_until_removed(*connection, std::chrono::seconds(30)));
 }
 
 TEST(PcscChannel, EveryApduCaseAndTheStatusWordApart) {

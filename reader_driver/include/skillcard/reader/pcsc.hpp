@@ -28,10 +28,11 @@ class Context {
   std::unique_ptr<Connection> connect(const std::string& reader, Protocol protocols = Protocol::Any) const;
   // Ends a blocking call on this context from another thread (SCardCancel).
   void cancel() const;
-  // Blocks until no card is in `reader` (taken out, or the reader itself gone): true; or until
-  // `timeout` has passed with the card still there: false. Throws what SCardGetStatusChange
-  // fails with otherwise (CancelledError after cancel()).
-  bool wait_until_removed(const std::string& reader, std::chrono::milliseconds timeout) const;
+  // Blocks until the card of `card` has left its reader (taken out, even if another card was
+  // put in since, or the reader itself gone): true; or until `timeout` has passed with that card
+  // still there: false. Throws what SCardGetStatusChange fails with otherwise (CancelledError
+  // after cancel()).
+  bool wait_until_removed(const Connection& card, std::chrono::milliseconds timeout) const;
   const std::shared_ptr<PcscApi>& api() const noexcept { return api_; }
   PcscHandle handle() const noexcept { return handle_; }
 

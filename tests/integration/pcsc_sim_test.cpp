@@ -223,4 +223,9 @@ TEST(PcscSim, ApduToolListsAndSends) {
   const auto bad = run(tool + " send --reader '" + reader_name(0) + "' 00A404000BF0736B696C6C63617264FE00 00ZZ");
   EXPECT_NE(bad.find("nothing was sent"), std::string::npos) << bad;
   EXPECT_EQ(bad.find("00 A4 04 00"), std::string::npos) << "the SELECT before the bad APDU was sent: " << bad;
+  // A VERIFY typed with a wrong Lc (9, with 8 bytes): the refusal names the APDU by its header, not its PIN digits.
+  const auto pin = run(tool + " send --reader '" + reader_name(0) + "' 002000810931323334FFFFFFFF");
+  EXPECT_NE(pin.find("nothing was sent"), std::string::npos) << pin;
+  EXPECT_NE(pin.find("00200081"), std::string::npos) << pin;
+  EXPECT_EQ(pin.find("31323334"), std::string::npos) << pin;
 }

@@ -172,6 +172,11 @@ TEST_F(Keytool, TerminalCertificatesCarryRoleAndSite) {
   EXPECT_NE(r.output.find("counter, site, kiosk or operator"), std::string::npos);
   r = keytool("terminal --keys " + keys() + " --out " + out + " --id T0001 --role site --region 420100 --site 10001");
   EXPECT_EQ(r.exit_code, 3);  // exists
+  // The id is a file name stem under --out, for the service's certificate as for a terminal's.
+  r = keytool("server --keys " + keys() + " --out " + out + " --id ../escaped");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--id"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "escaped.key.pem"));
 }
 
 TEST_F(Keytool, KidMatchesForKeyAndCertificate) {

@@ -57,11 +57,16 @@ int send(const std::string& reader_name, const std::vector<std::string>& apdus, 
   // Every APDU parsed before the card is touched: a typo in the third must not leave the first
   // two sent (a VERIFY counts a try).
   std::vector<iso7816::CommandApdu> commands;
-  for (const auto& hex : apdus) {
+  for (std::size_t i = 0; i < apdus.size(); ++i) {
+    const auto& hex = apdus[i];
     try {
       commands.push_back(iso7816::CommandApdu::parse(from_hex(hex)));
     } catch (const std::exception& e) {
-      throw std::invalid_argument("APDU '" + hex + "': " + e.what() + "; nothing was sent");
+      // The header only, as the traces: the data may be a PIN block or a key (a VERIFY typed
+      // with a wrong length), and stderr ends up in logs.
+      const auto shown = secure_debug ? hex : hex.substr(0, std::min<std::size_t>(hex.size(), 8)) + "…";
+      throw std::invalid_argument("APDU " + std::to_string(i + 1) + " ('" + shown + "', " +
+                                  std::to_string(hex.size()) + " hex digits): " + e.what() + "; nothing was sent");
     }
   }
   Context context;

@@ -167,9 +167,10 @@ int run_issue(const IssueOptions& o, bool server) {
       throw UsageError("--site must be the training site's id, 1-9 digits without a leading 0, got '" + o.site + "'");
     }
     if (o.role != "site" && !o.site.empty()) throw UsageError("--site is only for site terminals");
-    if (o.id.empty() || o.id.size() > 32 || !all_of(o.id, is_id_char)) {
-      throw UsageError("--id must be 1-32 letters, digits, '-' or '_', got '" + o.id + "'");
-    }
+  }
+  // The id names the files written under --out: '../x' or '/x' would write them elsewhere.
+  if (o.id.empty() || o.id.size() > 32 || !all_of(o.id, is_id_char)) {
+    throw UsageError("--id must be 1-32 letters, digits, '-' or '_', got '" + o.id + "'");
   }
   const auto ca_key = load_private_key(o.keys / "terminal-ca.key.pem");
   const auto ca = Certificate::load(o.keys / "terminal-ca.cert.pem");

@@ -132,8 +132,8 @@ Pin read_new_pin(const Options& o, bool chinese) {
   if (o.pin_fd >= 0) return read_pin_line(o.pin_fd, limit);
   const auto tty = ControllingTerminal::open();
   if (!tty) throw ConfigError("no terminal to read the PIN from: give --pin-fd N (a PIN pad or script)");
-  return read_new_pin_from_terminal(tty->fd(), chinese ? "请输入新密码：" : "New PIN: ",
-                                    chinese ? "请再次输入新密码：" : "New PIN again: ", limit);
+  return read_new_pin_from_terminal(
+      tty->fd(), chinese ? "请输入新密码：" : "New PIN: ", chinese ? "请再次输入新密码：" : "New PIN again: ", limit);
 }
 
 // The holder's choice among the vouchers usable here, asked on the terminal when there are
@@ -147,8 +147,9 @@ std::size_t ask_choice(std::size_t count, bool chinese, std::chrono::millisecond
                                 : "1-" + std::to_string(count) + " (q: cancel): ";
     (void)::write(tty->fd(), prompt.data(), prompt.size());
     // One limit for the whole choice, however many wrong answers come first: the reader is held.
-    const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                 deadline - std::chrono::steady_clock::now()));
+    const auto left =
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
     const auto line = read_answer_line(tty->fd(), left);
     // Nothing chosen (end of input, q): nothing is redeemed — the card has not been asked yet.
     if (!line || *line == "q") throw HostRefusal("CANCELLED", "the holder chose no voucher");
@@ -862,8 +863,7 @@ int main(int argc, char** argv) {
                        cst_time(usable[i].expiry));
         }
         const bool ask = usable.size() > 1 && o.pin_fd < 0 && !out.as_json;
-        return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn, std::chrono::seconds(o.pin_timeout))
-                          : 0]
+        return usable[ask ? ask_choice(usable.size(), out.lang == Lang::ZhCn, std::chrono::seconds(o.pin_timeout)) : 0]
             .id;
       });
       // Checked before the nonce and the PIN: a typo is not found after the holder typed the PIN.

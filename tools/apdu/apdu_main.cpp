@@ -65,8 +65,8 @@ int send(const std::string& reader_name, const std::vector<std::string>& apdus, 
       // The header only, as the traces: the data may be a PIN block or a key (a VERIFY typed
       // with a wrong length), and stderr ends up in logs.
       const auto shown = secure_debug ? hex : hex.substr(0, std::min<std::size_t>(hex.size(), 8)) + "…";
-      throw std::invalid_argument("APDU " + std::to_string(i + 1) + " ('" + shown + "', " +
-                                  std::to_string(hex.size()) + " hex digits): " + e.what() + "; nothing was sent");
+      throw std::invalid_argument("APDU " + std::to_string(i + 1) + " ('" + shown + "', " + std::to_string(hex.size()) +
+                                  " hex digits): " + e.what() + "; nothing was sent");
     }
   }
   Context context;

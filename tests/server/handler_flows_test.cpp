@@ -343,6 +343,19 @@ TEST_F(FlowTest, IssueRefusals) {
   ASSERT_EQ(register_card(bob_card, kBob).status, 201);
   // P13: the card is not the person's at the counter.
   expect_refusal(issue(bob_card, kAlice), "P13_REGISTRY_MISMATCH");
+  // Without the card no citizen ID is compared: a proof that does not verify is refused as such,
+  // whether the citizen ID is the card's holder's or not (no oracle for who owns which card).
+  for (const std::string& citizen : {kAlice, kBob}) {
+    auto forged = issue_body(alice, citizen);
+    forged["card_proof"]["counter"] = forged["card_proof"]["counter"].get<std::uint32_t>() + 1;
+    expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", forged), "CARD_PROOF_INVALID");
+  }
+  // A refused mismatch leaves the proof's nonce live: the clerk corrects the ID, no second tap.
+  const auto mistyped = issue_body(alice, kBob, "4-04-05-06");
+  expect_refusal(call(Role::Counter, "POST", "/v1/vouchers", mistyped), "P13_REGISTRY_MISMATCH");
+  auto corrected = mistyped;
+  corrected["citizen_id"] = kAlice;
+  ASSERT_EQ(call(Role::Counter, "POST", "/v1/vouchers", corrected).status, 201);
   // The card's signature does not verify (signed by another card's key).
   auto body = issue_body(alice, kAlice);
   auto stolen = json::parse(bob_card.proof(body["card_proof"]["nonce"], false));

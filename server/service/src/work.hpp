@@ -109,6 +109,9 @@ class Work {
   // The proof verifies against the card's AUTH key and a live nonce issued to this terminal;
   // `consume` uses the nonce up (a write), otherwise it stays live (kiosk reads). Returns the card.
   ledger::CardRecord check_card_proof(const CardProof& proof, bool consume, std::string_view used_by) const;
+  // Uses up the nonce of a proof check_card_proof accepted without consuming it (CARD_PROOF_INVALID
+  // when another request used it meanwhile).
+  void consume_proof_nonce(const CardProof& proof, std::string_view used_by) const;
   // Ours from the ledger and the registry of record's from other systems (P1-P4, P13).
   std::vector<policy::SubsidyRecord> history(const schemas::HolderRef& holder) const;
   const crypto::Signer& voucher_signer(std::uint32_t region, std::uint32_t* bureau) const;

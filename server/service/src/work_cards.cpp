@@ -112,11 +112,15 @@ ledger::CardRecord Work::check_card_proof(const CardProof& proof, bool consume, 
   const auto auth_key = crypto::OpenSsl::decompress(certificate_claims(*card).auth_key);
   if (!crypto::OpenSsl::verify(auth_key, message, proof.signature)) invalid("signature");
 
-  if (consume) {
-    const auto used = ctx_.ledger->consume_nonce(proof.nonce, request_.terminal.id, used_by, actor_of(request_), now());
-    if (used != ledger::NonceStatus::Ok) invalid("nonce " + std::string(ledger::to_string(used)));
-  }
+  if (consume) consume_proof_nonce(proof, used_by);
   return std::move(*card);
+}
+
+void Work::consume_proof_nonce(const CardProof& proof, std::string_view used_by) const {
+  const auto used = ctx_.ledger->consume_nonce(proof.nonce, request_.terminal.id, used_by, actor_of(request_), now());
+  if (used != ledger::NonceStatus::Ok) {
+    refuse("CARD_PROOF_INVALID", {}, {{"detail", "nonce " + std::string(ledger::to_string(used))}});
+  }
 }
 
 // --- cards ---------------------------------------------------------------------------------

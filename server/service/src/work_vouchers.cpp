@@ -100,14 +100,18 @@ Response Work::issue() {
   const auto proof = parse_card_proof(body.at("card_proof"), "card_proof.");
   if (proof.card != number_text) bad_field("card_proof.card", "not the card named in \"card\"");
 
-  // The card, the person at the counter and the card's presence (its signature on our nonce).
+  // The card, its presence (its signature on our nonce) and the person at the counter — in that
+  // order, so that no terminal can test citizen IDs against card numbers without the card. The
+  // nonce is used up only once the request is known to be servable: a corrected retry (another
+  // citizen ID typed, a policy loaded) needs no second tap.
   const auto card = active_card(number_text);
+  (void)check_card_proof(proof, /*consume=*/false, {});
   const auto holder = holder_of(citizen);
   require_holder(card, holder);
   require_policy();
   std::uint32_t bureau = 0;
   const auto& signer = voucher_signer(request_.terminal.region, &bureau);
-  (void)check_card_proof(proof, /*consume=*/true, "voucher.issue");
+  consume_proof_nonce(proof, "voucher.issue");
 
   const auto facts = ctx_.registry->facts(citizen);
   for (int attempt = 0; attempt < 3; ++attempt) {

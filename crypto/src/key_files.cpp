@@ -40,12 +40,20 @@ std::string openssl_reason() {
   return out;
 }
 
+// A passphrase callback that never asks: without one, OpenSSL prompts on the terminal for an
+// encrypted key, and a service started from a shell would hang there.
+extern "C" int no_passphrase(char*, int, int, void*) { return -1; }
+
 OpenSsl::PkeyPtr decode(const fs::path& path, const std::string& content, bool want_private) {
   Bio bio(ossl_check_ptr(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())), "BIO_new_mem_buf"));
   EVP_PKEY* key = nullptr;
   if (looks_like_pem(content)) {
-    key = want_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
-                       : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+    if (want_private && content.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos) {
+      throw KeyFileError(KeyFileError::Reason::Malformed, path,
+                         "an encrypted private key; keys are kept unencrypted, protected by their file's mode");
+    }
+    key = want_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr)
+                       : PEM_read_bio_PUBKEY(bio.get(), nullptr, no_passphrase, nullptr);
   } else {
     key = want_private ? d2i_PrivateKey_bio(bio.get(), nullptr) : d2i_PUBKEY_bio(bio.get(), nullptr);
   }

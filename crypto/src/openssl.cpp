@@ -33,6 +33,7 @@ using MacCtx = Owned<EVP_MAC_CTX, EVP_MAC_CTX_free>;
 using Kdf = Owned<EVP_KDF, EVP_KDF_free>;
 using KdfCtx = Owned<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 using Bn = Owned<BIGNUM, BN_free>;
+using SecretBn = Owned<BIGNUM, BN_clear_free>;
 using EcdsaSig = Owned<ECDSA_SIG, ECDSA_SIG_free>;
 using Group = Owned<EC_GROUP, EC_GROUP_free>;
 using Point = Owned<EC_POINT, EC_POINT_free>;
@@ -87,11 +88,20 @@ Bytes aes_crypt(ByteView key, ByteView iv, ByteView data, bool cbc, bool encrypt
              "EVP_CipherInit_ex");
   ossl_check(EVP_CIPHER_CTX_set_padding(ctx.get(), 0), "EVP_CIPHER_CTX_set_padding");
   Bytes out(data.size() + kBlock);
+  // Freed unwiped only once returned to the caller, who owns the (perhaps secret) result.
+  struct WipeUnlessReturned {
+    Bytes& bytes;
+    bool returned = false;
+    ~WipeUnlessReturned() {
+      if (!returned) secure_wipe(bytes.data(), bytes.size());
+    }
+  } guard{out};
   int len = 0;
   ossl_check(EVP_CipherUpdate(ctx.get(), out.data(), &len, data.data(), to_int(data.size())), "EVP_CipherUpdate");
   int tail = 0;
   ossl_check(EVP_CipherFinal_ex(ctx.get(), out.data() + len, &tail), "EVP_CipherFinal_ex");
   out.resize(static_cast<std::size_t>(len + tail));
+  guard.returned = true;
   return out;
 }
 
@@ -218,7 +228,10 @@ OpenSsl::PrivateKey OpenSsl::PrivateKey::generate() {
 
 OpenSsl::PrivateKey OpenSsl::PrivateKey::from_scalar(ByteView scalar) {
   if (scalar.size() != 32) throw std::invalid_argument("P-256 private scalar must be 32 bytes");
-  Bn d(ossl_check_ptr(BN_bin2bn(scalar.data(), 32, nullptr), "BN_bin2bn"));
+  // Secure: cleared when freed, on every path, and OSSL_PARAM_BLD copies a secure BIGNUM only
+  // into the part of its parameters that OSSL_PARAM_free clears.
+  SecretBn d(ossl_check_ptr(BN_secure_new(), "BN_secure_new"));
+  ossl_check_ptr(BN_bin2bn(scalar.data(), 32, d.get()), "BN_bin2bn");
   if (BN_is_zero(d.get()) || BN_cmp(d.get(), EC_GROUP_get0_order(p256())) >= 0) {
     throw std::invalid_argument("P-256 private scalar is out of range");
   }
@@ -236,7 +249,6 @@ OpenSsl::PrivateKey OpenSsl::PrivateKey::from_scalar(ByteView scalar) {
   ossl_check(OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub),
              "OSSL_PARAM_BLD_push_octet_string");
   Params params(ossl_check_ptr(OSSL_PARAM_BLD_to_param(bld.get()), "OSSL_PARAM_BLD_to_param"));
-  BN_clear(d.get());
   return PrivateKey(pkey_from_params(params.get(), EVP_PKEY_KEYPAIR, "EVP_PKEY_fromdata(keypair)"));
 }
 

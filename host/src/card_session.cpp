@@ -92,19 +92,26 @@ void CardSession::close() noexcept {
 }
 
 ResponseApdu CardSession::exchange(CardCommand command, const CommandApdu& plain, bool secret) {
+  // The plain command of a secret (the PIN block) is wiped however this ends, a wrap that throws
+  // included.
+  struct WipeSecret {
+    const CommandApdu& command;
+    bool secret;
+    ~WipeSecret() {
+      if (secret) wipe(command);
+    }
+  } const wipe_secret{plain, secret};
   if (!host_.is_open()) {
     if (secret) {
       // A PIN crosses the reader's wire only under secure messaging: never sent in the clear,
       // even though the card would refuse it (6982) — a session that failed and closed must
       // not turn a retry into a plaintext PIN.
-      wipe(plain);
       throw CardRefusal("SECURE_CHANNEL_FAILED", command, iso7816::StatusWord::SecurityStatusNotSatisfied,
                         "no secure channel is open; the PIN was not sent");
     }
     return transmit(plain);
   }
   CommandApdu wrapped = host_.wrap(plain);
-  if (secret) wipe(plain);
   const auto answer = transmit(wrapped);
   try {
     return host_.unwrap(answer);

@@ -124,6 +124,37 @@ TEST_F(KeyFiles, MalformedFile) {
   EXPECT_EQ(reason_of([&] { load_private_key(dir_ / "pub.pem"); }), KeyFileError::Reason::Malformed);
 }
 
+// An encrypted private key is refused by name, never with a passphrase prompt on the terminal
+// (a service started from a shell would hang there).
+TEST_F(KeyFiles, AnEncryptedPrivateKeyIsRefusedWithoutAPrompt) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  ASSERT_NE(key, nullptr);
+  static const char kPass[] = "correct horse";
+  for (const bool pkcs8 : {true, false}) {
+    const auto path = dir_ / (pkcs8 ? "pkcs8.pem" : "traditional.pem");
+    BIO* bio = BIO_new_file(path.c_str(), "w");
+    ASSERT_NE(bio, nullptr);
+    const auto* pass = reinterpret_cast<const unsigned char*>(kPass);
+    const int written =
+        pkcs8 ? PEM_write_bio_PrivateKey(bio, key, EVP_aes_256_cbc(), pass, sizeof kPass - 1, nullptr, nullptr)
+              : PEM_write_bio_PrivateKey_traditional(bio, key, EVP_aes_256_cbc(), pass, sizeof kPass - 1, nullptr,
+                                                     nullptr);
+    BIO_free(bio);
+    ASSERT_EQ(written, 1);
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    try {
+      (void)load_private_key(path);
+      ADD_FAILURE() << "an encrypted key was loaded";
+    } catch (const KeyFileError& e) {
+      EXPECT_EQ(e.reason(), KeyFileError::Reason::Malformed) << e.what();
+      if (pkcs8) {
+        EXPECT_NE(std::string(e.what()).find("encrypted"), std::string::npos) << e.what();
+      }
+    }
+  }
+  EVP_PKEY_free(key);
+}
+
 TEST_F(KeyFiles, WrongCurve) {
   EVP_PKEY* p384 = EVP_EC_gen("P-384");
   ASSERT_NE(p384, nullptr);

@@ -93,4 +93,14 @@ TYPED_TEST(Scp03Wipe, UnwrapLeavesNoPlainCopyButTheCommandItReturns) {
   EXPECT_EQ(freed_with_pin_during([&] { plain.reset(); }), 1);  // the scanner sees the one left
 }
 
+// A command whose MAC was right but whose decrypted data is not padded (80 00..) is refused; the
+// decrypted data — a PIN block — is wiped before it goes back to the heap.
+TEST(Scp03WipeUnpad, RefusedPaddingLeavesNoPlainCopy) {
+  Bytes decrypted(std::begin(kPinBlock), std::end(kPinBlock));
+  decrypted.resize(16, 0x00);  // zeros without the 80 before them
+  const int found =
+      freed_with_pin_during([&] { EXPECT_THROW((void)detail::unpad(std::move(decrypted)), SecureChannelError); });
+  EXPECT_EQ(found, 0) << "the refused plaintext was freed unwiped";
+}
+
 }  // namespace

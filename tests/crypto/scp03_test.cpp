@@ -107,6 +107,9 @@ TYPED_TEST(Scp03, KdfLayoutMatchesGlobalPlatform) {
   EXPECT_EQ(to_hex(scp03::kdf<TypeParam>(key, scp03::Constant::SEnc, 256, context).view()),
             to_hex(ByteView(b1)) + to_hex(ByteView(b2)));
   EXPECT_THROW(scp03::kdf<TypeParam>(key, scp03::Constant::SEnc, 12, context), std::invalid_argument);
+  // The block counter is one byte: more than 255 blocks would repeat the first ones.
+  EXPECT_EQ(scp03::kdf<TypeParam>(key, scp03::Constant::SEnc, 255 * 128, context).size(), 255u * 16u);
+  EXPECT_THROW(scp03::kdf<TypeParam>(key, scp03::Constant::SEnc, 256 * 128, context), std::invalid_argument);
 }
 
 TYPED_TEST(Scp03, DiversifiedCardKeysAreDistinctPerCardRoleAndType) {

@@ -33,6 +33,8 @@ template <CryptoBackend B>
 SecretBytes kdf(ByteView key, Constant constant, std::uint16_t length_bits, ByteView context) {
   if (length_bits == 0 || length_bits % 8 != 0)
     throw std::invalid_argument("SCP03 KDF: L must be a positive multiple of 8");
+  // The block counter i is one byte: 255 blocks of 128 bits at most, or blocks would repeat.
+  if (length_bits > 255u * 128u) throw std::invalid_argument("SCP03 KDF: L must be at most 32640 bits");
   const std::size_t out_len = length_bits / 8u;
   Bytes input(16 + context.size(), 0);
   input[11] = static_cast<std::uint8_t>(constant);

@@ -213,6 +213,7 @@ inline Bytes unpad(Bytes data) {
     ++zeros;
   }
   if (n == 0 || data[n - 1] != 0x80) {
+    secure_wipe(data.data(), data.size());  // decrypted, if not well padded: a PIN block still
     throw SecureChannelError(SecureChannelError::Reason::Padding, "decrypted data without 80 00.. padding");
   }
   data.resize(n - 1);

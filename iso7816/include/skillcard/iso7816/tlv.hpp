@@ -44,11 +44,13 @@ Bytes encode_tlv(std::uint32_t tag, ByteView value);
 // Splits a sequence of data objects without descending into constructed ones. Refuses with
 // TlvError: 00/FF padding bytes where a tag starts (ISO/IEC 7816-4 tolerates them; our own
 // encoder never writes them, so they can only mean corruption), a truncated tag or length, a
-// tag longer than 3 bytes or not in its shortest form (so EMV-style 9F02 or BF0C, tag numbers
-// below 31 in two bytes, are refused: §5.2.2.1), indefinite length (80), a length field
+// tag longer than 3 bytes, a tag number 0 in two bytes or a subsequent byte with leading zero
+// bits (80), indefinite length (80), a length field
 // of more than 3 subsequent bytes (84 and up), a length not in its shortest form, and a value
-// running past the end. Accepting only the canonical form makes parse and encode exact
-// inverses, so equal objects always have equal bytes.
+// running past the end. Two-byte tags with numbers below 31 (EMV-style 9F02, BF0C), which
+// ISO/IEC 7816-4 §5.2.2.1 reserves, are accepted: cards in the field send them. Otherwise only
+// the canonical form is accepted, so that parse and encode are exact inverses and equal objects
+// always have equal bytes.
 std::vector<Tlv> parse_tlvs(ByteView data);
 
 // The first object with this tag, or nullptr.

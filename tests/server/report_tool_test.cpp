@@ -74,6 +74,22 @@ TEST(Datagen, ProvinceNeverOverwritesMasterKeys) {
   fs::remove_all(dir);
 }
 
+// P18: a report never runs on something that is not the registry (the ledger named by mistake,
+// an empty file): it would silently count every outside training as missing. Exit 4, the file
+// named and left untouched.
+TEST_F(ReportTool, P18_ARegistryThatIsNotOneIsRefusedAndLeftUntouched) {
+  const auto ledger = *dir_ / "ledger.db";
+  const auto before = fs::file_size(ledger);
+  auto r = run(report("monthly --year 2026 --month 6 --registry " + ledger.string()));
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("not a registry"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::file_size(ledger), before);
+  { std::ofstream(*dir_ / "empty.db"); }
+  r = run(report("monthly --year 2026 --month 6 --registry " + (*dir_ / "empty.db").string()));
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_EQ(fs::file_size(*dir_ / "empty.db"), 0u);
+}
+
 TEST_F(ReportTool, MonthlyReportAsTableJsonAndCsv) {
   const auto reg = " --registry " + (*dir_ / "registry.db").string() + " --year 2026 --month 6";
   const auto table = run(report("monthly" + reg));

@@ -11,6 +11,7 @@
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/crypto/openssl.hpp"
+#include "skillcard/ledger/sqlite_ledger.hpp"
 #include "skillcard/registry/generator.hpp"
 
 using namespace skillcard;
@@ -65,6 +66,36 @@ TEST_F(SqliteRegistryTest, ConcurrentOpensOfANewFileAllSucceed) {
   }
 }
 
+// P13: the service and the reports read a registry they must not create or change. A file that
+// is not one (missing, empty, a ledger given by mistake, a registry that holds nobody) would read
+// as a registry without anyone — every outside training missed — so it is refused by name and
+// left as it was.
+TEST_F(SqliteRegistryTest, P13_OpenExistingRefusesWhatIsNotAnImportedRegistryAndWritesNothing) {
+  const auto refused = [&](const fs::path& path) {
+    try {
+      (void)SqliteRegistry::open_existing(path);
+    } catch (const RegistryStorageError& e) {
+      EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << path << " was opened as a registry";
+    return std::string();
+  };
+  EXPECT_NE(refused(dir_ / "missing.db").find("no such file"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ / "missing.db"));
+  { std::ofstream(dir_ / "empty.db"); }
+  EXPECT_NE(refused(dir_ / "empty.db").find("not a registry"), std::string::npos);
+  EXPECT_EQ(fs::file_size(dir_ / "empty.db"), 0u);
+  { std::ofstream(dir_ / "text.db") << "people,subsidies\n" << std::string(200, 'x'); }
+  EXPECT_NE(refused(dir_ / "text.db").find("not a database"), std::string::npos);
+  (void)ledger::SqliteLedger::open(dir_ / "ledger.db");
+  const auto ledger_size = fs::file_size(dir_ / "ledger.db");
+  EXPECT_NE(refused(dir_ / "ledger.db").find("not a registry"), std::string::npos);
+  EXPECT_EQ(fs::file_size(dir_ / "ledger.db"), ledger_size);  // no registry tables written into it
+  (void)SqliteRegistry::open(dir_ / "nobody.db");             // made for an import that never came
+  EXPECT_NE(refused(dir_ / "nobody.db").find("holds nobody"), std::string::npos);
+}
+
 TEST_F(SqliteRegistryTest, P13_AnswersAsTheMemoryRegistryDoes) {
   const auto data = generate(3000, 11, 2026);
   write_people_csv(dir_ / "people.csv", data.people);
@@ -75,7 +106,7 @@ TEST_F(SqliteRegistryTest, P13_AnswersAsTheMemoryRegistryDoes) {
     EXPECT_EQ(n.people, data.people.size());
     EXPECT_EQ(n.subsidies, data.subsidies.size());
   }
-  const auto reg = SqliteRegistry::open(dir_ / "registry.db");  // reopened: the rows persisted
+  const auto reg = SqliteRegistry::open_existing(dir_ / "registry.db");  // reopened read-only: the rows persisted
   const MemoryRegistry memory(read_people_csv(dir_ / "people.csv"), read_subsidies_csv(dir_ / "subsidies.csv"),
                               test_ref);
   ASSERT_EQ(reg->size(), data.people.size());

@@ -169,6 +169,35 @@ std::unique_ptr<SqliteRegistry> SqliteRegistry::open(const std::filesystem::path
   return std::unique_ptr<SqliteRegistry>(new SqliteRegistry(std::move(impl)));
 }
 
+std::unique_ptr<SqliteRegistry> SqliteRegistry::open_existing(const std::filesystem::path& path) {
+  const auto named = [&](const std::string& what) {
+    return RegistryStorageError("registry " + path.string() + ": " + what);
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw named("no such file");
+  auto impl = std::make_unique<Impl>();
+  if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+    fail(impl->db, "open " + path.string());
+  }
+  sqlite3_busy_timeout(impl->db, 60000);
+  const auto count = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    const int rc = sqlite3_prepare_v2(impl->db, sql, -1, &st, nullptr) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
+    const auto n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    const std::string problem = rc == SQLITE_ROW ? "" : sqlite3_errmsg(impl->db);  // "file is not a database", …
+    sqlite3_finalize(st);
+    if (!problem.empty()) throw named(problem);
+    return n;
+  };
+  if (count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('people', 'subsidies')") != 2) {
+    throw named("not a registry (no people and subsidies tables); make one with skillcard-report import-registry");
+  }
+  if (count("SELECT EXISTS (SELECT 1 FROM people)") == 0) {
+    throw named("holds nobody; import the registry's people.csv with skillcard-report import-registry");
+  }
+  return std::unique_ptr<SqliteRegistry>(new SqliteRegistry(std::move(impl)));
+}
+
 ImportCounts SqliteRegistry::import_csv(const std::filesystem::path& people_csv,
                                         const std::filesystem::path& subsidies_csv, const HolderRefOf& holder_ref) {
   const auto people = read_people_csv(people_csv);  // CsvError: file, line, field; a citizen twice

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::unique_ptr<registry::SqliteRegistry> registry;
-    if (!registry_file.empty()) registry = registry::SqliteRegistry::open(registry_file);
+    if (!registry_file.empty()) registry = registry::SqliteRegistry::open_existing(registry_file);
     const auto ledger = open_ledger(ledger_file);
     if (*monthly) {
       print(monthly_report(load_input(*ledger, registry.get()), year, month), format);

@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     if (fs::exists(keys / "master-keys.toml"))
       master = crypto::FileMasterKeyStore::load_holder_secret(keys / "master-keys.toml");
     std::unique_ptr<registry::SqliteRegistry> registry_sqlite;
-    if (!registry_db.empty()) registry_sqlite = registry::SqliteRegistry::open(registry_db);
+    if (!registry_db.empty()) registry_sqlite = registry::SqliteRegistry::open_existing(registry_db);
     std::optional<reports::Targets> targets;
     if (!targets_file.empty()) targets = reports::load_targets(targets_file);  // refuse a bad file at start
     std::unique_ptr<registry::MemoryRegistry> people;

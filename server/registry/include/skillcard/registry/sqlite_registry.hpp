@@ -20,8 +20,13 @@ struct ImportCounts {
 class SqliteRegistry final : public Registry {
  public:
   using HolderRefOf = MemoryRegistry::HolderRefOf;
-  // Opens (creating the tables if needed). RegistryStorageError.
+  // Opens (creating the tables if needed): for an import. RegistryStorageError.
   static std::unique_ptr<SqliteRegistry> open(const std::filesystem::path& path);
+  // Opens an imported registry read-only, for the service and the reports: nothing is created or
+  // written, and RegistryStorageError names the file when it is missing, not a database, not a
+  // registry (a ledger given by mistake, an empty file) or holds nobody — each of which would
+  // otherwise be read as a registry without anyone, silently under-counting.
+  static std::unique_ptr<SqliteRegistry> open_existing(const std::filesystem::path& path);
   ~SqliteRegistry() override;
   SqliteRegistry(const SqliteRegistry&) = delete;
   SqliteRegistry& operator=(const SqliteRegistry&) = delete;

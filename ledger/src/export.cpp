@@ -138,18 +138,20 @@ void write_redemptions_json(std::ostream& out, std::span<const RedemptionExportR
 }
 
 void write_settlement_csv(std::ostream& out, std::span<const SettlementLine> lines) {
-  out << "provider,fund,count,total_fen\r\n";
+  out << "provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n";
   for (const auto& l : lines) {
-    out << l.provider << ',' << fund_number(l.fund) << ',' << l.count << ',' << l.total_fen << "\r\n";
+    out << l.provider << ',' << fund_number(l.fund) << ',' << l.count << ',' << l.total_fen << ',' << l.recovered_count
+        << ',' << l.recovered_fen << ',' << l.net_fen() << "\r\n";
   }
 }
 
 void write_settlement_json(std::ostream& out, std::span<const SettlementLine> lines, UtcSeconds generated_at) {
-  out << "{\"format\":\"skillcard-ledger-settlement/1\",\"generated_at\":" << generated_at << ",\"lines\":[";
+  out << "{\"format\":\"skillcard-ledger-settlement/2\",\"generated_at\":" << generated_at << ",\"lines\":[";
   bool first = true;
   for (const auto& l : lines) {
     out << (first ? "" : ",") << "{\"provider\":" << l.provider << ",\"fund\":" << fund_number(l.fund)
-        << ",\"count\":" << l.count << ",\"total_fen\":" << l.total_fen << "}";
+        << ",\"count\":" << l.count << ",\"total_fen\":" << l.total_fen << ",\"recovered_count\":" << l.recovered_count
+        << ",\"recovered_fen\":" << l.recovered_fen << ",\"net_fen\":" << l.net_fen() << "}";
     first = false;
   }
   out << "]}\n";

@@ -1194,13 +1194,34 @@ class Engine final : public Ledger {
   std::vector<SettlementLine> settlement(const RedemptionFilter& filter) override {
     return store_.read_snapshot([&](Db& db) {
       std::vector<SettlementLine> out;
+      // Owed: redeemed in [from, to) and not reversed before `to`. Recovered: redeemed before
+      // `from` (settled then) and reversed in [from, to). A redemption redeemed and reversed in
+      // the same period is neither.
+#define SKILLCARD_OWED "r.server_time >= ?3 AND (r.reversed_at IS NULL OR r.reversed_at >= ?4)"
+#define SKILLCARD_RECOVERED "r.server_time < ?3"
       auto q = db.query(
-          "SELECT r.site, v.fund, count(*), sum(v.face_value_fen) "
+          "SELECT r.site, v.fund, "
+          "sum(CASE WHEN " SKILLCARD_OWED
+          " THEN 1 ELSE 0 END), "
+          "sum(CASE WHEN " SKILLCARD_OWED
+          " THEN v.face_value_fen ELSE 0 END), "
+          "sum(CASE WHEN " SKILLCARD_RECOVERED
+          " THEN 1 ELSE 0 END), "
+          "sum(CASE WHEN " SKILLCARD_RECOVERED
+          " THEN v.face_value_fen ELSE 0 END) "
           "FROM redemptions r JOIN vouchers v ON v.serial = r.voucher "
-          "WHERE r.reversed_at IS NULL AND " SKILLCARD_REDEMPTION_FILTER
-          " GROUP BY r.site, v.fund ORDER BY r.site, v.fund");
+          "WHERE (?1 IS NULL OR r.site = ?1) AND (?2 IS NULL OR v.fund = ?2) AND r.server_time < ?4 "
+          "AND (r.server_time >= ?3 OR (r.reversed_at >= ?3 AND r.reversed_at < ?4)) "
+          "GROUP BY r.site, v.fund "
+          "HAVING sum(CASE WHEN " SKILLCARD_OWED " OR " SKILLCARD_RECOVERED
+          " THEN 1 ELSE 0 END) > 0 "
+          "ORDER BY r.site, v.fund");
+#undef SKILLCARD_OWED
+#undef SKILLCARD_RECOVERED
       bind_redemption_filter(q, filter);
-      while (q.step()) out.push_back({q.u32(0), static_cast<FundSource>(q.i64(1)), q.u64(2), q.i64(3)});
+      while (q.step()) {
+        out.push_back({q.u32(0), static_cast<FundSource>(q.i64(1)), q.u64(2), q.i64(3), q.u64(4), q.i64(5)});
+      }
       return out;
     });
   }

@@ -154,11 +154,25 @@ TEST_F(Export, SettlementSumsWhatIsOwedPerProviderAndFund) {
                                                  {10002, FundSource::EmploymentSubsidyFund, 1, 300000}}));
   std::ostringstream csv;
   write_settlement_csv(csv, lines_);
-  EXPECT_EQ(csv.str(), "provider,fund,count,total_fen\r\n10001,1,2,380000\r\n10001,2,1,120000\r\n10002,2,1,300000\r\n");
+  EXPECT_EQ(csv.str(),
+            "provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n10001,1,2,380000,0,0,380000\r\n"
+            "10001,2,1,120000,0,0,120000\r\n10002,2,1,300000,0,0,300000\r\n");
   std::ostringstream json;
   write_settlement_json(json, lines_, kNow);
   const auto doc = nlohmann::json::parse(json.str());
   ASSERT_EQ(doc["lines"].size(), 3u);
   EXPECT_EQ(doc["lines"][2]["total_fen"], 300000);
   EXPECT_EQ(s.ledger->settlement({10002, std::nullopt}).size(), 1u);
+  EXPECT_EQ(doc["format"], "skillcard-ledger-settlement/2");
+
+  // A period that ended before the reversal (redeemed at +400, reversed at +1000) still owes it:
+  // a settled period never changes. The period of the reversal recovers it.
+  EXPECT_EQ(s.ledger->settlement({std::nullopt, std::nullopt, 0, kNow + 500}),
+            (std::vector<SettlementLine>{{10001, FundSource::SpecialAccount, 3, 430000},
+                                         {10001, FundSource::EmploymentSubsidyFund, 1, 120000},
+                                         {10002, FundSource::EmploymentSubsidyFund, 1, 300000}}));
+  const auto later = s.ledger->settlement({std::nullopt, std::nullopt, kNow + 500, kNow + 2000});
+  EXPECT_EQ(later, (std::vector<SettlementLine>{{10001, FundSource::SpecialAccount, 0, 0, 1, 50000}}));
+  EXPECT_EQ(later[0].net_fen(), -50000);
+  EXPECT_TRUE(s.ledger->settlement({std::nullopt, std::nullopt, kNow + 2000, kNow + 3000}).empty());
 }

@@ -408,7 +408,8 @@ TEST(PgLedger, ToolCheckpointsVerifiesAndExportsThroughAConnectionString) {
   EXPECT_NE(r.output.find("1 of 1 checkpoints matched: OK"), std::string::npos) << r.output;
   r = run_ledger_tool("export " + pg + " --what settlement --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,4,4000\r\n");
+  EXPECT_EQ(r.output,
+            "provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n10001,1,4,4000,0,0,4000\r\n");
 
   Raw(where).exec("DROP TRIGGER audit_log_no_delete ON audit_log; DELETE FROM audit_log WHERE seq = 3");
   r = run_ledger_tool("verify-audit " + pg + " --key " + path("audit-signer.pub.pem") + " --checkpoint-dir " +

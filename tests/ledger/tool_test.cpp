@@ -165,7 +165,8 @@ TEST_F(LedgerTool, ReverseTakesARedemptionOutOfTheSettlement) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("reversed: voucher " + voucher), std::string::npos) << r.output;
   r = tool("export --db " + db.string() + " --what settlement --format csv");
-  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,3,3000\r\n");
+  EXPECT_EQ(r.output,
+            "provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n10001,1,3,3000,0,0,3000\r\n");
   {
     auto l = SqliteLedger::open(db);
     VoucherId id{};
@@ -194,7 +195,8 @@ TEST_F(LedgerTool, ReverseTakesARedemptionOutOfTheSettlement) {
 TEST_F(LedgerTool, ExportWritesCsvAndJson) {
   auto r = tool("export --db " + db.string() + " --what settlement --format csv");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "provider,fund,count,total_fen\r\n10001,1,4,4000\r\n");
+  EXPECT_EQ(r.output,
+            "provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n10001,1,4,4000,0,0,4000\r\n");
   r = tool("export --db " + db.string() + " --format json --provider 10001 --fund 1 --out " + path("r.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "r.json"));

@@ -164,6 +164,8 @@ TEST_F(ProvinceYear, SettlementAgreesWithTheLedgersOwnPerMonth) {
       EXPECT_EQ(ours.lines[i].fund, theirs[i].fund);
       EXPECT_EQ(ours.lines[i].count, theirs[i].count);
       EXPECT_EQ(ours.lines[i].total_fen, theirs[i].total_fen);
+      EXPECT_EQ(ours.lines[i].recovered_count, theirs[i].recovered_count);
+      EXPECT_EQ(ours.lines[i].recovered_fen, theirs[i].recovered_fen);
     }
   }
 }

@@ -478,34 +478,59 @@ TEST(Reports, SettlementPerProviderAndFundInIntegerFen) {
     std::uint32_t face;
     std::uint32_t site;
     UtcSeconds at;
-    bool reversed;
+    UtcSeconds reversed_at;  // 0: not reversed
   };
   const Spec specs[] = {
-      {1, FundSource::SpecialAccount, 180001, 10001, may.from, false},  // first instant of May
-      {2, FundSource::SpecialAccount, 99, 10001, may.to - 1, false},    // last instant of May
-      {3, FundSource::EmploymentSubsidyFund, 150000, 10001, cst(kYear, 5, 9), false},
-      {4, FundSource::SpecialAccount, 70000, 10002, cst(kYear, 5, 9), false},
-      {5, FundSource::SpecialAccount, 50000, 10002, cst(kYear, 5, 9), true},  // reversed: owed nothing
-      {6, FundSource::SpecialAccount, 40000, 10002, may.to, false},           // June
-      {7, FundSource::SpecialAccount, 30000, 10002, may.from - 1, false},     // April
+      {1, FundSource::SpecialAccount, 180001, 10001, may.from, 0},  // first instant of May
+      {2, FundSource::SpecialAccount, 99, 10001, may.to - 1, 0},    // last instant of May
+      {3, FundSource::EmploymentSubsidyFund, 150000, 10001, cst(kYear, 5, 9), 0},
+      {4, FundSource::SpecialAccount, 70000, 10002, cst(kYear, 5, 9), 0},
+      {5, FundSource::SpecialAccount, 50000, 10002, cst(kYear, 5, 9), cst(kYear, 5, 20)},  // reversed in May
+      {6, FundSource::SpecialAccount, 40000, 10002, may.to, 0},                            // June
+      {7, FundSource::SpecialAccount, 30000, 10002, may.from - 1, 0},                      // April
+      // Paid with April's settlement, reversed in May: recovered in May, April unchanged.
+      {8, FundSource::SpecialAccount, 25000, 10002, cst(kYear, 4, 9), cst(kYear, 5, 10)},
+      // Redeemed in May, reversed in June: owed in May (May's settlement never changes).
+      {9, FundSource::EmploymentSubsidyFund, 11000, 10001, cst(kYear, 5, 11), may.to + 100},
   };
   b.in.vouchers.reserve(16);
   for (const auto& s : specs) {
     auto& v = b.voucher(s.holder, Programme::KeyGroupEmploymentSkills, 4040505, 4, s.fund, s.face);
-    b.redeem(v, s.at, s.site).reversed = s.reversed;
+    auto& r = b.redeem(v, s.at, s.site);
+    r.reversed = s.reversed_at != 0;
+    r.reversed_at = s.reversed_at;
   }
   const auto st = settlement(b.in.redemptions, may);
   ASSERT_EQ(st.lines.size(), 3u);
   EXPECT_EQ(st.lines[0], (SettlementLine{10001, FundSource::SpecialAccount, 2, 180100}));
-  EXPECT_EQ(st.lines[1], (SettlementLine{10001, FundSource::EmploymentSubsidyFund, 1, 150000}));
-  EXPECT_EQ(st.lines[2], (SettlementLine{10002, FundSource::SpecialAccount, 1, 70000}));
-  EXPECT_EQ(st.count, 4u);
-  EXPECT_EQ(st.total_fen, 180100 + 150000 + 70000);
+  EXPECT_EQ(st.lines[1], (SettlementLine{10001, FundSource::EmploymentSubsidyFund, 2, 161000}));
+  EXPECT_EQ(st.lines[2], (SettlementLine{10002, FundSource::SpecialAccount, 1, 70000, 1, 25000}));
+  EXPECT_EQ(st.lines[2].net_fen(), 45000);
+  EXPECT_EQ(st.count, 5u);
+  EXPECT_EQ(st.total_fen, 180100 + 161000 + 70000);
+  EXPECT_EQ(st.recovered_count, 1u);
+  EXPECT_EQ(st.recovered_fen, 25000);
+  EXPECT_EQ(st.net_fen(), 180100 + 161000 + 70000 - 25000);
   EXPECT_EQ(st.reversed_excluded, 1u);
   ASSERT_EQ(st.by_fund.size(), 2u);
-  EXPECT_EQ(st.by_fund[0].total_fen, 250100);
-  EXPECT_EQ(yuan(st.total_fen), "4001.00");
+  EXPECT_EQ(st.by_fund[0], (SettlementLine{0, FundSource::SpecialAccount, 3, 250100, 1, 25000}));
+  EXPECT_EQ(yuan(st.total_fen), "4111.00");
   EXPECT_EQ(yuan(180101), "1801.01");
+
+  // April, settled before the reversal and again after it: the same.
+  const auto april = settlement(b.in.redemptions, cst_month_period(kYear, 4));
+  EXPECT_EQ(april.count, 2u);
+  EXPECT_EQ(april.total_fen, 30000 + 25000);
+  EXPECT_EQ(april.recovered_count, 0u);
+  // June recovers the May redemption reversed in June.
+  const auto june = settlement(b.in.redemptions, cst_month_period(kYear, 6));
+  EXPECT_EQ(june.count, 1u);
+  EXPECT_EQ(june.total_fen, 40000);
+  EXPECT_EQ(june.recovered_fen, 11000);
+  EXPECT_EQ(june.net_fen(), 29000);
+  // Summed over the year, what is paid nets to the redemptions that stand.
+  const auto year = settlement(b.in.redemptions, {cst_month_period(kYear, 1).from, cst_month_period(kYear, 12).to});
+  EXPECT_EQ(year.net_fen(), 180100 + 150000 + 70000 + 40000 + 30000);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -231,47 +231,69 @@ std::string to_table(const Progress& p) {
 // --- settlement --------------------------------------------------------------------------------
 
 Json to_json(const Settlement& s) {
+  const auto line_json = [](const SettlementLine& l, bool with_provider) {
+    Json j;
+    if (with_provider) j["provider"] = l.provider;
+    j["fund"] = fund_name(l.fund);
+    j["count"] = l.count;
+    j["total_fen"] = l.total_fen;
+    j["recovered_count"] = l.recovered_count;
+    j["recovered_fen"] = l.recovered_fen;
+    j["net_fen"] = l.net_fen();
+    return j;
+  };
   Json j;
   j["report"] = "settlement";
   j["from"] = s.period.from;
   j["to"] = s.period.to;
   j["lines"] = Json::array();
-  for (const auto& l : s.lines) {
-    j["lines"].push_back(
-        {{"provider", l.provider}, {"fund", fund_name(l.fund)}, {"count", l.count}, {"total_fen", l.total_fen}});
-  }
+  for (const auto& l : s.lines) j["lines"].push_back(line_json(l, true));
   j["by_fund"] = Json::array();
-  for (const auto& l : s.by_fund) {
-    j["by_fund"].push_back({{"fund", fund_name(l.fund)}, {"count", l.count}, {"total_fen", l.total_fen}});
-  }
+  for (const auto& l : s.by_fund) j["by_fund"].push_back(line_json(l, false));
   j["count"] = s.count;
   j["total_fen"] = s.total_fen;
+  j["recovered_count"] = s.recovered_count;
+  j["recovered_fen"] = s.recovered_fen;
+  j["net_fen"] = s.net_fen();
   j["reversed_excluded"] = s.reversed_excluded;
   return j;
 }
 
+// Per provider and fund, then per fund (provider "all") and the whole (provider and fund "all"):
+// the same totals the table and the JSON carry.
 std::string to_csv(const Settlement& s) {
   std::ostringstream out;
-  out << "from,to,provider,fund,count,total_fen\r\n";
+  out << "from,to,provider,fund,count,total_fen,recovered_count,recovered_fen,net_fen\r\n";
+  const auto row = [&](const std::string& provider, std::string_view fund, std::uint64_t count, std::int64_t total,
+                       std::uint64_t recovered_count, std::int64_t recovered, std::int64_t net) {
+    out << s.period.from << ',' << s.period.to << ',' << provider << ',' << fund << ',' << count << ',' << total << ','
+        << recovered_count << ',' << recovered << ',' << net << "\r\n";
+  };
   for (const auto& l : s.lines) {
-    out << s.period.from << ',' << s.period.to << ',' << l.provider << ',' << fund_name(l.fund) << ',' << l.count << ','
-        << l.total_fen << "\r\n";
+    row(std::to_string(l.provider), fund_name(l.fund), l.count, l.total_fen, l.recovered_count, l.recovered_fen,
+        l.net_fen());
   }
+  for (const auto& l : s.by_fund) {
+    row("all", fund_name(l.fund), l.count, l.total_fen, l.recovered_count, l.recovered_fen, l.net_fen());
+  }
+  row("all", "all", s.count, s.total_fen, s.recovered_count, s.recovered_fen, s.net_fen());
   return out.str();
 }
 
 std::string to_table(const Settlement& s) {
-  Table t({"provider", "fund", "redemptions", "owed (yuan)"});
-  for (const auto& l : s.lines) {
-    t.add({std::to_string(l.provider), std::string(fund_name(l.fund)), std::to_string(l.count), yuan(l.total_fen)});
-  }
-  for (const auto& l : s.by_fund) {
-    t.add({"all", std::string(fund_name(l.fund)), std::to_string(l.count), yuan(l.total_fen)});
-  }
-  t.add({"all", "all", std::to_string(s.count), yuan(s.total_fen)});
+  Table t({"provider", "fund", "redemptions", "owed (yuan)", "reversed later", "recovered (yuan)", "net (yuan)"});
+  const auto add = [&](std::string provider, std::string fund, const SettlementLine& l) {
+    t.add({std::move(provider), std::move(fund), std::to_string(l.count), yuan(l.total_fen),
+           std::to_string(l.recovered_count), yuan(l.recovered_fen), yuan(l.net_fen())});
+  };
+  for (const auto& l : s.lines) add(std::to_string(l.provider), std::string(fund_name(l.fund)), l);
+  for (const auto& l : s.by_fund) add("all", std::string(fund_name(l.fund)), l);
+  add("all", "all",
+      SettlementLine{0, FundSource::SpecialAccount, s.count, s.total_fen, s.recovered_count, s.recovered_fen});
   std::ostringstream out;
   out << "Settlement, server time [" << s.period.from << ", " << s.period.to << ") UTC seconds; " << s.reversed_excluded
-      << " reversed redemptions owed nothing\n"
+      << " redeemed and reversed within the period, owed nothing; " << s.recovered_count
+      << " redeemed earlier and reversed in it, recovered\n"
       << t.str();
   return out.str();
 }

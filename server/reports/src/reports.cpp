@@ -243,6 +243,7 @@ RedemptionRow RedemptionRow::from(const ledger::RedemptionExportRow& row) {
   r.site = row.redemption.site;
   r.server_time = row.redemption.server_time;
   r.reversed = row.redemption.reversed_at.has_value();
+  r.reversed_at = row.redemption.reversed_at.value_or(0);
   r.fund = row.fund;
   r.face_value_fen = row.face_value_fen;
   return r;
@@ -514,23 +515,23 @@ Settlement settlement(const std::vector<RedemptionRow>& redemptions, Period peri
   out.period = period;
   std::map<std::pair<std::uint32_t, FundSource>, SettlementLine> lines;
   std::map<FundSource, SettlementLine> funds;
+  const auto in_period = [&](UtcSeconds t) { return t >= period.from && t < period.to; };
   for (const auto& r : redemptions) {
-    if (r.server_time < period.from || r.server_time >= period.to) continue;
-    if (r.reversed) {
-      ++out.reversed_excluded;
-      continue;
-    }
+    const bool owed = in_period(r.server_time) && (!r.reversed || r.reversed_at >= period.to);
+    const bool recovered = r.server_time < period.from && r.reversed && in_period(r.reversed_at);
+    if (in_period(r.server_time) && !owed) ++out.reversed_excluded;
+    if (!owed && !recovered) continue;
     auto& line = lines[{r.site, r.fund}];
     line.provider = r.site;
     line.fund = r.fund;
-    ++line.count;
-    line.total_fen += r.face_value_fen;
     auto& fund = funds[r.fund];
     fund.fund = r.fund;
-    ++fund.count;
-    fund.total_fen += r.face_value_fen;
-    ++out.count;
-    out.total_fen += r.face_value_fen;
+    for (auto* l : {&line, &fund}) {
+      (owed ? l->count : l->recovered_count) += 1;
+      (owed ? l->total_fen : l->recovered_fen) += r.face_value_fen;
+    }
+    (owed ? out.count : out.recovered_count) += 1;
+    (owed ? out.total_fen : out.recovered_fen) += r.face_value_fen;
   }
   for (const auto& [key, line] : lines) out.lines.push_back(line);
   for (const auto& [key, line] : funds) out.by_fund.push_back(line);

@@ -415,11 +415,16 @@ struct RedemptionExportRow {
   std::uint32_t issuer = 0;
   bool operator==(const RedemptionExportRow&) const = default;
 };
-struct SettlementLine {  // what is owed: redemptions not reversed
+// What is owed for a period, per provider and fund. A period's settlement never changes once
+// the period is over: a reversal after its end is recovered in the period of the reversal.
+struct SettlementLine {
   std::uint32_t provider = 0;
   FundSource fund = FundSource::SpecialAccount;
-  std::uint64_t count = 0;
+  std::uint64_t count = 0;  // redeemed in the period and not reversed by its end
   std::int64_t total_fen = 0;
+  std::uint64_t recovered_count = 0;  // redeemed before the period, reversed in it: paid, to take back
+  std::int64_t recovered_fen = 0;
+  std::int64_t net_fen() const noexcept { return total_fen - recovered_fen; }
   bool operator==(const SettlementLine&) const = default;
 };
 

@@ -46,6 +46,7 @@ struct RedemptionRow {        // one recorded receipt, with its voucher's fund a
   std::uint32_t site = 0;     // training provider / site id
   UtcSeconds server_time = 0;
   bool reversed = false;
+  UtcSeconds reversed_at = 0;  // when reversed
   FundSource fund = FundSource::SpecialAccount;
   std::uint32_t face_value_fen = 0;
   static RedemptionRow from(const ledger::RedemptionExportRow& row);
@@ -197,13 +198,18 @@ struct Progress {
 Progress progress(const ReportInput& input, const Targets& targets, int year, unsigned through_month);
 
 // ---------------------------------------------------------------------------------------------
-// Settlement: what is owed per training provider and fund for redemptions not reversed.
+// Settlement: what is owed per training provider and fund. A period's settlement never changes
+// once the period is over (it was paid): a redemption reversed after its period's end is owed in
+// that period and recovered in the period of its reversal.
 
 struct SettlementLine {
   std::uint32_t provider = 0;
   FundSource fund = FundSource::SpecialAccount;
-  std::uint64_t count = 0;
+  std::uint64_t count = 0;  // redeemed in the period, not reversed by its end
   std::int64_t total_fen = 0;
+  std::uint64_t recovered_count = 0;  // redeemed before the period, reversed in it
+  std::int64_t recovered_fen = 0;
+  std::int64_t net_fen() const noexcept { return total_fen - recovered_fen; }
   bool operator==(const SettlementLine&) const = default;
 };
 struct Settlement {
@@ -212,9 +218,12 @@ struct Settlement {
   std::vector<SettlementLine> by_fund;  // provider 0: totals per fund
   std::uint64_t count = 0;
   std::int64_t total_fen = 0;
-  std::uint64_t reversed_excluded = 0;  // reversed redemptions in the period (owed nothing)
+  std::uint64_t recovered_count = 0;
+  std::int64_t recovered_fen = 0;
+  std::uint64_t reversed_excluded = 0;  // redeemed and reversed within the period (owed nothing)
+  std::int64_t net_fen() const noexcept { return total_fen - recovered_fen; }
 };
-// Redemptions with server time in [period.from, period.to).
+// Redemptions with server time in [period.from, period.to), and earlier ones reversed in it.
 Settlement settlement(const std::vector<RedemptionRow>& redemptions, Period period);
 
 // ---------------------------------------------------------------------------------------------

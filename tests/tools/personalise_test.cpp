@@ -4,9 +4,11 @@
 // card keys that sign receipts and card proofs the certificate names — and the register line.
 // Then its refusals: existing image, bad citizen ID, PIN, card number, region, missing keys,
 // a card already registered; none of them writes anything.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -301,6 +303,37 @@ TEST_F(Personalise, TheInitialPinIsTypedTwiceAtTheTerminal) {
       EXPECT_NE(seen.find("the two PINs typed differ"), std::string::npos) << seen;
     }
   }
+}
+
+// A run stopped while it wrote (a kill, a power cut) leaves only IMAGE.partial, never a half card
+// under the image's name; the next run removes the abandoned partial and makes the card. A
+// partial that a running personalisation holds (its lock) is left alone, and nothing is written.
+TEST_F(Personalise, AnInterruptedRunLeavesNoCardAndTheNextOneMakesIt) {
+  const auto image = work_ / "card.img";
+  const auto partial = work_ / "card.img.partial";
+  const auto reg = work_ / "register.jsonl";
+  const std::string out = " --image " + image.string() + " --register " + reg.string();
+  {
+    std::ofstream(partial) << std::string(4096, '\0');  // what a killed run leaves
+  }
+  const int held = ::open(partial.c_str(), O_RDWR);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);  // as a running personalisation holds it
+  auto r = personalise(base() + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("another personalisation is writing"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(partial));
+  EXPECT_FALSE(fs::exists(image));
+  EXPECT_FALSE(fs::exists(reg));
+  ::close(held);  // that run is gone: its partial is abandoned
+
+  r = personalise(base() + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(image));
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_EQ(fs::file_size(image), card::training::kImagePages * card::kPageSize);
+  EXPECT_EQ(fs::status(image).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_NE(read_text(reg).find("\"card\":\"4201000001\""), std::string::npos);
 }
 
 TEST_F(Personalise, RefusesAndWritesNothing) {

@@ -4,6 +4,7 @@
 // masters, the holder reference (never the citizen ID), the initial PIN — and appends the card
 // to the register file the service imports. It never overwrites an image.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -105,6 +106,31 @@ void append_line(const fs::path& path, const std::string& line) {
   if (!ok) throw std::runtime_error("cannot write register " + path.string() + ": " + std::strerror(saved));
 }
 
+// A .partial image left by an interrupted run: no card (it is linked to its name only once
+// whole), so it is removed — unless a running personalisation holds its lock.
+void clear_abandoned(const fs::path& partial) {
+  const int fd = ::open(partial.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    throw UsageError("cannot open " + partial.string() + ": " + std::strerror(errno));
+  }
+  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  if (free) ::unlink(partial.c_str());
+  ::close(fd);
+  if (!free) throw UsageError("another personalisation is writing " + partial.string());
+}
+
+// The folder's entry for a new name reaches the disk (a power cut after the message must not
+// lose the image).
+void sync_folder(const fs::path& file) {
+  const auto folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool ok = fd >= 0 && ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::runtime_error("cannot sync folder " + folder.string() + ": " + std::strerror(err));
+}
+
 struct Options {
   fs::path keys;
   std::string card_number;
@@ -199,25 +225,39 @@ int run(const Options& o) {
   claims.not_after = claims.not_before + static_cast<std::uint64_t>(o.days) * 86'400;
   p.certificate = schemas::sign_card_certificate(claims, card_ca->kid(), [&](ByteView m) { return card_ca->sign(m); });
 
-  // The image: created exclusively (mode 0600), formatted, personalised in one commit. A
-  // failure after creating it removes it, so no half-made card is ever left behind.
+  // The image is made under IMAGE.partial — created exclusively (mode 0600, locked), formatted,
+  // personalised in one durable commit — and only then linked to its name, which never
+  // replaces an existing file. So whatever stops this run (a kill, a power cut, a full disk),
+  // IMAGE is either absent or a whole card; a .partial left behind is no card and the next run
+  // removes it. The register line comes last: a card is registered only once it exists.
+  const fs::path partial = o.image.string() + ".partial";
+  clear_abandoned(partial);
+  bool created = false;
   try {
-    card::Eeprom eeprom = card::Eeprom::create_file(o.image, card::training::kImagePages, card::Durability::System);
+    card::Eeprom eeprom = card::Eeprom::create_file(partial, card::training::kImagePages, card::Durability::System);
+    created = true;
     card::PersistentMemory::format(eeprom);
     card::PersistentMemory memory(std::move(eeprom));
     memory.mount();
     card::training::personalise(memory, p);
     memory.unmount();
   } catch (const card::ImageError& e) {
-    if (e.reason() == card::ImageError::Reason::Unreadable && fs::exists(o.image)) {
-      throw UsageError(std::string(e.what()) + ": personalisation never overwrites a card");
-    }
-    fs::remove(o.image);
-    throw;
+    if (created) fs::remove(partial);
+    throw UsageError(std::string(e.what()) + (created ? "" : " (another personalisation of this image running?)"));
   } catch (...) {
-    fs::remove(o.image);
+    if (created) fs::remove(partial);
     throw;
   }
+  if (::link(partial.c_str(), o.image.c_str()) != 0) {
+    const int err = errno;
+    fs::remove(partial);
+    if (err == EEXIST) {
+      throw UsageError("image " + o.image.string() + " appeared meanwhile: personalisation never overwrites a card");
+    }
+    throw std::runtime_error("cannot name image " + o.image.string() + ": " + std::strerror(err));
+  }
+  ::unlink(partial.c_str());
+  sync_folder(o.image);
 
   const auto holder_hex = lower_hex(p.holder);
   if (o.register_file) {
@@ -226,7 +266,13 @@ int run(const Options& o) {
     entry["region"] = p.region;
     entry["holder_ref"] = holder_hex;
     entry["certificate"] = base64url(p.certificate);
-    append_line(*o.register_file, entry.dump());
+    try {
+      append_line(*o.register_file, entry.dump());
+    } catch (const std::runtime_error& e) {
+      // The card exists; only its line is missing. Say so, with the line (no secret in it).
+      throw std::runtime_error(std::string(e.what()) + "; the card image " + o.image.string() +
+                               " was made: append this line to the register by hand:\n" + entry.dump());
+    }
   }
   std::cout << "card " << o.card_number << " region " << o.region << " holder " << holder_hex << "\n"
             << "receipt key kid " << lower_hex(kid_of<MbedTls>(receipt_key.public_key())) << ", auth key kid "

@@ -200,35 +200,64 @@ std::string public_key_pem(const EcPublicKey& key) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
+namespace {
+
+bool write_all(int fd, std::string_view content) {
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const auto n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void sync_folder(const fs::path& folder) {
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+// The file gets its name only once its content is written and synced: an unnamed file
+// (O_TMPFILE) in the target folder, linked to the name at the end — which fails if the name
+// exists, so nothing is ever overwritten — then the folder synced. A process killed half-way
+// leaves no file, never an empty or torn key under the name. Where the file system has no
+// O_TMPFILE (or there is no /proc) the name is created exclusively and written in place.
 void write_new_file(const fs::path& path, std::string_view content, unsigned mode) {
   const auto parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(parent, ec)) throw KeyFileError(KeyFileError::Reason::ParentMissing, path, parent.string());
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (fd < 0) {
-    const int err = errno;
+  const auto failed = [&](int err) {
     throw KeyFileError(err == EEXIST ? KeyFileError::Reason::Exists : KeyFileError::Reason::WriteFailed, path,
                        err == EEXIST ? "" : std::strerror(err));
-  }
+  };
+  // Checked first so that an existing name costs no write (linkat checks again, atomically).
+  if (fs::exists(fs::symlink_status(path, ec))) failed(EEXIST);
+  // linkat names an unnamed file through /proc (AT_EMPTY_PATH would need a capability).
+  static const bool have_proc = fs::is_directory("/proc/self/fd", ec);
+  int fd = have_proc ? ::open(parent.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, static_cast<mode_t>(mode)) : -1;
+  const bool unnamed = fd >= 0;
+  if (!unnamed) fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) failed(errno);
   // The umask may have narrowed the mode; never widen it, but make sure it is exactly `mode`.
-  bool ok = ::fchmod(fd, static_cast<mode_t>(mode)) == 0;
-  std::size_t done = 0;
-  while (ok && done < content.size()) {
-    const auto n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
+  bool ok = ::fchmod(fd, static_cast<mode_t>(mode)) == 0 && write_all(fd, content) && ::fsync(fd) == 0;
+  int err = errno;
+  if (ok && unnamed) {
+    const auto self = "/proc/self/fd/" + std::to_string(fd);
+    ok = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
+    err = errno;
   }
-  ok = ok && ::fsync(fd) == 0;
-  const int err = errno;
   ::close(fd);
   if (!ok) {
-    ::unlink(path.c_str());
-    throw KeyFileError(KeyFileError::Reason::WriteFailed, path, std::strerror(err));
+    if (!unnamed) ::unlink(path.c_str());
+    failed(err);
   }
+  sync_folder(parent);
 }
 
 void write_new_secret_file(const fs::path& path, std::string text) {

@@ -5,6 +5,11 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
 
 #include <cstdlib>
 #include <fstream>
@@ -87,6 +92,54 @@ TEST_F(Keytool, InitCreatesTheDocumentedKeySet) {
   EXPECT_EQ(root.subject().locality, "420000");
   // The master key file loads.
   EXPECT_NO_THROW(FileMasterKeyStore::load(k / "master-keys.toml"));
+}
+
+// init killed at any moment (kill -9, as a power cut stops it): the folder named --out is either
+// absent or the whole key set, every key loading — never a half set that blocks the next run.
+// What a killed run leaves is OUT.partial, which the next run names instead of writing.
+TEST_F(Keytool, InitKilledAtAnyMomentLeavesNoHalfKeySet) {
+  // How long a whole run takes on this build and machine: the kills are spread over 1.5 times it.
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(keytool("init --out " + (dir_ / "timed").string()).exit_code, 0);
+  const auto whole_run = std::chrono::steady_clock::now() - started;
+  int whole = 0, absent = 0;
+  constexpr int kRuns = 24;
+  for (int i = 0; i < kRuns; ++i) {
+    const fs::path out = dir_ / ("keys-" + std::to_string(i));
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::execl(SKILLCARD_KEYTOOL, SKILLCARD_KEYTOOL, "init", "--out", out.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ASSERT_GT(child, 0);
+    std::this_thread::sleep_for(whole_run * 3 * i / (2 * kRuns));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (!fs::exists(out)) {
+      ++absent;
+      const fs::path partial = out.string() + ".partial";
+      if (fs::exists(partial)) {
+        const auto r = keytool("init --out " + out.string());
+        EXPECT_EQ(r.exit_code, 2) << r.output;
+        EXPECT_NE(r.output.find("interrupted init"), std::string::npos) << r.output;
+        EXPECT_FALSE(fs::exists(out));
+        fs::remove_all(partial);
+      }
+      ASSERT_EQ(keytool("init --out " + out.string()).exit_code, 0);  // the next run makes it
+    } else {
+      ++whole;
+    }
+    for (const auto* name : {"province-root.key.pem", "terminal-ca.key.pem", "card-ca.key.pem",
+                             "portfolio-signer.key.pem", "audit-signer.key.pem"}) {
+      EXPECT_NO_THROW((void)load_private_key(out / name)) << i << " " << name;
+    }
+    EXPECT_NO_THROW((void)FileMasterKeyStore::load(out / "master-keys.toml")) << i;
+    EXPECT_TRUE(nlohmann::json::parse(std::ifstream(out / "kids.json")).contains("card-ca")) << i;
+  }
+  // Not vacuous: some runs were stopped half-way, and some finished.
+  EXPECT_GT(absent, 0);
+  EXPECT_GT(whole, 0);
 }
 
 TEST_F(Keytool, RoleKeysWritesOneRolesMasterOnlyAndNeverOverwrites) {

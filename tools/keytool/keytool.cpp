@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -102,34 +103,67 @@ int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const
     planned.push_back(out / (s.file_stem + ".key.pem"));
     planned.push_back(out / (s.file_stem + ".pub.pem"));
   }
-  make_output_dir(out);
+  // A new folder is built whole under OUT.partial and renamed to OUT at the end (never over an
+  // existing one): a run that is killed leaves no half key set under OUT, only OUT.partial, which
+  // is named in the next run's refusal. Into an existing folder each file is still written
+  // atomically (write_new_file), and nothing is written if any of them exists.
+  const bool fresh = !fs::exists(out);
+  const fs::path final_out = out;
+  const fs::path partial = out.string() + ".partial";
+  if (fresh && fs::exists(fs::symlink_status(partial))) {
+    throw UsageError(partial.string() +
+                     " is left from an interrupted init (an incomplete key set, never used): remove it and run again");
+  }
+  make_output_dir(fresh ? partial : out);
   refuse_existing(planned);
+  struct RemoveUnlessDone {
+    fs::path dir;
+    bool active;
+    ~RemoveUnlessDone() {
+      std::error_code ignored;
+      if (active) fs::remove_all(dir, ignored);
+    }
+  } cleanup{partial, fresh};
+  const fs::path into = fresh ? partial : out;
+  const auto at = [&](const fs::path& p) { return into / p.filename(); };
 
   nlohmann::json kids = nlohmann::json::object();
   const auto root_key = OpenSsl::PrivateKey::generate();
   auto root_spec = ca_spec("skillcard province root " + province, 3650 * 2, 1);
   root_spec.subject.locality = province;
   const auto root = Certificate::issue(root_spec, root_key.public_key(), root_key, nullptr);
-  write_private_key(out / "province-root.key.pem", root_key);
-  write_new_file(out / "province-root.cert.pem", root.to_pem(), 0644);
+  write_private_key(at("province-root.key.pem"), root_key);
+  write_new_file(at("province-root.cert.pem"), root.to_pem(), 0644);
   kids["province-root"] = {{"kid", kid_hex(root_key.public_key())}, {"role", "root"}, {"region", province}};
 
   const auto tca_key = OpenSsl::PrivateKey::generate();
   auto tca_spec = ca_spec("skillcard terminal CA " + province, 3650, 0);
   tca_spec.subject.locality = province;
   const auto tca = Certificate::issue(tca_spec, tca_key.public_key(), root_key, &root);
-  write_private_key(out / "terminal-ca.key.pem", tca_key);
-  write_new_file(out / "terminal-ca.cert.pem", tca.to_pem(), 0644);
+  write_private_key(at("terminal-ca.key.pem"), tca_key);
+  write_new_file(at("terminal-ca.cert.pem"), tca.to_pem(), 0644);
   kids["terminal-ca"] = {{"kid", kid_hex(tca_key.public_key())}, {"role", "terminal-ca"}, {"region", province}};
 
   for (const auto& s : signers) {
     const auto key = OpenSsl::PrivateKey::generate();
-    write_private_key(out / (s.file_stem + ".key.pem"), key);
-    write_public_key(out / (s.file_stem + ".pub.pem"), key.public_key());
+    write_private_key(at(s.file_stem + ".key.pem"), key);
+    write_public_key(at(s.file_stem + ".pub.pem"), key.public_key());
     kids[s.file_stem] = {{"kid", kid_hex(key.public_key())}, {"role", s.role}, {"region", s.region}};
   }
-  write_new_secret_file(out / "master-keys.toml", FileMasterKeyStore::generate_toml());
-  write_new_file(out / "kids.json", kids.dump(2) + "\n", 0644);
+  write_new_secret_file(at("master-keys.toml"), FileMasterKeyStore::generate_toml());
+  write_new_file(at("kids.json"), kids.dump(2) + "\n", 0644);
+
+  if (fresh) {
+    if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, final_out.c_str(), RENAME_NOREPLACE) != 0) {
+      throw UsageError("cannot rename " + partial.string() + " to " + final_out.string() + ": " + std::strerror(errno));
+    }
+    cleanup.active = false;
+    const auto parent = final_out.has_parent_path() ? final_out.parent_path() : fs::path(".");
+    if (const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+      (void)::fsync(fd);
+      ::close(fd);
+    }
+  }
 
   std::cout << "created the province key set in " << out.string() << ":\n";
   for (const auto& [name, entry] : kids.items()) {

@@ -90,6 +90,32 @@ TEST_F(ReportTool, P18_ARegistryThatIsNotOneIsRefusedAndLeftUntouched) {
   EXPECT_EQ(fs::file_size(*dir_ / "empty.db"), 0u);
 }
 
+// P13: `check` refuses what the import refuses — an outside subsidy of somebody the people file
+// does not have — naming the line, instead of calling the files valid.
+TEST(Datagen, CheckRefusesASubsidyOfSomeoneNotInThePeopleFile) {
+  const auto dir = fs::temp_directory_path() / ("skillcard-datagen-check-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  const std::string datagen = SKILLCARD_DATAGEN;
+  ASSERT_EQ(run(datagen + " generate --people 200 --seed 1 --out " + (dir / "a").string()).code, 0);
+  ASSERT_EQ(run(datagen + " generate --people 200 --seed 2 --out " + (dir / "b").string()).code, 0);
+  const auto ok =
+      run(datagen + " check " + (dir / "a" / "people.csv").string() + " " + (dir / "a" / "subsidies.csv").string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("all valid"), std::string::npos) << ok.out;
+  const auto mixed =
+      run(datagen + " check " + (dir / "a" / "people.csv").string() + " " + (dir / "b" / "subsidies.csv").string());
+  EXPECT_EQ(mixed.code, 3) << mixed.out;
+  EXPECT_NE(mixed.out.find("line 2: citizen_id"), std::string::npos) << mixed.out;
+  EXPECT_NE(mixed.out.find("is not in"), std::string::npos) << mixed.out;
+  // province writes into an empty folder: a people.csv there is refused, not replaced.
+  const auto province = run(datagen + " province --scale 0.0005 --out " + (dir / "a").string());
+  EXPECT_EQ(province.code, 2) << province.out;
+  EXPECT_NE(province.out.find("people.csv already exists"), std::string::npos) << province.out;
+  fs::remove_all(dir);
+}
+
 TEST_F(ReportTool, MonthlyReportAsTableJsonAndCsv) {
   const auto reg = " --registry " + (*dir_ / "registry.db").string() + " --year 2026 --month 6";
   const auto table = run(report("monthly" + reg));

@@ -90,11 +90,17 @@ int main(int argc, char** argv) {
     } else if (*check) {
       const auto p = read_people_csv(people_csv);
       const auto s = read_subsidies_csv(subsidies_csv);
+      require_known_people(p, s, people_csv, subsidies_csv);  // what import-registry refuses too
       std::cout << p.size() << " people and " << s.size() << " outside subsidies, all valid\n";
     } else {
-      if (std::filesystem::exists(out / "ledger.db") || std::filesystem::exists(out / "registry.db")) {
-        std::cerr << "skillcard-datagen: " << out.string() << " already holds a ledger.db or registry.db\n";
-        return 2;
+      // Nothing it writes may be there already: a folder of one year's files is never half
+      // replaced by another's (master-keys.toml is used, never replaced; below).
+      for (const char* name : {"ledger.db", "registry.db", "people.csv", "subsidies.csv", "targets.toml"}) {
+        if (std::filesystem::exists(out / name)) {
+          std::cerr << "skillcard-datagen: " << (out / name).string()
+                    << " already exists: province writes into an empty folder\n";
+          return 2;
+        }
       }
       if (keys_file.empty()) {
         keys_file = out / "master-keys.toml";

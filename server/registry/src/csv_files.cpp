@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "skillcard/crypto/master_keys.hpp"
 #include "skillcard/registry/registry.hpp"
@@ -235,6 +236,18 @@ std::vector<Person> read_people_csv(const std::filesystem::path& path) {
     people.push_back(std::move(p));
   }
   return people;
+}
+
+void require_known_people(const std::vector<Person>& people, const std::vector<ExternalSubsidy>& subsidies,
+                          const std::filesystem::path& people_csv, const std::filesystem::path& subsidies_csv) {
+  std::unordered_set<std::string_view> known;
+  for (const auto& p : people) known.insert(p.citizen_id);
+  for (const auto& s : subsidies) {
+    if (!known.count(s.citizen_id)) {
+      throw CsvError(subsidies_csv.string() + ": line " + std::to_string(s.line) +
+                     ": citizen_id: " + s.citizen_id.substr(0, 6) + "... is not in " + people_csv.string());
+    }
+  }
 }
 
 std::vector<ExternalSubsidy> read_subsidies_csv(const std::filesystem::path& path) {

@@ -202,14 +202,7 @@ ImportCounts SqliteRegistry::import_csv(const std::filesystem::path& people_csv,
                                         const std::filesystem::path& subsidies_csv, const HolderRefOf& holder_ref) {
   const auto people = read_people_csv(people_csv);  // CsvError: file, line, field; a citizen twice
   const auto subsidies = read_subsidies_csv(subsidies_csv);
-  std::unordered_set<std::string> known;
-  for (const auto& p : people) known.insert(p.citizen_id);
-  for (const auto& s : subsidies) {
-    if (!known.count(s.citizen_id)) {
-      throw CsvError(subsidies_csv.string() + ": line " + std::to_string(s.line) +
-                     ": citizen_id: " + s.citizen_id.substr(0, 6) + "... is not in " + people_csv.string());
-    }
-  }
+  require_known_people(people, subsidies, people_csv, subsidies_csv);
   return import_rows(people, subsidies, holder_ref);
 }
 

@@ -153,9 +153,10 @@ int main(int argc, char** argv) {
       if (!master) throw std::runtime_error("--registry needs KEYS/master-keys.toml for holder references");
       std::vector<registry::ExternalSubsidy> subsidies;
       if (!subsidies_csv.empty()) subsidies = registry::read_subsidies_csv(subsidies_csv);
-      people =
-          std::make_unique<registry::MemoryRegistry>(registry::read_people_csv(people_csv), subsidies,
-                                                     [&m = *master](std::string_view id) { return m.holder_ref(id); });
+      auto persons = registry::read_people_csv(people_csv);
+      registry::require_known_people(persons, subsidies, people_csv, subsidies_csv);
+      people = std::make_unique<registry::MemoryRegistry>(
+          std::move(persons), subsidies, [&m = *master](std::string_view id) { return m.holder_ref(id); });
     }
     const auto now = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());

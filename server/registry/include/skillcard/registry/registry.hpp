@@ -55,6 +55,10 @@ class CsvError : public std::runtime_error {
 // RFC 4180 CSV (libcsv) with a header row naming the columns (docs/registry.md).
 std::vector<Person> read_people_csv(const std::filesystem::path& path);
 std::vector<ExternalSubsidy> read_subsidies_csv(const std::filesystem::path& path);
+// Every outside subsidy's citizen is in the people file: CsvError naming the subsidies file's
+// line otherwise (a subsidy of nobody the registry knows cannot be counted against anyone).
+void require_known_people(const std::vector<Person>& people, const std::vector<ExternalSubsidy>& subsidies,
+                          const std::filesystem::path& people_csv, const std::filesystem::path& subsidies_csv);
 void write_people_csv(const std::filesystem::path& path, const std::vector<Person>& people);
 void write_subsidies_csv(const std::filesystem::path& path, const std::vector<ExternalSubsidy>& subsidies);
 

@@ -224,7 +224,19 @@ void SqliteLedger::backup_to(const std::filesystem::path& destination) {
   sync_path(destination.parent_path().empty() ? std::filesystem::path(".") : destination.parent_path());
 }
 
-void SqliteLedger::restore(const std::filesystem::path& backup, const std::filesystem::path& target, bool overwrite) {
+namespace {
+
+std::optional<LedgerId> ledger_id_of(Db& db) {
+  if (sqlite::schema_version_of(db) == 0) return std::nullopt;
+  auto q = db.query("SELECT value FROM meta WHERE key = 'ledger_id'");
+  if (!q.step()) return std::nullopt;
+  return q.fixed<16>(0);
+}
+
+}  // namespace
+
+void SqliteLedger::restore(const std::filesystem::path& backup, const std::filesystem::path& target, bool overwrite,
+                           bool other_ledger) {
   if (!std::filesystem::exists(backup)) throw std::invalid_argument("no backup at " + backup.string());
   if (std::filesystem::exists(target) && !overwrite) {
     throw std::invalid_argument("restore target " + target.string() + " exists; pass overwrite to replace it");
@@ -242,6 +254,24 @@ void SqliteLedger::restore(const std::filesystem::path& backup, const std::files
                       version, kSqliteSchemaVersion);
   }
   require_integrity(source, "the backup " + backup.string());
+  if (std::filesystem::exists(target) && !other_ledger) {
+    // A backup restored over another ledger would replace that ledger's redemptions with
+    // someone else's: the ids must agree unless the operator says otherwise.
+    std::optional<LedgerId> present;
+    try {
+      Db current = Db::open(target.string(), SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, nullptr);
+      present = ledger_id_of(current);
+    } catch (const StorageError&) {
+      // Not readable as a database: nothing of a ledger to protect.
+    } catch (const SchemaError&) {
+    }
+    const auto from = ledger_id_of(source);
+    if (present && from && *present != *from) {
+      throw std::invalid_argument("restore target " + target.string() + " is ledger " + lower_hex(*present) +
+                                  ", the backup is of ledger " + lower_hex(*from) +
+                                  "; pass other_ledger to replace one ledger with another");
+    }
+  }
   Db target_db = Db::open(target.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXRESCODE, nullptr);
   sqlite::check(sqlite3_busy_timeout(target_db.get(), 60000), target_db.get(), "sqlite3_busy_timeout");
   copy_database(target_db.get(), source.get());

@@ -137,7 +137,10 @@ int main(int argc, char** argv) {
   auto* restore = app.add_subcommand("restore", "copy a backup into a ledger file (stop the service first)");
   restore->add_option("--from", from, "backup file")->required();
   restore->add_option("--db", db, "ledger file to write")->required();
-  restore->add_flag("--force", force, "replace an existing ledger file");
+  restore->add_flag("--force", force, "replace an existing ledger file (of the same ledger)");
+  bool other_ledger = false;
+  restore->add_flag("--other-ledger", other_ledger,
+                    "with --force: replace it even though it is another ledger (another ledger id)");
 
   auto* checkpoint = app.add_subcommand("checkpoint", "sign the audit head; keep the file outside the database");
   checkpoint->add_option("--db", db, "ledger file");
@@ -201,7 +204,8 @@ int main(int argc, char** argv) {
       open_existing(db)->backup_to(out);
       std::cerr << "backup written to " << out << "\n";
     } else if (*restore) {
-      SqliteLedger::restore(from, db, force);
+      if (other_ledger && !force) throw UsageError("--other-ledger needs --force");
+      SqliteLedger::restore(from, db, force, other_ledger);
       std::cerr << "restored " << from << " into " << db << "\n";
     } else if (*checkpoint) {
       if (out.empty() == out_dir.empty()) throw UsageError("checkpoint: give --out FILE or --out-dir FOLDER");

@@ -115,6 +115,38 @@ TEST(Backup, RestoreOverwritesOnlyWhenAsked) {
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
 }
 
+// The wrong backup (or the wrong target) must not silently replace another ledger's redemptions:
+// --force replaces the same ledger (its id); another one needs to be asked for by name.
+TEST(Backup, RestoreOverAnotherLedgerNeedsToBeAskedFor) {
+  TempDir dir;
+  auto a = seeded(dir / "a.db", 1);
+  populate(*a.ledger, a.cards[0].number, 0, 2);
+  a.ledger->backup_to(dir / "a-backup.db");
+  const auto a_head = a.ledger->audit_head();
+  a.ledger.reset();
+  auto b = seeded(dir / "b.db", 2);
+  populate(*b.ledger, b.cards[0].number, 0, 3);
+  const auto b_id = b.ledger->ledger_id();
+  const auto b_head = b.ledger->audit_head();
+  b.ledger.reset();
+  try {
+    SqliteLedger::restore(dir / "a-backup.db", dir / "b.db", true);
+    ADD_FAILURE() << "a backup of ledger a replaced ledger b";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("is ledger " + lower_hex(b_id)), std::string::npos) << e.what();
+  }
+  {
+    auto untouched = SqliteLedger::open(dir / "b.db");
+    EXPECT_EQ(untouched->audit_head(), b_head);
+    EXPECT_EQ(untouched->list_redemptions({}).size(), 3u);
+  }
+  SqliteLedger::restore(dir / "a-backup.db", dir / "b.db", true, /*other_ledger=*/true);
+  EXPECT_EQ(SqliteLedger::open(dir / "b.db")->audit_head(), a_head);
+  // Over its own ledger, --force alone does.
+  SqliteLedger::restore(dir / "a-backup.db", dir / "a.db", true);
+  EXPECT_EQ(SqliteLedger::open(dir / "a.db")->audit_head(), a_head);
+}
+
 TEST(Backup, RestoreRefusesWhatIsNotALedgerOfAKnownSchema) {
   TempDir dir;
   {

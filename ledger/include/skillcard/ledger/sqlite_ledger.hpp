@@ -57,8 +57,11 @@ class SqliteLedger final : public SqlLedger {
   void backup_to(const std::filesystem::path& destination);
   // Copies a backup into `target` (through the backup API, so the target's WAL and locks are
   // handled) after checking that it is a ledger of a known schema and passes integrity_check.
-  // Refuses an existing target unless `overwrite`. Stop the service before restoring.
-  static void restore(const std::filesystem::path& backup, const std::filesystem::path& target, bool overwrite);
+  // Refuses an existing target unless `overwrite`, and an existing target that is another
+  // ledger (another ledger id: the wrong backup, or the wrong file) unless `other_ledger` too.
+  // Stop the service before restoring.
+  static void restore(const std::filesystem::path& backup, const std::filesystem::path& target, bool overwrite,
+                      bool other_ledger = false);
 
   CommitStats commit_stats() const override;
   const std::filesystem::path& path() const noexcept;

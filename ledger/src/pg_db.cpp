@@ -232,7 +232,15 @@ void Query::corrupt(int col, const char* what) const {
 
 Db Db::connect(const std::string& conninfo, CallSite where) {
   Db db;
-  db.conn_.reset(PQconnectdb(conninfo.c_str()));
+  // Defaults that the connection string may override (a later keyword wins): a server that
+  // stops answering — a partition, a paused host, a failover that moved the address — is noticed
+  // within seconds, not after the kernel's retransmissions (≈ 15 min), so the committer's callers
+  // are answered and the service can still stop. Reconnects (PQreset) keep them.
+  static constexpr const char* kKeywords[] = {
+      "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* values[] = {"10", "1", "10", "5", "3", "30000", conninfo.c_str(), nullptr};
+  db.conn_.reset(PQconnectdbParams(kKeywords, values, /*expand_dbname=*/1));
   if (!db.conn_) fail(StorageErrorKind::Other, "53200", "out of memory", "PQconnectdb", where);
   if (PQstatus(db.conn_.get()) != CONNECTION_OK) {
     std::string message = PQerrorMessage(db.conn_.get());

@@ -31,6 +31,10 @@ void configure(pg::Db& db, const PgOptions& options) {
   // the connection after a reset.
   db.setup("SET synchronous_commit = on");
   db.setup("SET lock_timeout = " + std::to_string(options.lock_timeout.count()));
+  // No statement, and no transaction left open by a client that stopped, holds the ledger
+  // (and the writer lock every instance waits for) for good.
+  db.setup("SET statement_timeout = " + std::to_string(options.statement_timeout.count()));
+  db.setup("SET idle_in_transaction_session_timeout = " + std::to_string(options.statement_timeout.count()));
   db.setup("SET client_encoding = 'UTF8'");
   db.setup("SET default_transaction_isolation = 'read committed'");
 }

@@ -1,8 +1,12 @@
 // PostgreSQL-only ledger tests (the shared behavioural suite, races and audit tampering included,
 // runs on PgLedger too): migrations at open, typed errors from SQLSTATEs, a connection that the
 // server dropped, and backup / restore with pg_dump and pg_restore.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -196,6 +200,30 @@ TEST(PgLedger, UnreachableServerIsCantOpenNamingTheCallSite) {
     EXPECT_NE(std::string(e.what()).find("pg_ledger.cpp"), std::string::npos) << "names the call site";
     EXPECT_NE(std::string(e.what()).find("PQconnectdb"), std::string::npos) << "names the call";
   }
+}
+
+// A server that takes the connection and then never answers (a paused host, a half-open
+// failover) is given up on after the connect timeout the ledger sets by default, instead of
+// holding the service for good.
+TEST(PgLedger, AServerThatNeverAnswersIsCantOpenNotAHang) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);  // the kernel completes the handshake; nobody ever reads
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const auto port = std::to_string(ntohs(address.sin_port));
+  try {
+    PgLedger::open("host=127.0.0.1 port=" + port + " dbname=skillcard user=postgres connect_timeout=2");
+    ADD_FAILURE() << "opened a ledger on a server that never answered";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(e.kind(), StorageErrorKind::CantOpen) << e.what();
+    EXPECT_NE(std::string(e.what()).find("timeout"), std::string::npos) << e.what();
+  }
+  ::close(listener);
 }
 
 TEST(PgLedger, SqlStatesMapToStorageErrorKinds) {

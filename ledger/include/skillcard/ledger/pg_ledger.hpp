@@ -26,6 +26,10 @@ struct PgOptions {
   std::chrono::microseconds adaptive_window{1000};
   // How long a writer waits for another process's writer lock (lock_timeout; then Busy).
   std::chrono::milliseconds lock_timeout{60000};
+  // The longest a statement may run, and a transaction stay idle, on either connection
+  // (statement_timeout, idle_in_transaction_session_timeout; then the batch fails, nothing of it
+  // written). Long enough for a year's report over the reader.
+  std::chrono::milliseconds statement_timeout{300000};
   // Create the ledger's tables when the schema is empty; false: refuse (NotALedger).
   bool create = true;
 };

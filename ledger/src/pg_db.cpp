@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <limits>
+#include <thread>
 
 namespace skillcard::ledger::pg {
 
@@ -419,6 +420,25 @@ void Db::after_reset(const std::string& reason, CallSite where) {
   for (const auto& sql : setup_) exec(sql.c_str(), where);
   pipelined_ = was_pipelined;
   if (!reason.empty()) fail(StorageErrorKind::IoError, "08006", reason, "PQgetResult", where);
+}
+
+CommitOutcome commit_outcome(Db& db, std::int64_t txid) noexcept {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    try {
+      db.reset_if_broken();
+      auto q = db.query("SELECT txid_status(?1)");
+      q.bind(1, txid);
+      if (!q.step() || q.is_null(0)) return CommitOutcome::Unknown;  // too old to know
+      const auto status = q.text(0);
+      if (status == "committed") return CommitOutcome::Committed;
+      if (status == "aborted") return CommitOutcome::Aborted;
+      // "in progress": the old session's backend has not finished the commit yet.
+    } catch (...) {
+      if (attempt >= 2) return CommitOutcome::Unknown;  // unreachable: say so, do not guess
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return CommitOutcome::Unknown;
 }
 
 void Db::close() noexcept {

@@ -195,6 +195,12 @@ class Db {
   std::optional<Failure> failure_;
 };
 
+// What became of transaction `txid` whose COMMIT answer was lost with the connection: asked
+// (txid_status) over `db` re-established, a few times while the server still reports it in
+// progress. Unknown when the server cannot be reached or no longer knows the id.
+enum class CommitOutcome { Committed, Aborted, Unknown };
+CommitOutcome commit_outcome(Db& db, std::int64_t txid) noexcept;
+
 // SAVEPOINT … RELEASE, rolled back unless released.
 class Savepoint {
  public:

@@ -57,21 +57,42 @@ struct PgLedger::Impl final : SqlStore<PgLedger::Impl, pg::Db> {
     // The writer lock: every write transaction of every process takes it first, so they run one
     // after the other (one lock, one order: no deadlocks) and every statement after it sees what
     // the previous writer committed — the audit chain's head included.
+    // The transaction's id comes with the lock (no round trip of its own): if COMMIT's answer is
+    // lost with the connection, a new session asks the server what became of it.
+    txid.reset();
     try {
-      writer.query("SELECT id FROM writer_lock WHERE id = 1 FOR UPDATE").step();
+      auto q = writer.query("SELECT txid_current() FROM writer_lock WHERE id = 1 FOR UPDATE");
+      if (q.step()) txid = q.i64(0);
     } catch (...) {
       rollback();  // e.g. lock_timeout: leave no aborted transaction behind for the next batch
       throw;
     }
   }
   void commit() override {
-    // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.
-    writer.exec("COMMIT");  // collects what is in flight first
+    try {
+      // COMMIT of a transaction that failed answers ROLLBACK, not an error: refuse that.
+      writer.exec("COMMIT");  // collects what is in flight first
+    } catch (const StorageError& e) {
+      if (e.kind() != StorageErrorKind::IoError || !txid) throw;
+      // The connection went while COMMIT was on its way: the batch is durable or it is not, and
+      // its callers must hear which, not "nothing was changed" for a voucher that exists.
+      switch (pg::commit_outcome(writer, *txid)) {
+        case pg::CommitOutcome::Committed:
+          return;
+        case pg::CommitOutcome::Aborted:
+          throw;
+        case pg::CommitOutcome::Unknown:
+          throw StorageError(StorageErrorKind::OutcomeUnknown, e.backend_code(),
+                             std::string(e.what()) + "; whether the transaction committed could not be found out",
+                             CallSite::current());
+      }
+    }
     if (writer.in_transaction()) {
       throw StorageError(StorageErrorKind::Other, pg::sqlstate_code("25P02"), "COMMIT left the transaction open",
                          CallSite::current());
     }
   }
+  std::optional<std::int64_t> txid;  // of the open write transaction
   void rollback() noexcept override {
     writer.audit_tip.reset();
     writer.sync_quietly();

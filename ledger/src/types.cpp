@@ -30,6 +30,8 @@ std::string_view to_string(StorageErrorKind kind) noexcept {
       return "cannot open";
     case StorageErrorKind::Misuse:
       return "misuse";
+    case StorageErrorKind::OutcomeUnknown:
+      return "outcome unknown";
     case StorageErrorKind::Other:
       break;
   }

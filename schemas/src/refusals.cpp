@@ -390,6 +390,13 @@ const std::vector<Refusal>& table() {
        "",
        "系统暂时无法处理请求（{detail}），请稍后重试；本次操作未生效。",
        "The service cannot handle the request right now ({detail}); nothing was changed. Try again shortly."},
+      {"OUTCOME_UNKNOWN",
+       {},
+       503,
+       "",
+       "系统未能确认本次操作是否已生效，请先查询结果（持卡人的培训券、核销记录），不要直接重复办理。",
+       "The service could not confirm whether the request took effect; check the result (the holder's vouchers, "
+       "the redemption) before doing it again."},
       {"INTERNAL", {}, 500, "", "系统内部错误，本次操作未生效。", "Internal error; nothing was changed."},
   };
   return rows;

@@ -226,6 +226,34 @@ TEST(PgLedger, AServerThatNeverAnswersIsCantOpenNotAHang) {
   ::close(listener);
 }
 
+// A COMMIT whose answer went with the connection: the ledger asks the server, over a new
+// session, what became of the transaction — committed (the batch is acknowledged), aborted (it
+// failed, nothing written) or, while the old session still runs it, not yet known.
+TEST(PgLedger, ALostCommitAnswerIsFoundOutFromTheServer) {
+  TempDir dir;
+  const auto where = dir / "ledger";
+  PgLedger::open(pg_conninfo_for(where)).reset();
+  auto a = pg::Db::connect(pg_conninfo_for(where));
+  auto b = pg::Db::connect(pg_conninfo_for(where));
+  const auto txid_of_new_transaction = [&] {
+    a.exec("BEGIN");
+    return a.scalar("SELECT txid_current()");
+  };
+  const auto committed = txid_of_new_transaction();
+  a.exec("COMMIT");
+  EXPECT_EQ(pg::commit_outcome(b, committed), pg::CommitOutcome::Committed);
+  const auto aborted = txid_of_new_transaction();
+  a.exec("ROLLBACK");
+  EXPECT_EQ(pg::commit_outcome(b, aborted), pg::CommitOutcome::Aborted);
+  const auto open = txid_of_new_transaction();
+  EXPECT_EQ(pg::commit_outcome(b, open), pg::CommitOutcome::Unknown);  // still in progress
+  a.exec("COMMIT");
+  EXPECT_EQ(pg::commit_outcome(b, open), pg::CommitOutcome::Committed);
+  // The asking session itself was dropped (a server restart): it is re-established to ask.
+  Raw(where).exec("SELECT pg_terminate_backend(" + std::to_string(b.scalar("SELECT pg_backend_pid()")) + ")");
+  EXPECT_EQ(pg::commit_outcome(b, committed), pg::CommitOutcome::Committed);
+}
+
 TEST(PgLedger, SqlStatesMapToStorageErrorKinds) {
   EXPECT_EQ(pg::kind_of("40001"), StorageErrorKind::Busy);
   EXPECT_EQ(pg::kind_of("40P01"), StorageErrorKind::Busy);

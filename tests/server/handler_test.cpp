@@ -309,6 +309,34 @@ TEST_F(HandlerTest, StorageFailureIs503NotABadRequest) {
   EXPECT_EQ(verify(issued(1)).status, 503);
 }
 
+// An outage is a 503 to retry; a write whose commit answer was lost (and whose fate the ledger
+// could not find out) is a 503 that does not say "nothing was changed"; a damaged ledger is a
+// 500. Each is logged with its cause for the operator.
+TEST_F(HandlerTest, StorageFailuresAreToldApartAndLogged) {
+  std::vector<std::string> logged;
+  auto ctx = base_context(ledger, *trust, [] { return kNow; });
+  ctx.log = [&](const std::string& line) { logged.push_back(line); };
+  const Handler logging(ctx);
+  ledger.fail_storage = true;
+  const auto answer = [&](ledger::StorageErrorKind kind) {
+    ledger.fail_kind = kind;
+    return logging.handle(Request{"POST", "/v1/nonces", {{"skillcard-clerk", "C042"}}, {}, terminal(Role::Counter)});
+  };
+  auto r = answer(ledger::StorageErrorKind::OutcomeUnknown);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(body_of(r).at("error"), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(body_of(r).at("message").at("en").get<std::string>().find("nothing was changed"), std::string::npos);
+  r = answer(ledger::StorageErrorKind::Corrupt);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(body_of(r).at("error"), "INTERNAL");
+  r = answer(ledger::StorageErrorKind::Busy);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(body_of(r).at("error"), "SERVICE_UNAVAILABLE");
+  ASSERT_EQ(logged.size(), 3u);
+  EXPECT_NE(logged[0].find("outcome unknown"), std::string::npos) << logged[0];
+  EXPECT_NE(logged[1].find("fake disk failure"), std::string::npos) << logged[1];
+}
+
 TEST_F(HandlerTest, DuplicateNonceValueIsDrawnAgain) {
   int calls = 0;
   auto ctx = base_context(ledger, *trust, [] { return kNow; });

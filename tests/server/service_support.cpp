@@ -17,7 +17,7 @@ namespace {
 }  // namespace
 
 void FakeLedger::storage() const {
-  if (fail_storage) throw StorageError(StorageErrorKind::IoError, 10, "fake disk failure", CallSite::current());
+  if (fail_storage) throw StorageError(fail_kind, 10, "fake disk failure", CallSite::current());
 }
 
 void FakeLedger::put(const schemas::VoucherClaims& claims, const Bytes& token, VoucherState state) {

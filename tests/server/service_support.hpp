@@ -33,6 +33,7 @@ class FakeLedger final : public ledger::Ledger {
   std::map<schemas::Nonce, NonceRow> nonces;
   std::map<schemas::VoucherId, ledger::VoucherRecord> vouchers;
   bool fail_storage = false;
+  ledger::StorageErrorKind fail_kind = ledger::StorageErrorKind::IoError;  // what fail_storage throws
 
   void put(const schemas::VoucherClaims& claims, const Bytes& token, ledger::VoucherState state);
 

@@ -141,10 +141,22 @@ Response Handler::handle(const Request& request) const {
         }
       }
     }
-  } catch (const ledger::StorageError&) {
-    response = refusal("SERVICE_UNAVAILABLE", {{"detail", "storage"}});
-  } catch (const registry::RegistryStorageError&) {
+  } catch (const ledger::StorageError& e) {
+    // An outage is retried; a damaged ledger is not the caller's to retry; a write whose commit
+    // answer was lost (PostgreSQL gone during COMMIT, its fate not found out) must not be told
+    // "nothing was changed".
+    using K = ledger::StorageErrorKind;
+    if (ctx_.log) ctx_.log(std::string("storage: ") + std::string(ledger::to_string(e.kind())) + ": " + e.what());
+    if (e.kind() == K::OutcomeUnknown) {
+      response = refusal("OUTCOME_UNKNOWN");
+    } else if (e.kind() == K::Corrupt || e.kind() == K::NotADatabase) {
+      response = refusal("INTERNAL");
+    } else {
+      response = refusal("SERVICE_UNAVAILABLE", {{"detail", "storage"}});
+    }
+  } catch (const registry::RegistryStorageError& e) {
     // The registry of record could not answer: nothing was decided on it; the caller retries.
+    if (ctx_.log) ctx_.log(std::string("registry: ") + e.what());
     response = refusal("SERVICE_UNAVAILABLE", {{"detail", "registry"}});
   } catch (const std::exception&) {
     response = refusal("INTERNAL");

@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
     }
     service::TerminalRevocations listed(options.revocations);
     ctx.terminal_revocations = &listed;
+    ctx.log = [logger, dump](const std::string& line) { logger->error(dump({{"event", "storage"}, {"msg", line}})); };
     const service::Handler handler(ctx);
     service::Server server(handler, options);
     std::string switched_off;  // the mutation job's: never silent in a service's log

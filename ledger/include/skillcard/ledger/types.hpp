@@ -35,15 +35,16 @@ using LedgerId = std::array<std::uint8_t, 16>;
 // that cannot do what was asked.
 
 enum class StorageErrorKind {
-  Busy,          // another writer held the database longer than the busy timeout
-  Constraint,    // a constraint the ledger's own checks should have caught (a bug, or tampering)
-  Corrupt,       // the file is damaged
-  NotADatabase,  // not a database file at all
-  IoError,       // the disk failed (or, in tests, the power went)
-  Full,          // disk full
-  ReadOnly,      // opened or mounted read-only
-  CantOpen,      // file or folder missing, permissions
-  Misuse,        // API misuse (a bug)
+  Busy,            // another writer held the database longer than the busy timeout
+  Constraint,      // a constraint the ledger's own checks should have caught (a bug, or tampering)
+  Corrupt,         // the file is damaged
+  NotADatabase,    // not a database file at all
+  IoError,         // the disk failed (or, in tests, the power went)
+  Full,            // disk full
+  ReadOnly,        // opened or mounted read-only
+  CantOpen,        // file or folder missing, permissions
+  Misuse,          // API misuse (a bug)
+  OutcomeUnknown,  // the connection went while COMMIT was on its way, and the server could not say
   Other,
 };
 std::string_view to_string(StorageErrorKind kind) noexcept;

@@ -69,6 +69,9 @@ struct ServiceContext {
   const reports::Targets* targets = nullptr;
   // Terminal revocations, listed by GET /v1/revocations (optional; re-read when the file changed).
   TerminalRevocations* terminal_revocations = nullptr;
+  // Where the storage failures behind a 503 or 500 are told (SQLSTATE, call site; never request
+  // data); optional.
+  std::function<void(const std::string&)> log;
 };
 
 inline constexpr std::uint64_t kPortfolioDigestLifetime = 3ULL * 365 * 86'400;  // design "Time": 3 years

@@ -81,7 +81,8 @@ TEST(RefusalCatalogue, CodesAreUniqueAndMessagesComplete) {
     EXPECT_FALSE(r.zh_cn.empty()) << r.code;
     EXPECT_FALSE(r.en.empty()) << r.code;
     // Refusals are 4xx; only the service's own trouble (not the request's) is 5xx.
-    const bool service_trouble = r.code == "NOT_IMPLEMENTED" || r.code == "SERVICE_UNAVAILABLE" || r.code == "INTERNAL";
+    const bool service_trouble = r.code == "NOT_IMPLEMENTED" || r.code == "SERVICE_UNAVAILABLE" ||
+                                 r.code == "OUTCOME_UNKNOWN" || r.code == "INTERNAL";
     EXPECT_TRUE(r.http_status == 0 || (r.http_status >= 400 && r.http_status < 500) ||
                 (service_trouble && r.http_status >= 500))
         << r.code;

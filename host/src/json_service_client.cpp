@@ -237,6 +237,11 @@ NonceGrant JsonServiceClient::create_nonce() {
   g.nonce = hexid<17>(j, "nonce");
   g.issued_at = uint(j, "issued_at");
   g.expires_at = uint(j, "expires_at");
+  if (j.contains("sync_window_hours")) {
+    const auto hours = uint(j, "sync_window_hours");
+    if (hours < 1 || hours > 24 * 30) not_contract("sync_window_hours " + std::to_string(hours) + " is not 1-720");
+    g.sync_window_seconds = hours * 3600;
+  }
   return g;
 }
 

@@ -2,9 +2,13 @@
 #include "skillcard/host/offline_queue.hpp"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
@@ -74,11 +78,56 @@ std::string column_text(sqlite3_stmt* s, int i) {
 
 }  // namespace
 
+namespace {
+// PRAGMA application_id of a queue file: "SKQU".
+constexpr std::int64_t kQueueApplicationId = 0x534B5155;
+}  // namespace
+
 OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t window_seconds)
     : db_(std::make_unique<Db>()), window_(window_seconds) {
-  db_->check(sqlite3_open_v2(path.c_str(), &db_->handle,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr),
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    // A new queue is made whole under a name of its own and then linked into place (never over
+    // a file: another process may have made it meanwhile, and then that one is used). So a file
+    // under the queue's name is a queue from its first byte on, and an empty one is a damaged one.
+    static std::atomic<unsigned> made{0};
+    const std::filesystem::path fresh =
+        path.string() + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(made++);
+    {
+      Db init;
+      init.check(sqlite3_open_v2(fresh.c_str(), &init.handle,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr),
+                 "create");
+      init.exec("PRAGMA journal_mode=WAL");
+      init.exec(("PRAGMA application_id = " + std::to_string(kQueueApplicationId)).c_str());
+      init.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    const bool linked = ::link(fresh.c_str(), path.c_str()) == 0;
+    const int err = errno;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(fresh.string() + suffix, ec);
+    if (!linked && err != EEXIST) {
+      throw std::runtime_error("offline queue: cannot create " + path.string() + ": " + std::strerror(err));
+    }
+  }
+  if (std::filesystem::file_size(path, ec) == 0) {
+    throw std::runtime_error("queue " + path.string() +
+                             " is empty: not a queue (truncated?); move it aside, never delete receipts unread");
+  }
+  db_->check(sqlite3_open_v2(path.c_str(), &db_->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr),
              "open");
+  db_->check(sqlite3_busy_timeout(db_->handle, 5000), "busy timeout");
+  {
+    // Ours by its application id, or a queue made before it had one (it has a queue's tables).
+    const auto id = db_->prepare("PRAGMA application_id");
+    db_->check(sqlite3_step(id.get()), "read the application id");  // "file is not a database", …
+    const auto app = sqlite3_column_int64(id.get(), 0);
+    const auto tables = db_->prepare(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('receipts', 'in_doubt', 'contact')");
+    db_->check(sqlite3_step(tables.get()), "read the queue's tables");
+    if (app != kQueueApplicationId && !(app == 0 && sqlite3_column_int(tables.get(), 0) > 0)) {
+      throw std::runtime_error("queue " + path.string() + " is not a queue file (another database?); nothing changed");
+    }
+  }
   constexpr std::chrono::milliseconds kBusyTimeout(5000);
   db_->check(sqlite3_busy_timeout(db_->handle, static_cast<int>(kBusyTimeout.count())), "busy timeout");
   db_->switch_to_wal(kBusyTimeout);
@@ -132,7 +181,15 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       "CREATE TABLE IF NOT EXISTS contact ("
       " id INTEGER PRIMARY KEY CHECK (id = 1),"
       " local_time INTEGER NOT NULL,"
-      " service_time INTEGER NOT NULL)");
+      " service_time INTEGER NOT NULL,"
+      " sync_window INTEGER NOT NULL DEFAULT 0)");
+  {
+    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('contact') WHERE name = 'sync_window'");
+    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
+    if (sqlite3_column_int(cols.get(), 0) == 0)
+      db_->exec("ALTER TABLE contact ADD COLUMN sync_window INTEGER NOT NULL DEFAULT 0");
+  }
+  db_->exec(("PRAGMA application_id = " + std::to_string(kQueueApplicationId)).c_str());
   db_->exec("COMMIT");
 }
 
@@ -154,6 +211,7 @@ std::vector<QueuedReceipt> OfflineQueue::pending(std::uint64_t now) const {
       "SELECT id, voucher_id, card, receipt, made_at, attempts, last_error, refused, rules, message_zh, message_en "
       "FROM receipts ORDER BY id");
   std::vector<QueuedReceipt> out;
+  const auto window = this->window();
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     QueuedReceipt q;
@@ -172,7 +230,7 @@ std::vector<QueuedReceipt> OfflineQueue::pending(std::uint64_t now) const {
       q.rules.push_back(rules.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
       at = comma == std::string::npos ? rules.size() : comma + 1;
     }
-    const auto deadline = q.made_at + window_;
+    const auto deadline = q.made_at + window;
     q.seconds_left = now < deadline ? deadline - now : 0;
     out.push_back(std::move(q));
   }
@@ -230,19 +288,27 @@ void OfflineQueue::forget_in_doubt(std::string_view card) {
 }
 
 void OfflineQueue::record_contact(const Contact& contact) {
-  const auto s = db_->prepare("INSERT OR REPLACE INTO contact(id, local_time, service_time) VALUES (1,?,?)");
+  const auto s =
+      db_->prepare("INSERT OR REPLACE INTO contact(id, local_time, service_time, sync_window) VALUES (1,?,?,?)");
   db_->bind_int(s.get(), 1, static_cast<std::int64_t>(contact.local_time));
   db_->bind_int(s.get(), 2, static_cast<std::int64_t>(contact.service_time));
+  db_->bind_int(s.get(), 3, static_cast<std::int64_t>(contact.sync_window_seconds));
   db_->check(sqlite3_step(s.get()), "record contact");
 }
 
 std::optional<OfflineQueue::Contact> OfflineQueue::last_contact() const {
-  const auto s = db_->prepare("SELECT local_time, service_time FROM contact WHERE id = 1");
+  const auto s = db_->prepare("SELECT local_time, service_time, sync_window FROM contact WHERE id = 1");
   const int rc = sqlite3_step(s.get());
   db_->check(rc, "last contact");
   if (rc != SQLITE_ROW) return std::nullopt;
   return Contact{static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)),
-                 static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1))};
+                 static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1)),
+                 static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2))};
+}
+
+std::uint64_t OfflineQueue::window() const {
+  const auto contact = last_contact();
+  return contact && contact->sync_window_seconds != 0 ? contact->sync_window_seconds : window_;
 }
 
 void OfflineQueue::remove(ByteView receipt) {

@@ -349,7 +349,7 @@ PreparedNonce SiteWorkflow::prepare() {
   const auto now = clock_();
   try {
     const auto grant = service_->create_nonce();
-    queue_->record_contact({now, grant.issued_at});
+    queue_->record_contact({now, grant.issued_at, grant.sync_window_seconds});
     return {grant.nonce, false, grant.expires_at,
             static_cast<std::int64_t>(grant.issued_at) - static_cast<std::int64_t>(now)};
   } catch (const ServiceUnavailable&) {

@@ -495,24 +495,28 @@ std::string queue_note(const Output& out, const QueuedReceipt& q) {
   return code + rules + ": " + q.message.in(out.lang);
 }
 
-// Receipts still waiting whose P12 window closes within a day: said on every `site redeem` and
+// Receipts still waiting whose P12 window closes within a day (the last third of a shorter
+// window, as the service states it at each contact): said on every `site redeem` and
 // `site sync`, so that an offline weekend is noticed before receipts can no longer be paid. JSON:
 // `warnings`, one {voucher_id, seconds_left} each.
 json window_warnings(const Output& out, const OfflineQueue& queue) {
   json warnings = json::array();
   std::uint64_t soonest = 0;
+  // The last day of a 72-hour window; the last third of a shorter one.
+  const auto warn_within = std::min<std::uint64_t>(24 * 3600, queue.window() / 3);
   for (const auto& q : queue.pending(now())) {
-    if (q.refused || q.seconds_left == 0 || q.seconds_left >= 24 * 3600) continue;
+    if (q.refused || q.seconds_left == 0 || q.seconds_left >= warn_within) continue;
     warnings.push_back({{"voucher_id", lower_hex(q.voucher_id)}, {"seconds_left", q.seconds_left}});
     soonest = soonest == 0 ? q.seconds_left : std::min(soonest, q.seconds_left);
   }
   if (!warnings.empty() && !out.as_json) {
     const auto hours = std::to_string((soonest + 3599) / 3600);
+    const auto limit = std::to_string(queue.window() / 3600);
     std::cerr << (out.lang == Lang::ZhCn
                       ? "警告：离线队列中有 " + std::to_string(warnings.size()) + " 张核销凭据将在 " + hours +
-                            " 小时内超过72小时补传时限（P12），超时将不予结算，请尽快联网执行 site sync。"
-                      : "warning: " + std::to_string(warnings.size()) +
-                            " queued receipt(s) reach the 72-hour sync limit (P12) within " + hours +
+                            " 小时内超过" + limit + "小时补传时限（P12），超时将不予结算，请尽快联网执行 site sync。"
+                      : "warning: " + std::to_string(warnings.size()) + " queued receipt(s) reach the " + limit +
+                            "-hour sync limit (P12) within " + hours +
                             " h and will then not be paid; run site sync as soon as the network is back.")
               << "\n";
   }
@@ -897,7 +901,7 @@ int main(int argc, char** argv) {
         out.line("核销凭据号", "receipt id", r.receipt_id);
         out.line("状态", "status", state_text(out, to_string(r.status)));
         if (r.status == RedeemStatus::Queued) {
-          out.line("须在此前联网上传", "upload before", cst_time(r.terminal_time + kSyncWindowSeconds));
+          out.line("须在此前联网上传", "upload before", cst_time(r.terminal_time + queue.window()));
         }
         out.result["warnings"] = window_warnings(out, queue);
         if (out.as_json) std::cout << out.result.dump() << "\n";
@@ -977,7 +981,7 @@ int main(int argc, char** argv) {
       TextTable doubt_table({out.word("社保卡", "card"), out.word("培训券", "voucher"), out.word("状态", "status"),
                              out.word("剩余时间", "time left")});
       for (const auto& d : queue.all_in_doubt()) {
-        const auto deadline = d.since + kSyncWindowSeconds;
+        const auto deadline = d.since + queue.window();
         const auto left = d.since == 0 || deadline <= now() ? 0 : deadline - now();
         doubts.push_back(
             {{"card", d.card}, {"voucher_id", lower_hex(d.voucher)}, {"since", d.since}, {"seconds_left", left}});

@@ -194,6 +194,7 @@ NonceGrant FakeService::create_nonce() {
   OpenSsl::random_bytes(std::span<std::uint8_t>(g.nonce).subspan(1));
   g.issued_at = now;
   g.expires_at = now + 300;
+  g.sync_window_seconds = sync_window_seconds;
   nonces_[g.nonce] = g.expires_at;
   return g;
 }

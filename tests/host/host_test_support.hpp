@@ -121,6 +121,7 @@ class FakeService final : public ServiceClient {
   bool lose_issue_answer = false;           // a voucher is issued, then the answer is lost (ServiceUnavailable)
   std::function<void()> after_report_lost;  // runs once a loss report has moved the vouchers
 
+  std::uint64_t sync_window_seconds = 0;  // P12 as the nonce answer says it (0: not said)
   NonceGrant create_nonce() override;
   CardRecord register_card(ByteView certificate, std::string_view citizen_id) override;
   CardRecord get_card(std::string_view number) override;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <thread>
@@ -310,6 +311,48 @@ TEST_F(OfflineQueueTest, SurvivesSigkillInTheMiddleOfSync) {
   service.answer = accept;
   q.sync(service);
   EXPECT_EQ(q.size(), 0u);
+}
+
+// P12: the window is the service's, as it said at the last contact (the nonce answer): a region's
+// 24 hours, not the terminal's 72, sets the time left; kept across a restart.
+TEST_F(OfflineQueueTest, P12_TheServicesWindowFromTheLastContactSetsTheTimeLeft) {
+  {
+    OfflineQueue q(path);
+    EXPECT_EQ(q.window(), kSyncWindowSeconds);  // no contact yet: the default
+    q.enqueue(vid(1), "4201000001", receipt_bytes(1), 1000);
+    q.record_contact({900, 900, 24 * 3600});
+    EXPECT_EQ(q.window(), 24u * 3600);
+  }
+  OfflineQueue reopened(path);
+  EXPECT_EQ(reopened.window(), 24u * 3600);
+  EXPECT_EQ(reopened.pending(1000 + 3600)[0].seconds_left, 23u * 3600);
+  reopened.record_contact({2000, 2000, 0});  // an older service says nothing: the default again
+  EXPECT_EQ(reopened.window(), kSyncWindowSeconds);
+}
+
+// A file that is not a queue is refused and left as it was: an empty one (truncated: opening it
+// as a new queue would hide the receipts it held) and another database named by mistake.
+TEST_F(OfflineQueueTest, AFileThatIsNotAQueueIsRefusedAndLeftAsItWas) {
+  { std::ofstream(dir / "empty.db"); }
+  try {
+    OfflineQueue q(dir / "empty.db");
+    ADD_FAILURE() << "an empty file was opened as a queue";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is empty"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir / "empty.db"), 0u);
+  ASSERT_EQ(make_file(dir / "ledger.db", "CREATE TABLE vouchers (serial INTEGER PRIMARY KEY);"), "");
+  const auto size = std::filesystem::file_size(dir / "ledger.db");
+  try {
+    OfflineQueue q(dir / "ledger.db");
+    ADD_FAILURE() << "another database was opened as a queue";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a queue file"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(dir / "ledger.db"), size);
+  // A new queue, and the same reopened, are fine.
+  { OfflineQueue created(path); }
+  EXPECT_NO_THROW(OfflineQueue{path});
 }
 
 // A queue file made before the service's words were kept opens, keeps its receipts and gains

@@ -576,6 +576,19 @@ TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
   refused("clock off by more than 5 min");
 }
 
+// P12: the sync window the service states with each nonce is kept with the contact, and the
+// queued receipts' time left (the slip's deadline, the warnings) goes by it.
+TEST_F(Workflows, P12_TheServicesSyncWindowIsKeptWithTheContact) {
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, [&] { return kNow; });
+  EXPECT_EQ(queue->window(), kSyncWindowSeconds);
+  service.sync_window_seconds = 24 * 3600;
+  w.prepare();
+  EXPECT_EQ(queue->window(), 24u * 3600);
+  queue->enqueue(VoucherId{}, "4201000001", Bytes{0x01}, kNow);
+  EXPECT_EQ(queue->pending(kNow + 3600).at(0).seconds_left, 23u * 3600);
+}
+
 TEST_F(Workflows, ATimeBeforeTheCardsTimeMarkIsRefusedBeforeRedeem) {
   service.now = kNow + 1201;
   stored_voucher({}, {kSite});  // the card's time mark is now the voucher's iat, kNow + 1201

@@ -288,6 +288,21 @@ TEST_F(HandlerTest, NonceIs17BytesServerTypeBoundToTheTerminalForFiveMinutes) {
   EXPECT_EQ(ledger.nonces.size(), 6U);  // all distinct
 }
 
+// P12: the nonce answer tells the terminal the shortest sync window the service applies, so that
+// the slip's upload deadline and the terminal's warnings are never later than the service's.
+TEST_F(HandlerTest, P12_TheNonceAnswerCarriesTheShortestSyncWindow) {
+  EXPECT_EQ(body_of(call(Role::Site, "POST", "/v1/nonces")).at("sync_window_hours"), 72);  // no policy: POLICY.md's
+  const auto config = policy::PolicyConfig::from_toml(
+      "[defaults]\nsync_window_hours = 48\n[regions.420500]\nsync_window_hours = 24\n", "t");
+  auto ctx = base_context(ledger, *trust, [] { return kNow; });
+  ctx.policy = &config;
+  const Handler with_policy(ctx);
+  const auto r =
+      with_policy.handle(Request{"POST", "/v1/nonces", {{"skillcard-clerk", "C042"}}, {}, terminal(Role::Site)});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(body_of(r).at("sync_window_hours"), 24);
+}
+
 TEST_F(HandlerTest, NonceWritesNameTheClerk) {
   auto r = call(Role::Site, "POST", "/v1/nonces", "", {});
   expect_bad_field(r, "Skillcard-Clerk");

@@ -258,14 +258,24 @@ Response Work::nonces() {
   const auto actor = actor_of(request_);
   const auto issued_at = now();
   const auto expires_at = issued_at + kNonceLifetime;
+  // P12: the shortest sync window of any region this service applies — the terminal's slip, its
+  // warnings and its time left go by it, so that a receipt uploaded in time is never refused.
+  int window_hours = policy::RegionRules{}.sync_window_hours;
+  if (ctx_.policy) {
+    window_hours = ctx_.policy->defaults.sync_window_hours;
+    for (const auto& [code, rules] : ctx_.policy->regions)
+      window_hours = std::min(window_hours, rules.sync_window_hours);
+  }
   for (int attempt = 0; attempt < 3; ++attempt) {
     schemas::Nonce nonce{};
     nonce[0] = static_cast<std::uint8_t>(schemas::NonceKind::Server);
     ctx_.random(std::span<std::uint8_t>(nonce).subspan(1));
     const auto status = ctx_.ledger->issue_nonce(nonce, request_.terminal.id, issued_at, expires_at, actor);
     if (status == ledger::NonceStatus::Ok) {
-      return json_response(
-          201, json{{"nonce", ledger::lower_hex(nonce)}, {"issued_at", issued_at}, {"expires_at", expires_at}});
+      return json_response(201, json{{"nonce", ledger::lower_hex(nonce)},
+                                     {"issued_at", issued_at},
+                                     {"expires_at", expires_at},
+                                     {"sync_window_hours", window_hours}});
     }
     if (status != ledger::NonceStatus::Duplicate) break;
   }

@@ -53,7 +53,9 @@ struct SyncReport {
 
 class OfflineQueue {
  public:
-  // Opens or creates the file. Throws std::runtime_error naming the SQLite failure.
+  // Opens the file, or creates it when there is none. Throws std::runtime_error naming the
+  // SQLite failure, and for a file that is not a queue (another database named by mistake, a
+  // file truncated to nothing): opening it as a new queue would lose the receipts it held.
   explicit OfflineQueue(const std::filesystem::path& path, std::uint64_t window_seconds = kSyncWindowSeconds);
   ~OfflineQueue();
   OfflineQueue(const OfflineQueue&) = delete;
@@ -78,9 +80,13 @@ class OfflineQueue {
   struct Contact {
     std::uint64_t local_time = 0;
     std::uint64_t service_time = 0;
+    std::uint64_t sync_window_seconds = 0;  // P12 as the service said then; 0: not said
   };
   void record_contact(const Contact& contact);
   std::optional<Contact> last_contact() const;
+  // P12's window for this terminal's receipts: the service's at the last contact, else the one
+  // the queue was opened with.
+  std::uint64_t window() const;
   // Removes a receipt the service acknowledged outside sync (online submission).
   void remove(ByteView receipt);
   // Marks a receipt as refused outside sync (the online submission was refused).

@@ -80,6 +80,7 @@ struct NonceGrant {
   Nonce nonce{};
   std::uint64_t issued_at = 0;
   std::uint64_t expires_at = 0;
+  std::uint64_t sync_window_seconds = 0;  // P12, the service's shortest; 0: not said (an older service)
 };
 
 struct CardRecord {

@@ -347,14 +347,20 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
     } catch (const ServiceUnavailable& e) {
       report.service_unavailable = true;
       db_->exec("BEGIN IMMEDIATE");
-      const auto s = db_->prepare("UPDATE receipts SET attempts = attempts + 1, last_error = ? WHERE id = ?");
-      for (std::size_t i = at; i < waiting.size(); ++i) {
-        sqlite3_reset(s.get());
-        db_->bind_text(s.get(), 1, e.what());
-        db_->bind_int(s.get(), 2, waiting[i].id);
-        db_->check(sqlite3_step(s.get()), "record attempt");
+      try {
+        const auto s = db_->prepare("UPDATE receipts SET attempts = attempts + 1, last_error = ? WHERE id = ?");
+        for (std::size_t i = at; i < waiting.size(); ++i) {
+          sqlite3_reset(s.get());
+          db_->bind_text(s.get(), 1, e.what());
+          db_->bind_int(s.get(), 2, waiting[i].id);
+          db_->check(sqlite3_step(s.get()), "record attempt");
+        }
+        db_->exec("COMMIT");
+      } catch (...) {
+        // Only the bookkeeping of an attempt: no transaction is left open to hold the file.
+        sqlite3_exec(db_->handle, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
       }
-      db_->exec("COMMIT");
       break;
     }
     // Results name their voucher; match each to the batch item (one receipt per voucher).
@@ -382,6 +388,7 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
             sqlite3_reset(tried.get());
             db_->bind_int(tried.get(), 1, id);
             db_->check(sqlite3_step(tried.get()), "record attempt");
+            ++report.undecided;
           } else {
             sqlite3_reset(mark.get());
             db_->bind_text(mark.get(), 1, r.error);
@@ -400,6 +407,7 @@ SyncReport OfflineQueue::sync(ServiceClient& service) {
         sqlite3_reset(tried.get());
         db_->bind_int(tried.get(), 1, waiting[at + i].id);
         db_->check(sqlite3_step(tried.get()), "record attempt");
+        ++report.undecided;
       }
       db_->exec("COMMIT");
     } catch (...) {

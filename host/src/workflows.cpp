@@ -399,7 +399,14 @@ RedeemOutcome SiteWorkflow::redeem(const PreparedNonce& nonce, const Pin& pin, s
         if (e.code() != "VOUCHER_NOT_ON_CARD") throw;
         continue;
       }
-      const auto claims = schemas::decode_receipt(receipt).claims;
+      schemas::ReceiptClaims claims;
+      try {
+        claims = schemas::decode_receipt(receipt).claims;
+      } catch (const schemas::DecodeError&) {
+        // Not a receipt this host reads (another site's newer software, say): not the one in
+        // doubt, which this host asked for, and no reason to refuse the holder's card for good.
+        continue;
+      }
       if (claims.voucher != pending->voucher || claims.site != config_.site_id) continue;
       RedeemOutcome out;
       out.card = card;
@@ -516,7 +523,11 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
     out.queued_because = e.what();
     return out;
   } catch (const ServiceRefusal& e) {
-    if (e.code() == "NONCE_EXPIRED" || refusal_may_pass_later(e.code())) {
+    // A refusal of the request rather than of the receipt (the online nonce expired or no longer
+    // known — a failover, a restore —, the terminal's certificate, a policy not set up) says
+    // nothing against the receipt: it waits for a sync, which checks it on its own merits.
+    if (e.code() == "NONCE_EXPIRED" || e.code() == "NONCE_UNKNOWN" || e.code() == "TERMINAL_REVOKED" ||
+        e.code() == "TERMINAL_ROLE_FORBIDDEN" || refusal_may_pass_later(e.code())) {
       out.status = RedeemStatus::Queued;
       out.queued_because = e.code();
       return out;

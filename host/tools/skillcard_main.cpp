@@ -936,6 +936,7 @@ int main(int argc, char** argv) {
       out.result = s_sync->parsed() ? json{{"acknowledged", 0},
                                            {"refused", 0},
                                            {"remaining", 0},
+                                           {"undecided", 0},
                                            {"service_unavailable", false},
                                            {"warnings", json::array()}}
                                     : json{{"receipts", json::array()}, {"in_doubt", json::array()}};
@@ -945,13 +946,17 @@ int main(int argc, char** argv) {
       out.result = {{"acknowledged", r.acknowledged},
                     {"refused", r.refused},
                     {"remaining", r.remaining},
+                    {"undecided", r.undecided},
                     {"service_unavailable", r.service_unavailable}};
       out.line("已上传", "acknowledged", std::to_string(r.acknowledged));
       out.line("被拒绝", "refused", std::to_string(r.refused));
       out.line("待上传", "remaining", std::to_string(r.remaining));
+      if (r.undecided != 0)
+        out.line("暂未受理，下次再传", "not decided yet, sent again next time", std::to_string(r.undecided));
       out.result["warnings"] = window_warnings(out, queue);
       if (out.as_json) std::cout << out.result.dump() << "\n";
-      return r.service_unavailable ? kServiceUnavailable : kOk;
+      // Receipts the service could not decide are still to be sent: a script retries on 4.
+      return r.service_unavailable || r.undecided != 0 ? kServiceUnavailable : kOk;
     } else if (s_queue->parsed()) {
       OfflineQueue queue(queue_file);
       json items = json::array();

@@ -332,6 +332,7 @@ Redemption FakeService::record(const ReceiptSubmission& s, bool& created) {
   }
   if (c.nonce_kind() == schemas::NonceKind::Server) {
     if (expire_nonces) refuse(422, "NONCE_EXPIRED");
+    if (forget_nonces) refuse(422, "NONCE_UNKNOWN");
     const auto nit = nonces_.find(c.nonce);
     if (nit == nonces_.end()) refuse(422, "NONCE_UNKNOWN");
     if (nit->second < now) refuse(422, "NONCE_EXPIRED");
@@ -375,7 +376,9 @@ std::vector<SyncItemResult> FakeService::sync_redemptions(std::span<const Receip
   std::vector<SyncItemResult> out;
   // Sync items are offline receipts: an expired server nonce is judged by P12 there.
   const bool expire = expire_nonces;
+  const bool forget = forget_nonces;
   expire_nonces = false;
+  forget_nonces = false;
   for (const auto& s : items) {
     SyncItemResult item;
     item.voucher_id = s.voucher_id;
@@ -392,6 +395,7 @@ std::vector<SyncItemResult> FakeService::sync_redemptions(std::span<const Receip
     out.push_back(std::move(item));
   }
   expire_nonces = expire;
+  forget_nonces = forget;
   return out;
 }
 

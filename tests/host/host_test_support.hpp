@@ -115,6 +115,7 @@ class FakeService final : public ServiceClient {
 
   bool down = false;           // every call: ServiceUnavailable
   bool expire_nonces = false;  // redemptions with a server nonce: NONCE_EXPIRED
+  bool forget_nonces = false;  // online redemptions: NONCE_UNKNOWN (the service failed over)
   std::uint64_t now = kNow;
   std::uint32_t terminal_site = kSite;      // the site of the terminal that calls (its certificate)
   bool void_after_issue = false;            // an operator voids each voucher right after it is issued

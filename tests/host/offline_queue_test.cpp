@@ -193,6 +193,7 @@ TEST_F(OfflineQueueTest, AnItemTheServiceCouldNotDecideYetStaysWaitingAndGoesAga
     const auto report = q.sync(service);
     EXPECT_EQ(report.refused, 0u) << code;
     EXPECT_EQ(report.acknowledged, 0u) << code;
+    EXPECT_EQ(report.undecided, 1u) << code;  // so `site sync` exits 4: to be sent again
     auto left = q.pending(1000);
     ASSERT_EQ(left.size(), 1u) << code;
     EXPECT_FALSE(left[0].refused) << code;

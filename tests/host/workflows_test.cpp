@@ -630,6 +630,23 @@ TEST_F(Workflows, ExpiredNonceQueuesTheReceipt) {
   EXPECT_EQ(service.redemptions.size(), 1u);
 }
 
+// The online nonce unknown to the service (it failed over, or was restored, between the nonce and
+// the receipt): a refusal of the request, not of the receipt, which waits for the sync — never
+// parked as refused, and so never lost to the holder's subsidy.
+TEST_F(Workflows, AnUnknownOnlineNonceQueuesTheReceiptForTheSync) {
+  stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  service.forget_nonces = true;
+  const auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36);
+  EXPECT_EQ(out.status, RedeemStatus::Queued);
+  EXPECT_EQ(out.queued_because, "NONCE_UNKNOWN");
+  ASSERT_EQ(queue->pending(kNow).size(), 1u);
+  EXPECT_FALSE(queue->pending(kNow)[0].refused);
+  EXPECT_EQ(queue->sync(service).acknowledged, 1u);
+  EXPECT_EQ(service.redemptions.size(), 1u);
+}
+
 TEST_F(Workflows, WrongPinThreeTimesBlocksAndTheCounterResetsIt) {
   stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

@@ -48,6 +48,7 @@ struct SyncReport {
   std::size_t acknowledged = 0;  // removed from the queue
   std::size_t refused = 0;       // kept, marked
   std::size_t remaining = 0;     // still waiting (refused included)
+  std::size_t undecided = 0;     // answered, but not decided yet (5xx, policy not set up, no answer)
   bool service_unavailable = false;
 };
 

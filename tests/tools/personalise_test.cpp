@@ -389,6 +389,18 @@ TEST_F(Personalise, RefusesAndWritesNothing) {
   EXPECT_EQ(read_text(image), "keep me");
   EXPECT_FALSE(fs::exists(reg));
   fs::remove(image);
+  // A register line that is not a card's entry (a number where the card is, an array): refused by
+  // line, not an internal error.
+  for (const std::string bad : {R"({"card":1})", "[]", R"({"region":420100})"}) {
+    const auto odd = work_ / "odd.jsonl";
+    std::ofstream(odd, std::ios::trunc) << R"({"card":"4201000009"})"
+                                        << "\n"
+                                        << bad << "\n";
+    const auto refused = personalise(base() + " --image " + image.string() + " --register " + odd.string());
+    EXPECT_EQ(refused.exit_code, 2) << bad << "\n" << refused.output;
+    EXPECT_NE(refused.output.find("line 2 is not a card entry"), std::string::npos) << refused.output;
+    EXPECT_FALSE(fs::exists(image));
+  }
   // A card number already registered.
   ASSERT_EQ(personalise(base() + out).exit_code, 0);
   const auto again = personalise(base() + " --image " + (work_ / "other.img").string() + " --register " + reg.string());

@@ -87,7 +87,13 @@ void refuse_registered(const fs::path& path, const std::string& card_number) {
     } catch (const nlohmann::json::exception&) {
       throw UsageError("register " + path.string() + " line " + std::to_string(number) + " is not JSON");
     }
-    if (entry.value("card", "") == card_number) {
+    // Every line is a card's entry: anything else means the file is not the register (or was
+    // edited by hand), and a card number could hide in it unseen.
+    if (!entry.is_object() || !entry.contains("card") || !entry.at("card").is_string()) {
+      throw UsageError("register " + path.string() + " line " + std::to_string(number) +
+                       " is not a card entry (an object with a \"card\" string)");
+    }
+    if (entry.at("card").get<std::string>() == card_number) {
       throw UsageError("card " + card_number + " is already in the register " + path.string() + " (line " +
                        std::to_string(number) + ")");
     }

@@ -108,6 +108,10 @@ Query& Query::bind(int index, std::uint64_t value) {
 }
 
 Query& Query::bind(int index, std::string_view text) {
+  // libpq sends a text parameter up to its first NUL: refused rather than stored cut short.
+  if (text.find('\0') != std::string_view::npos) {
+    fail(StorageErrorKind::Misuse, "22021", "a text value holds a NUL byte", "bind", where_);
+  }
   auto& p = param(index);
   p.type = kTextOid;
   p.value.assign(text.data(), text.size());

@@ -688,6 +688,16 @@ TEST_F(FlowTest, P14_CertificatesAreRecordedOnceAndTheDigestCoversThem) {
   ASSERT_EQ(digest.claims.digests.size(), 1u);
   EXPECT_EQ(digest.claims.digests[0], crypto::OpenSsl::sha256(record));
   EXPECT_EQ(body.at("digest_version"), digest.claims.digest_version);
+  // A control character in the typed text is refused by field: "S…001" and "S…001\0x" would be
+  // two records on SQLite and one, cut short, on PostgreSQL; a line break forges export lines.
+  for (const auto& [field, value] : {std::pair{"number", std::string("S420100202600001\0x", 18)},
+                                     std::pair{"issuer", std::string("湖北\n2026,forged")}}) {
+    auto odd = cert;
+    odd[field] = value;
+    const auto r = call(Role::Counter, "POST", "/v1/certificates", odd);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(body_of(r).value("field", ""), field) << r.body;
+  }
   // Never twice (and never on paper); another holder claiming it learns nothing of the record.
   const auto twice = call(Role::Counter, "POST", "/v1/certificates", cert);
   expect_refusal(twice, "P14_CERTIFICATE_DUPLICATE");

@@ -203,6 +203,18 @@ const std::string& text(const json& body, std::string_view field) {
   return body.at(std::string(field)).get_ref<const std::string&>();
 }
 
+const std::string& free_text(const json& body, std::string_view field, std::size_t max_bytes) {
+  const auto& value = text(body, field);
+  if (value.empty() || value.size() > max_bytes) {
+    bad_field(field, "1 to " + std::to_string(max_bytes) + " bytes of text");
+  }
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) bad_field(field, "no control characters (line breaks, tabs, NUL)");
+  }
+  return value;
+}
+
 std::uint64_t number(const json& body, std::string_view field, std::uint64_t min, std::uint64_t max,
                      std::string_view path) {
   const auto value = body.at(std::string(field)).get<std::uint64_t>();

@@ -55,6 +55,10 @@ void check_members(const json& object, std::span<const FieldRule> rules, std::st
 
 // Typed field readers for members parse_object already checked the kind of.
 const std::string& text(const json& body, std::string_view field);
+// Free text a person typed (a certificate's issuer and number, a reason): 1 to `max_bytes` bytes
+// and no control character (U+0000-U+001F, U+007F): a NUL would be cut off by PostgreSQL and kept
+// by SQLite — two different records for one — and line breaks forge lines in exports and logs.
+const std::string& free_text(const json& body, std::string_view field, std::size_t max_bytes);
 std::uint64_t number(const json& body, std::string_view field, std::uint64_t min, std::uint64_t max,
                      std::string_view path = {});
 std::optional<std::uint64_t> optional_number(const json& body, std::string_view field, std::uint64_t min,

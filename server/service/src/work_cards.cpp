@@ -301,10 +301,8 @@ Response Work::certificates() {
   record.kind = static_cast<schemas::CertificateKind>(number(body, "kind", 1, 3));
   record.occupation = occupation(body, "occupation");
   record.level = static_cast<std::uint8_t>(number(body, "level", 1, 5));
-  record.issuer = text(body, "issuer");
-  record.number = text(body, "number");
-  if (record.issuer.empty() || record.issuer.size() > 120) bad_field("issuer", "1 to 120 bytes of text");
-  if (record.number.empty() || record.number.size() > 64) bad_field("number", "1 to 64 bytes of text");
+  record.issuer = free_text(body, "issuer", 120);
+  record.number = free_text(body, "number", 64);
   record.date_days = date_days(body, "date");
   if (!ctx_.portfolio_signer) refuse("SERVICE_UNAVAILABLE", {{"detail", "portfolio signer"}});
 

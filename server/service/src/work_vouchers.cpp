@@ -200,8 +200,7 @@ Response Work::void_voucher() {
   const auto body = parse_object(request_.body, rules, false);
   const auto actor = actor_of(request_);
   const auto id = voucher_id_from_hex(segment(2), "id");
-  const auto& reason = text(body, "reason");
-  if (reason.empty() || reason.size() > 200) bad_field("reason", "1 to 200 bytes of text");
+  const auto& reason = free_text(body, "reason", 200);
   return state_change_answer(ctx_.ledger->void_voucher(id, reason, actor, now()));
 }
 

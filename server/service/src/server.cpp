@@ -21,6 +21,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -141,7 +142,9 @@ struct Server::Impl {
     net::post(ioc, [this] {
       beast::error_code ec;
       acceptor.close(ec);
-      signals.cancel(ec);
+      // The next SIGTERM or SIGINT has its default effect: an operator's second signal ends a
+      // stop that waits on a stuck request (what is acknowledged is durable either way).
+      signals.clear(ec);
       std::lock_guard lock(mutex);
       for (auto& [id, s] : sessions) s.cancel_if_idle();
     });
@@ -279,6 +282,9 @@ struct Server::Impl {
           request.terminal = *who;
           const auto started = std::chrono::steady_clock::now();
           response = handler.handle(request);
+          // A stop that came while the handler ran: this answer is the connection's last, and
+          // says so (a pipelined request behind it would otherwise be dropped unanswered).
+          keep_alive = keep_alive && !stopping;
           if (options.access_log) {
             AccessRecord record;
             record.terminal = who->id;
@@ -416,6 +422,11 @@ struct Server::Impl {
       if (ec) {
         if (stopping || ec == net::error::operation_aborted) co_return;
         log("accept failed: " + ec.message());
+        // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the backlog, so
+        // accepting again at once would spin a core and flood the log. Pause; sessions ending
+        // meanwhile give descriptors back.
+        net::steady_timer pause(ioc, std::chrono::milliseconds(200));
+        co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
         continue;
       }
       // Answers go out as soon as they are written: with Nagle's algorithm a second small write

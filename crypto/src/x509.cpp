@@ -34,6 +34,11 @@ void add_entry(X509_NAME* name, int nid, const std::string& value) {
 std::string entry(const X509_NAME* name, int nid) {
   const int index = X509_NAME_get_index_by_NID(name, nid, -1);
   if (index < 0) return {};
+  // One of each: a subject naming two roles (OU) or two regions would be read as whichever
+  // came first.
+  if (X509_NAME_get_index_by_NID(name, nid, index) >= 0) {
+    throw std::invalid_argument(std::string("certificate subject names ") + OBJ_nid2sn(nid) + " more than once");
+  }
   const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
   unsigned char* utf8 = nullptr;
   const int len = ASN1_STRING_to_UTF8(&utf8, data);

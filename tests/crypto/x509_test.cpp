@@ -78,6 +78,24 @@ TEST(Certificate, TerminalCertificateNamesRoleAndSite) {
   EXPECT_TRUE(openssl_verifies(cert, pki.ca, pki.root));
 }
 
+// A subject naming a role twice (OU=kiosk, OU=operator) is not read as whichever comes first.
+TEST(Certificate, ASubjectNamingAnAttributeTwiceIsRefused) {
+  Pki pki;
+  const auto key = OpenSsl::PrivateKey::generate();
+  const auto leaf = Certificate::issue(terminal_spec("K0001", "kiosk", ""), key.public_key(), pki.ca_key, &pki.ca);
+  EXPECT_EQ(leaf.subject().organisational_unit, "kiosk");
+  static const unsigned char kOperator[] = "operator";
+  ASSERT_EQ(X509_NAME_add_entry_by_NID(X509_get_subject_name(leaf.native()), NID_organizationalUnitName, MBSTRING_UTF8,
+                                       kOperator, -1, -1, 0),
+            1);
+  try {
+    (void)leaf.subject();
+    ADD_FAILURE() << "a subject with two OUs was read";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("OU more than once"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Certificate, ForeignChainDoesNotVerify) {
   Pki pki, other;
   const auto key = OpenSsl::PrivateKey::generate();

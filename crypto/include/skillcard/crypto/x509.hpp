@@ -51,7 +51,7 @@ class Certificate {
   static Certificate load(const std::filesystem::path& path);  // KeyFileError for file problems
   std::string to_pem() const;
 
-  DistinguishedName subject() const;
+  DistinguishedName subject() const;  // std::invalid_argument for an attribute named twice
   DistinguishedName issuer() const;
   EcPublicKey public_key() const;
   bool is_ca() const;

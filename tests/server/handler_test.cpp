@@ -606,9 +606,28 @@ TEST(Terminal, RevocationListReloadsWhenTheFileChanges) {
   EXPECT_TRUE(list.reload_if_changed());
   EXPECT_FALSE(list.is_revoked("T0001", ""));
   EXPECT_TRUE(list.is_revoked("T0002", ""));
+  // A list that vanished keeps what it revoked (said once); emptied, it revokes none.
   std::filesystem::remove(file);
+  std::string problem;
+  EXPECT_FALSE(list.reload_if_changed(&problem));
+  EXPECT_NE(problem.find("is gone; keeping the 1 entries"), std::string::npos) << problem;
+  EXPECT_TRUE(list.is_revoked("T0002", ""));
+  problem.clear();
+  EXPECT_FALSE(list.reload_if_changed(&problem));
+  EXPECT_EQ(problem, "");
+  { std::ofstream(file) << ""; }
   EXPECT_TRUE(list.reload_if_changed());
   EXPECT_EQ(list.size(), 0U);
+  // What `openssl x509 -serial` prints, 0x, and lines that are neither: named and ignored.
+  { std::ofstream(file) << "serial=3F9A\nserial:0x0b\nT 0003\nserial:xyz\nT0004\n"; }
+  std::filesystem::last_write_time(file, std::filesystem::last_write_time(file) + std::chrono::seconds(4));
+  EXPECT_TRUE(list.reload_if_changed(&problem));
+  EXPECT_NE(problem.find("line 3, 4 is not a terminal id"), std::string::npos) << problem;
+  EXPECT_TRUE(list.is_revoked("T9", "3f9a"));
+  EXPECT_TRUE(list.is_revoked("T9", "0B"));
+  EXPECT_TRUE(list.is_revoked("T0004", ""));
+  EXPECT_EQ(list.size(), 3U);
+  std::filesystem::remove(file);
 }
 
 TEST(Encoding, Base64urlRoundTripAndStrictness) {

@@ -94,40 +94,75 @@ SubjectVerdict terminal_from_subject(const crypto::DistinguishedName& subject) {
 
 bool TerminalRevocations::reload_if_changed(std::string* problem) {
   if (file_.empty()) return false;
+  const auto tell = [&](std::string text) {
+    if (problem) *problem = std::move(text);
+  };
   std::error_code ec;
   const auto status = std::filesystem::status(file_, ec);
   std::lock_guard lock(mutex_);
   if (ec || !std::filesystem::exists(status)) {
-    if (!mtime_ && ids_.empty() && serials_.empty()) return false;
-    mtime_.reset();
-    ids_.clear();
-    serials_.clear();
-    return true;
+    // Fail safe and say so, once: a list that vanished (a deploy, a slip) does not un-revoke
+    // anyone; to revoke none, empty the file.
+    if (!missing_told_) {
+      tell(mtime_ ? "terminal revocation list " + file_.string() + " is gone; keeping the " +
+                        std::to_string(ids_.size() + serials_.size()) +
+                        " entries read before (empty the file to revoke none)"
+                  : "no terminal revocation list at " + file_.string() + ": no terminal is revoked");
+      missing_told_ = true;
+    }
+    return false;
   }
+  missing_told_ = false;
   const auto mtime = std::filesystem::last_write_time(file_, ec);
   const auto size = std::filesystem::file_size(file_, ec);
   if (ec) {
-    if (problem) *problem = "cannot stat " + file_.string() + ": " + ec.message();
+    tell("cannot stat " + file_.string() + ": " + ec.message());
     return false;
   }
   if (mtime_ && *mtime_ == mtime && file_size_ == size) return false;
   std::ifstream in(file_);
   if (!in) {
-    if (problem) *problem = "cannot read " + file_.string() + "; keeping the previous list";
+    tell("cannot read " + file_.string() + "; keeping the previous list");
     return false;
   }
+  const auto is_id = [](std::string_view id) {
+    return !id.empty() && id.size() <= 32 && std::all_of(id.begin(), id.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+  };
   std::set<std::string, std::less<>> ids;
   std::set<std::string, std::less<>> serials;
+  std::string bad;
   std::string line;
-  while (std::getline(in, line)) {
+  for (std::size_t number = 1; std::getline(in, line); ++number) {
     if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
     const auto entry = trim(line);
     if (entry.empty()) continue;
-    if (entry.rfind("serial:", 0) == 0) {
-      serials.insert(canonical_serial(trim(std::string_view(entry).substr(7))));
-    } else {
-      ids.insert(entry);
+    // serial:3F9A, serial=3F9A (as `openssl x509 -serial` prints it), 0x3F9A, 3F:9A.
+    if (entry.rfind("serial:", 0) == 0 || entry.rfind("serial=", 0) == 0) {
+      const std::string trimmed = trim(std::string_view(entry).substr(7));
+      std::string_view hex = trimmed;
+      if (hex.rfind("0x", 0) == 0 || hex.rfind("0X", 0) == 0) hex.remove_prefix(2);
+      const bool ok = !hex.empty() && std::all_of(hex.begin(), hex.end(), [](char c) {
+        return c == ':' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+      });
+      if (ok) {
+        serials.insert(canonical_serial(hex));
+        continue;
+      }
+    } else if (is_id(entry)) {
+      ids.insert(std::string(entry));
+      continue;
     }
+    bad += (bad.empty() ? "" : ", ") + std::to_string(number);
+  }
+  // Changed while read (written in place, not renamed over): read again at the next look.
+  if (std::filesystem::last_write_time(file_, ec) != mtime || std::filesystem::file_size(file_, ec) != size || ec) {
+    return false;
+  }
+  if (!bad.empty()) {
+    tell("terminal revocation list " + file_.string() + ": line " + bad +
+         " is not a terminal id or serial:<hex>; ignored, the other lines apply");
   }
   ids_ = std::move(ids);
   serials_ = std::move(serials);

@@ -41,7 +41,10 @@ SubjectVerdict terminal_from_subject(const crypto::DistinguishedName& subject);
 // The terminal revocation list: a text file, one terminal id or certificate serial (hex,
 // "serial:" prefix) per line, '#' starts a comment. reload_if_changed() re-reads the file when
 // its modification time or size changed (the service calls it on every new connection); a file
-// that cannot be read keeps the last good list (and says so), a missing file means none revoked.
+// that cannot be read, or that vanished, keeps the last good list (and says so, once); a file
+// that never existed means none revoked (said once). A line that is neither a terminal id
+// ([A-Za-z0-9_-]{1,32}) nor serial:/serial=<hex> is named in `problem` and ignored; a file
+// changed while it is read is read again at the next look.
 class TerminalRevocations {
  public:
   TerminalRevocations() = default;
@@ -61,6 +64,7 @@ class TerminalRevocations {
   std::uintmax_t file_size_ = 0;
   std::set<std::string, std::less<>> ids_;
   std::set<std::string, std::less<>> serials_;  // lower-case hex without leading zeros
+  bool missing_told_ = false;
 };
 
 }  // namespace skillcard::service

@@ -49,23 +49,29 @@ struct PgLedger::Impl final : SqlStore<PgLedger::Impl, pg::Db> {
   ~Impl() override { committer.reset(); }  // finish queued writes while the verbs below exist
 
   void begin() override {
-    writer.reset_if_broken();
-    writer.take_failure();
-    writer.set_owner(0);
-    writer.audit_tip.reset();  // another process may have appended since
-    writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
-    // The writer lock: every write transaction of every process takes it first, so they run one
-    // after the other (one lock, one order: no deadlocks) and every statement after it sees what
-    // the previous writer committed — the audit chain's head included.
-    // The transaction's id comes with the lock (no round trip of its own): if COMMIT's answer is
-    // lost with the connection, a new session asks the server what became of it.
-    txid.reset();
-    try {
-      auto q = writer.query("SELECT txid_current() FROM writer_lock WHERE id = 1 FOR UPDATE");
-      if (q.step()) txid = q.i64(0);
-    } catch (...) {
-      rollback();  // e.g. lock_timeout: leave no aborted transaction behind for the next batch
-      throw;
+    for (int attempt = 0;; ++attempt) {
+      writer.reset_if_broken();
+      writer.take_failure();
+      writer.set_owner(0);
+      writer.audit_tip.reset();  // another process may have appended since
+      txid.reset();
+      try {
+        writer.send_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
+        // The writer lock: every write transaction of every process takes it first, so they run
+        // one after the other (one lock, one order: no deadlocks) and every statement after it
+        // sees what the previous writer committed — the audit chain's head included. The
+        // transaction's id comes with it (no round trip of its own): if COMMIT's answer is lost
+        // with the connection, a new session asks the server what became of it.
+        auto q = writer.query("SELECT txid_current() FROM writer_lock WHERE id = 1 FOR UPDATE");
+        if (q.step()) txid = q.i64(0);
+        return;
+      } catch (const StorageError& e) {
+        rollback();  // e.g. lock_timeout: leave no aborted transaction behind for the next batch
+        // A connection the server dropped while it was idle (a restart, an idle timeout) is found
+        // only now; nothing of the batch was sent, so it begins once more on a new one.
+        if (e.kind() == StorageErrorKind::IoError && attempt == 0) continue;
+        throw;
+      }
     }
   }
   void commit() override {

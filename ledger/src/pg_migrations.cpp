@@ -285,7 +285,16 @@ void migrate(Db& db, std::span<const Migration> migrations, UtcSeconds now) {
       db, migrations, now, kSchemaVersionTable,
       [](Db& d) {
         d.exec("BEGIN");
-        d.exec(kMigrationLock);
+        try {
+          // A second instance started while the first migrates waits for it, however long a
+          // migration takes (one rewrites five tables): not the sessions' lock and statement
+          // timeouts, which are for the ledger's own short transactions.
+          d.exec("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0");
+          d.exec(kMigrationLock);
+        } catch (...) {
+          rollback_quietly(d);
+          throw;
+        }
       },
       [](Db& d) { return schema_version_of(d); }, [](Db&) {}, [](Db& d) { rollback_quietly(d); });
 }

@@ -97,6 +97,9 @@ struct VpcdClient::Impl {
   }
 
   static bool send_frame(int socket, ByteView payload) {
+    // The length field has 16 bits: a longer answer cannot be framed, and cut short it would
+    // desynchronise the stream. Closing makes vpcd report the card gone instead.
+    if (payload.size() > 0xFFFF) return false;
     Bytes frame;
     frame.reserve(payload.size() + 2);
     frame.push_back(static_cast<std::uint8_t>(payload.size() >> 8));
@@ -193,10 +196,15 @@ void VpcdClient::run() {
       backoff = std::min(backoff * 2, options_.max_backoff);
       continue;
     }
-    backoff = options_.initial_backoff;
     connections_.fetch_add(1);
     say("connected to vpcd " + where + " (card inserted)");
+    const auto frames_before = frames_.load();
     const End end = serve(socket.get());
+    // The backoff starts over only after a connection that carried frames: a peer that accepts
+    // and closes at once (vpcd crash-looping, another program on the port) is retried ever more
+    // slowly, not in a tight loop that floods the log.
+    const bool served = frames_.load() != frames_before;
+    if (served) backoff = options_.initial_backoff;
     socket.reset();
     card_->power_off();
     if (end == End::Stopped) break;
@@ -207,8 +215,12 @@ void VpcdClient::run() {
       // The card cannot power on (image refused or unwritable): do not hammer vpcd with it.
       say("card removed after a failed power-on; retrying in " + std::to_string(options_.max_backoff.count()) + " ms");
       if (wait_for_stop(options_.max_backoff)) break;
-    } else {
+    } else if (served) {
       say("vpcd closed the connection (card removed); reconnecting");
+    } else {
+      say("vpcd closed the connection before any frame; retrying in " + std::to_string(backoff.count()) + " ms");
+      if (wait_for_stop(backoff)) break;
+      backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
   card_->power_off();
@@ -221,6 +233,7 @@ VpcdClient::End VpcdClient::serve(int socket) {
     if (!impl_->read_exact(socket, length, 2)) return stop_.load() ? End::Stopped : End::PeerClosed;
     Bytes frame(static_cast<std::size_t>((length[0] << 8) | length[1]));
     if (!impl_->read_exact(socket, frame.data(), frame.size())) return stop_.load() ? End::Stopped : End::PeerClosed;
+    frames_.fetch_add(1);
 
     if (frame.size() == 1) {
       try {

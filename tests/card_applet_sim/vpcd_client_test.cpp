@@ -131,6 +131,25 @@ TEST(VpcdConnect, KeepsRetryingUntilVpcdListens) {
   EXPECT_EQ(client.connections(), 1u);
 }
 
+// A peer that accepts and closes at once (vpcd crash-looping, another program on the port):
+// retried with a growing pause, not in a tight connect-close loop flooding the log. Without the
+// pause this loop reconnects hundreds of times in the time it is watched; with it, a handful.
+TEST(VpcdConnect, APeerThatClosesAtOnceIsRetriedEverMoreSlowly) {
+  auto card = testing::make_card();
+  FakeVpcd vpcd;
+  VpcdOptions options;
+  options.port = vpcd.port();
+  options.initial_backoff = 10ms;
+  options.max_backoff = 10s;
+  VpcdClient client(*card, options);
+  std::thread thread([&] { client.run(); });
+  for (int i = 0; i < 40 && vpcd.accept(50ms); ++i) vpcd.close_connection();
+  client.request_stop();
+  thread.join();
+  EXPECT_GE(client.connections(), 2u);
+  EXPECT_LE(client.connections(), 12u);
+}
+
 TEST(VpcdConnect, StopWhileWaitingToReconnect) {
   auto card = testing::make_card();
   VpcdOptions options;

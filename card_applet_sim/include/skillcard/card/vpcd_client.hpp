@@ -85,6 +85,7 @@ class VpcdClient {
   enum class End { PeerClosed, Pulled, CardFailed, Stopped };
 
   End serve(int socket);
+  std::atomic<std::uint64_t> frames_{0};  // frames read, control codes included
   bool wait_for_stop(std::chrono::milliseconds timeout);
   void say(const std::string& line) const;
 

@@ -51,6 +51,15 @@ struct OfflineQueue::Db {
       std::this_thread::sleep_for(pause);
     }
   }
+  // A queue file made by an older host lacks a column added since: added, with its default.
+  void add_column_if_missing(const char* table, const char* column, const char* definition) {
+    const auto cols = prepare(
+        ("SELECT count(*) FROM pragma_table_info('" + std::string(table) + "') WHERE name = '" + column + "'").c_str());
+    check(sqlite3_step(cols.get()), "read the queue's columns");
+    if (sqlite3_column_int(cols.get(), 0) == 0) {
+      exec(("ALTER TABLE " + std::string(table) + " ADD COLUMN " + column + " " + definition).c_str());
+    }
+  }
   Stmt prepare(const char* sql) const {
     sqlite3_stmt* s = nullptr;
     check(sqlite3_prepare_v2(handle, sql, -1, &s, nullptr), sql);
@@ -156,14 +165,8 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       " message_en TEXT NOT NULL DEFAULT '')");
   // A queue made before the service's own words were kept (they fill the catalogue's
   // placeholders, e.g. P12's hours): the two columns are added, empty for rows refused before.
-  {
-    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('receipts') WHERE name = 'message_zh'");
-    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
-    if (sqlite3_column_int(cols.get(), 0) == 0) {
-      db_->exec("ALTER TABLE receipts ADD COLUMN message_zh TEXT NOT NULL DEFAULT ''");
-      db_->exec("ALTER TABLE receipts ADD COLUMN message_en TEXT NOT NULL DEFAULT ''");
-    }
-  }
+  db_->add_column_if_missing("receipts", "message_zh", "TEXT NOT NULL DEFAULT ''");
+  db_->add_column_if_missing("receipts", "message_en", "TEXT NOT NULL DEFAULT ''");
   db_->exec(
       "CREATE TABLE IF NOT EXISTS in_doubt ("
       " card TEXT PRIMARY KEY,"
@@ -171,24 +174,15 @@ OfflineQueue::OfflineQueue(const std::filesystem::path& path, std::uint64_t wind
       " counter_before INTEGER NOT NULL,"
       " since INTEGER NOT NULL DEFAULT 0)");
   // A queue made before the time of a doubt was kept: the column is added, 0 for older rows.
-  {
-    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('in_doubt') WHERE name = 'since'");
-    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
-    if (sqlite3_column_int(cols.get(), 0) == 0)
-      db_->exec("ALTER TABLE in_doubt ADD COLUMN since INTEGER NOT NULL DEFAULT 0");
-  }
+  db_->add_column_if_missing("in_doubt", "since", "INTEGER NOT NULL DEFAULT 0");
   db_->exec(
       "CREATE TABLE IF NOT EXISTS contact ("
       " id INTEGER PRIMARY KEY CHECK (id = 1),"
       " local_time INTEGER NOT NULL,"
       " service_time INTEGER NOT NULL,"
       " sync_window INTEGER NOT NULL DEFAULT 0)");
-  {
-    const auto cols = db_->prepare("SELECT count(*) FROM pragma_table_info('contact') WHERE name = 'sync_window'");
-    db_->check(sqlite3_step(cols.get()), "read the queue's columns");
-    if (sqlite3_column_int(cols.get(), 0) == 0)
-      db_->exec("ALTER TABLE contact ADD COLUMN sync_window INTEGER NOT NULL DEFAULT 0");
-  }
+  // A queue from before the service stated its sync window: 0, the default window.
+  db_->add_column_if_missing("contact", "sync_window", "INTEGER NOT NULL DEFAULT 0");
   db_->exec(("PRAGMA application_id = " + std::to_string(kQueueApplicationId)).c_str());
   db_->exec("COMMIT");
 }

@@ -154,7 +154,14 @@ int run_init(const fs::path& out, const std::vector<std::string>& bureaus, const
   write_new_file(at("kids.json"), kids.dump(2) + "\n", 0644);
 
   if (fresh) {
-    if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, final_out.c_str(), RENAME_NOREPLACE) != 0) {
+    int renamed = ::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, final_out.c_str(), RENAME_NOREPLACE);
+    if (renamed != 0 && (errno == EINVAL || errno == ENOSYS) && !fs::exists(final_out)) {
+      // A file system without RENAME_NOREPLACE: checked just before instead. In the narrow race
+      // with another init of the same folder, rename(2) replaces only an empty folder: a key set
+      // already there makes it fail.
+      renamed = ::rename(partial.c_str(), final_out.c_str());
+    }
+    if (renamed != 0) {
       throw UsageError("cannot rename " + partial.string() + " to " + final_out.string() + ": " + std::strerror(errno));
     }
     cleanup.active = false;

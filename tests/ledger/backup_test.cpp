@@ -27,6 +27,19 @@ std::vector<VoucherId> populate(SqliteLedger& ledger, const std::string& card, u
   return ids;
 }
 
+// A ledger with `redemptions` redemptions, backed up to `backup`, and its audit head then.
+struct BackedUp {
+  BasicSeeded<SqliteLedger> s;
+  AuditHead head;
+};
+BackedUp backed_up(const fs::path& file, const fs::path& backup, unsigned redemptions) {
+  auto s = seeded(file, 1);
+  populate(*s.ledger, s.cards[0].number, 0, redemptions);
+  s.ledger->backup_to(backup);
+  const auto head = s.ledger->audit_head();
+  return {std::move(s), head};
+}
+
 }  // namespace
 
 TEST(Backup, RoundTripRestoresTheLedgerAsItWasAtTheBackup) {
@@ -99,10 +112,7 @@ TEST(Backup, BackupRefusesAnExistingDestination) {
 
 TEST(Backup, RestoreOverwritesOnlyWhenAsked) {
   TempDir dir;
-  auto s = seeded(dir / "ledger.db", 1);
-  populate(*s.ledger, s.cards[0].number, 0, 3);
-  s.ledger->backup_to(dir / "b.db");
-  const auto head = s.ledger->audit_head();
+  auto [s, head] = backed_up(dir / "ledger.db", dir / "b.db", 3);
   populate(*s.ledger, s.cards[0].number, 3, 3);
   s.ledger.reset();
   EXPECT_THROW(SqliteLedger::restore(dir / "b.db", dir / "ledger.db", false), std::invalid_argument);
@@ -119,15 +129,9 @@ TEST(Backup, RestoreOverwritesOnlyWhenAsked) {
 // --force replaces the same ledger (its id); another one needs to be asked for by name.
 TEST(Backup, RestoreOverAnotherLedgerNeedsToBeAskedFor) {
   TempDir dir;
-  auto a = seeded(dir / "a.db", 1);
-  populate(*a.ledger, a.cards[0].number, 0, 2);
-  a.ledger->backup_to(dir / "a-backup.db");
-  const auto a_head = a.ledger->audit_head();
-  a.ledger.reset();
-  auto b = seeded(dir / "b.db", 2);
-  populate(*b.ledger, b.cards[0].number, 0, 3);
+  const auto a_head = backed_up(dir / "a.db", dir / "a-backup.db", 2).head;
+  auto [b, b_head] = backed_up(dir / "b.db", dir / "b-backup.db", 3);
   const auto b_id = b.ledger->ledger_id();
-  const auto b_head = b.ledger->audit_head();
   b.ledger.reset();
   try {
     SqliteLedger::restore(dir / "a-backup.db", dir / "b.db", true);

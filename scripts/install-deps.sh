@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev lld
   # crypto and formats
   libssl-dev libmbedtls-dev libcbor-dev zlib1g-dev libcsv-dev
   # helpers

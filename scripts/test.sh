@@ -5,7 +5,7 @@
 #      (scripts/demo.sh on the ci build), then the benchmarks
 #      (they print JSON lines; a missed speed goal is reported, not failed, since CI machines
 #      are noisy)
-#   3. the 'asan' preset (g++ ASan+UBSan, -O0): the unit tests under the sanitizers
+#   3. the 'asan' preset (clang ASan+UBSan, -O0): the unit tests under the sanitizers
 #   4. the 'fuzz' preset (clang libFuzzer): a short smoke of every fuzz target
 # Environment: SKILLCARD_STAGES="format ci asan fuzz" picks stages; SKILLCARD_FUZZ_SECONDS
 # sets each fuzz smoke's length (default 4: CI's 30 minutes on 2 cores; longer campaigns by hand).
@@ -57,7 +57,7 @@ for stage in $stages; do
       # The unit-labelled tests only (parsers, card, ledger incl. its process races and power cuts,
       # service handler, host workflows, tools): three full builds do not fit CI's 30 minutes on
       # 2 cores; the integration tests (pcscd, PostgreSQL, service processes) run in the ci stage.
-      say "building the asan preset (g++ ASan+UBSan), unit tests"
+      say "building the asan preset (clang ASan+UBSan), unit tests"
       cmake --preset asan >/dev/null
       cmake --build --preset asan --target unit_tests
       say "running the unit tests under ASan+UBSan"

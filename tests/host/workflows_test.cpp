@@ -834,9 +834,9 @@ TEST_F(Workflows, MovedVouchersGoOnlyOntoTheReplacementProvenGenuine) {
 
   Replacement r(*this);
   auto& [replacement, channel2, s2, counter2] = r;
-  service.after_report_lost = [&] {
-    channel2.swap_card(*card);
-    s2.select();  // the training applet of the card now in the reader
+  service.after_report_lost = [&r, this] {  // named, not captured by binding: clang 14
+    r.channel.swap_card(*card);
+    r.session.select();  // the training applet of the card now in the reader
   };
   const auto lost = counter2.replace_lost_card(std::string(ct::kCardNumber), citizen_id());
   service.after_report_lost = nullptr;

@@ -76,6 +76,18 @@ class Client {
     return ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
   }
 
+  // Reads up to the end of one answer's head ("\r\n\r\n"), nothing beyond; "" if the connection
+  // ended or the receive timeout passed first.
+  std::string head() {
+    std::string text;
+    char c = 0;
+    while (text.size() < 4 || text.compare(text.size() - 4, 4, "\r\n\r\n") != 0) {
+      if (::recv(fd_, &c, 1, 0) != 1) return {};
+      text.push_back(c);
+    }
+    return text;
+  }
+
   // True once the service has closed its side (recv sees the end, not data).
   bool closed_by_peer() {
     char c = 0;
@@ -290,6 +302,49 @@ TEST_F(ServerTest, RequestsArriveWholeWhateverTheirFraming) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;
   EXPECT_NE(answer.find("\"field\":\"skillcard-clerk\""), std::string::npos) << answer;
   EXPECT_NE(answer.find("more than once"), std::string::npos) << answer;
+  server.stop();
+  serving.join();
+}
+
+// RFC 9110 §10.1.1: a client that holds its body back until told (Expect: 100-continue) is
+// told, once, and then answered as usual on the same connection; one whose body would be refused
+// for its size gets the refusal instead of the go-ahead; an HTTP/1.0 client is never sent a 1xx.
+TEST_F(ServerTest, AClientThatExpects100ContinueIsToldToSendItsBodyUnlessItIsTooLarge) {
+  Server server(*handler, options());
+  std::thread serving([&server] { server.run(false); });
+  const std::string kiosk(Client::kKiosk);
+  const std::string body = "{\"token\":\"a+b\"}";
+  {
+    Client client(server.port());
+    client.receive_timeout(10);
+    ASSERT_TRUE(client.send_text("POST /v1/vouchers/verify HTTP/1.1\r\n" + kiosk + "Expect: 100-Continue\r\n" +
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    EXPECT_EQ(client.head(), "HTTP/1.1 100 Continue\r\n\r\n");
+    const auto answer = client.exchange(body);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;  // the body reached the handler
+    EXPECT_NE(answer.find("\"field\":\"token\""), std::string::npos) << answer;
+    EXPECT_NE(answer.find("base64url"), std::string::npos) << answer;
+    EXPECT_EQ(client.healthz(), "HTTP/1.1 200 OK") << "the connection was not kept";
+  }
+  {
+    Client client(server.port());  // declared over the limit: no go-ahead, the refusal instead
+    client.receive_timeout(10);
+    ASSERT_TRUE(client.send_text("POST /v1/vouchers/verify HTTP/1.1\r\n" + kiosk +
+                                 "Expect: 100-continue\r\nContent-Length: 50000000\r\n\r\n"));
+    const auto answer = client.exchange("");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\"field\":\"body\""), std::string::npos) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
+  {
+    Client client(server.port());  // HTTP/1.0: no interim answer, the body is simply read
+    client.receive_timeout(10);
+    const auto answer =
+        client.exchange("POST /v1/vouchers/verify HTTP/1.0\r\n" + kiosk +
+                        "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_EQ(answer.rfind("HTTP/1.0 400 ", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\"field\":\"token\""), std::string::npos) << answer;
+  }
   server.stop();
   serving.join();
 }

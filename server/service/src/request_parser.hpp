@@ -55,6 +55,8 @@ class RequestParser final : public http::basic_parser<true> {
   unsigned version() const noexcept { return version_; }
   // The first of the API's own headers that came more than once (lower case), or "".
   const std::string& repeated_header() const noexcept { return repeated_; }
+  // The client asked for an interim "100 Continue" before it sends its body (RFC 9110 §10.1.1).
+  bool expects_continue() const noexcept { return expect_continue_; }
 
  private:
   void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int version,
@@ -66,7 +68,10 @@ class RequestParser final : public http::basic_parser<true> {
   void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
     ec = http::error::bad_version;  // never called for a request parser
   }
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value, beast::error_code&) override {
+  void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    // Any other expectation is ignored, as RFC 9110 allows: the request is answered as usual.
+    if (field == http::field::expect && beast::iequals(value, "100-continue")) expect_continue_ = true;
     if (name.size() <= kOwnPrefix.size() || !beast::iequals(name.substr(0, kOwnPrefix.size()), kOwnPrefix)) return;
     const auto rest = name.substr(kOwnPrefix.size());
     const std::string_view text(value.data(), value.size());
@@ -105,6 +110,7 @@ class RequestParser final : public http::basic_parser<true> {
   Request& out_;
   DevIdentity& dev_;
   unsigned version_ = 11;
+  bool expect_continue_ = false;
   std::string repeated_;
 };
 

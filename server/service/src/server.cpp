@@ -151,6 +151,7 @@ struct Server::Impl {
   }
 
   static constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   std::atomic<std::int64_t> last_revocation_check{0};
 
   // RFC 9110 IMF-fixdate, e.g. "Sat, 28 Nov 2026 21:30:00 GMT": formatted once a second per
@@ -224,7 +225,17 @@ struct Server::Impl {
       beast::error_code ec;
       idle = true;
       if (stopping) co_return;
-      co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      // A client that sent "Expect: 100-continue" holds its body back until told to send it
+      // (curl does, for a second, on larger uploads). One whose declared body is over the limit
+      // is not told: it gets the refusal below instead, and a body it sends anyway is drained.
+      const bool held_back = !ec && parser.expects_continue() && !parser.is_done();
+      if (held_back && parser.version() >= 11) {
+        co_await net::async_write(stream, net::buffer(kContinue), net::redirect_error(net::use_awaitable, ec));
+      }
+      if (!ec && !parser.is_done()) {
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+      }
       idle = false;
       Response response;
       bool keep_alive = false;

@@ -903,6 +903,20 @@ int main(int argc, char** argv) {
         if (r.status == RedeemStatus::Queued) {
           out.line("须在此前联网上传", "upload before", cst_time(r.terminal_time + queue.window()));
         }
+        if (r.synced) {
+          out.result["synced"] = {{"acknowledged", r.synced->acknowledged},
+                                  {"refused", r.synced->refused},
+                                  {"remaining", r.synced->remaining},
+                                  {"undecided", r.synced->undecided},
+                                  {"service_unavailable", r.synced->service_unavailable}};
+          out.line("补传离线凭据", "queued receipts delivered", std::to_string(r.synced->acknowledged));
+          if (r.synced->remaining != 0)
+            out.line("离线凭据待上传", "queued receipts still waiting", std::to_string(r.synced->remaining));
+        }
+        if (!r.sync_problem.empty()) {
+          out.result["sync_problem"] = r.sync_problem;
+          out.line("离线凭据未能补传（请执行 site sync）", "queued receipts not sent (run site sync)", r.sync_problem);
+        }
         out.result["warnings"] = window_warnings(out, queue);
         if (out.as_json) std::cout << out.result.dump() << "\n";
         return r.status == RedeemStatus::Queued ? kQueued : kOk;

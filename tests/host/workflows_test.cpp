@@ -549,6 +549,34 @@ TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   EXPECT_EQ(service.receipts.at(id), out.receipt);
 }
 
+// P12: the first redemption the service answers after an offline spell takes the receipts that
+// spell left waiting along, without a clerk's `site sync`; with nothing waiting, nothing is sent.
+TEST_F(Workflows, P12_AnOnlineRedemptionDeliversWhatAnOfflineSpellLeftWaiting) {
+  const auto first = stored_voucher({}, {kSite});
+  const auto second = stored_voucher({}, {kSite});
+  const auto third = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  w.prepare();
+  service.down = true;
+  const auto offline = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, first);
+  ASSERT_EQ(offline.status, RedeemStatus::Queued);
+  EXPECT_FALSE(offline.synced.has_value()) << "no sync without the service";
+  service.down = false;
+  const auto online = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, second);
+  EXPECT_EQ(online.status, RedeemStatus::Recorded);
+  ASSERT_TRUE(online.synced.has_value());
+  EXPECT_EQ(online.synced->acknowledged, 1u);
+  EXPECT_EQ(online.synced->remaining, 0u);
+  EXPECT_TRUE(online.sync_problem.empty());
+  EXPECT_EQ(service.receipts.at(first), offline.receipt);
+  EXPECT_EQ(queue->size(), 0u);
+  // Nothing waiting: the next online redemption sends no sync at all.
+  const auto later = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, third);
+  EXPECT_EQ(later.status, RedeemStatus::Recorded);
+  EXPECT_FALSE(later.synced.has_value());
+}
+
 TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
   stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

@@ -183,6 +183,10 @@ struct RedeemOutcome {
   std::optional<Redemption> redemption;  // when the service answered
   bool recovered = false;                // from GET RECEIPT after an unknown outcome
   std::string queued_because;
+  // The service answered this receipt, so the receipts an earlier offline spell left waiting were
+  // sent behind it (what that sync did), or why they could not be ("" when nothing was waiting).
+  std::optional<SyncReport> synced;
+  std::string sync_problem;
 };
 
 // The card redeemed the voucher and signed its receipt, then the service refused the receipt

@@ -15,6 +15,15 @@
 // answers 6F00 only for an exception the applet did not expect: a bug); after every power-on
 // the image loads and the applet's invariants hold: no voucher twice, redemption counters
 // unique and never above the card's counter, receipts complete, tries within 0..3.
+//
+// Built a second time as card_image_fuzz (SKILLCARD_FUZZ_DAMAGED_IMAGE): the script is preceded
+// by damage to the personalised image, as a failing chip or an edited image file would leave it.
+//   f, then f % 8 patches of: page, offset, n (n % 65), n bytes   (f & 0x80: leave the header
+//   CRC as it was; otherwise it is made to match, so that the damage reaches the applet)
+// The image must then be refused with an ImageError naming why, or load; a loaded card must
+// answer every command with a status word, and 6F00 is accepted there: state the card never
+// wrote has no more precise diagnosis (ISO 7816-4 §5.6). No crash, no read outside a buffer,
+// no exception past the card's dispatcher, and the card's own writes keep the image loadable.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -105,7 +114,13 @@ const std::vector<Bytes>& tokens() {
   return all;
 }
 
-bool plausible(std::uint8_t sw1) { return sw1 == 0x90 || (sw1 >= 0x61 && sw1 <= 0x6E); }
+#ifdef SKILLCARD_FUZZ_DAMAGED_IMAGE
+constexpr bool kDamaged = true;
+#else
+constexpr bool kDamaged = false;
+#endif
+
+bool plausible(std::uint8_t sw1) { return sw1 == 0x90 || (sw1 >= 0x61 && sw1 <= 0x6E) || (kDamaged && sw1 == 0x6F); }
 
 void power_on(Card& card) {
   try {
@@ -116,6 +131,7 @@ void power_on(Card& card) {
 }
 
 void check_invariants(Card& card) {
+  if (kDamaged) return;  // damaged state may break them; what is checked is that nothing crashes
   const auto s = training::read_state(card.memory());
   if (s.tries_left > 3 || s.max_tries != 3) std::abort();
   std::set<training::VoucherId> ids;
@@ -215,16 +231,47 @@ struct Fuzz {
 
 std::uint8_t take(const std::uint8_t* data, std::size_t size, std::size_t& i) { return i < size ? data[i++] : 0; }
 
+// The personalised image with the input's patches (card_image_fuzz's prefix, see the header).
+Eeprom damaged(const std::uint8_t* data, std::size_t size, std::size_t& i) {
+  Eeprom e = image().clone();
+  const std::uint8_t flags = take(data, size, i);
+  for (int patch = 0; patch < (flags & 7); ++patch) {
+    const std::size_t page = take(data, size, i) % e.page_count();
+    const std::size_t offset = take(data, size, i) % kPageSize;
+    const std::size_t n = std::min<std::size_t>({take(data, size, i) % 65u, kPageSize - offset, size - i});
+    Bytes bytes(e.page(page).begin(), e.page(page).end());
+    std::copy_n(data + i, n, bytes.begin() + static_cast<std::ptrdiff_t>(offset));
+    i += n;
+    e.write_page(page, bytes);
+  }
+  if (!(flags & 0x80)) {
+    Bytes header(e.page(0).begin(), e.page(0).end());
+    const std::uint32_t crc = image_crc(e.image());
+    for (int k = 0; k < 4; ++k)
+      header[8 + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(crc >> (24 - 8 * k));
+    e.write_page(0, header);
+  }
+  return e;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Card card(image().clone());
+  std::size_t i = 0;
+  Card card(kDamaged ? damaged(data, size, i) : image().clone());
   training::install(card);
-  power_on(card);
+  if (kDamaged) {
+    try {
+      card.power_on();
+    } catch (const ImageError&) {
+      return 0;  // refused whole, with its reason: what a damaged image may get
+    }
+  } else {
+    power_on(card);
+  }
   Fuzz f(card);
   f.exchange(CommandApdu::select_by_aid(training::aid()));
 
-  std::size_t i = 0;
   while (i < size) {
     const std::uint8_t op = data[i++] % 12;
     switch (op) {

@@ -323,13 +323,13 @@ void OfflineQueue::mark_refused(ByteView receipt, const std::string& code, const
   db_->check(sqlite3_step(s.get()), "mark refused");
 }
 
-SyncReport OfflineQueue::sync(ServiceClient& service) {
+SyncReport OfflineQueue::sync(ServiceClient& service, std::size_t limit) {
   SyncReport report;
   std::vector<QueuedReceipt> waiting;
   for (auto& q : pending(0))
-    if (!q.refused) waiting.push_back(std::move(q));
-  for (std::size_t at = 0; at < waiting.size(); at += 100) {
-    const auto n = std::min<std::size_t>(100, waiting.size() - at);
+    if (!q.refused && waiting.size() < limit) waiting.push_back(std::move(q));
+  for (std::size_t at = 0; at < waiting.size(); at += kSyncBatch) {
+    const auto n = std::min<std::size_t>(kSyncBatch, waiting.size() - at);
     std::vector<ReceiptSubmission> batch;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& q = waiting[at + i];

@@ -538,15 +538,17 @@ RedeemOutcome SiteWorkflow::submit(RedeemOutcome out) {
   // Acknowledged: it leaves the queue (a sync of it would be answered 200 anyway).
   queue_->remove(out.receipt);
   // The service is reachable again: what an offline spell left waiting goes now, once the holder's
-  // part is done, rather than when a clerk remembers `site sync` (P12's window is running). The
-  // redemption stands whatever this sync meets; a failure is reported, and site sync retries.
-  const auto left = queue_->pending(0);
-  if (std::any_of(left.begin(), left.end(), [](const QueuedReceipt& q) { return !q.refused; })) {
-    try {
-      out.synced = queue_->sync(*service_);
-    } catch (const std::exception& e) {
-      out.sync_problem = e.what();
+  // part is done, rather than when a clerk remembers `site sync` (P12's window is running). One
+  // batch at most, so that the slip is not held up; site sync sends the rest. The redemption
+  // stands whatever this meets (the queue unreadable, the sync refused): it is reported only.
+  try {
+    const auto left = queue_->pending(0);
+    if (std::any_of(left.begin(), left.end(), [](const QueuedReceipt& q) { return !q.refused; })) {
+      out.synced = queue_->sync(*service_, kSyncBatch);
     }
+  } catch (const std::exception& e) {
+    out.synced.reset();
+    out.sync_problem = e.what();
   }
   return out;
 }

@@ -910,8 +910,15 @@ int main(int argc, char** argv) {
                                   {"undecided", r.synced->undecided},
                                   {"service_unavailable", r.synced->service_unavailable}};
           out.line("补传离线凭据", "queued receipts delivered", std::to_string(r.synced->acknowledged));
+          if (r.synced->refused != 0)
+            out.line("离线凭据被拒绝（site queue 可查）", "queued receipts refused (see site queue)",
+                     std::to_string(r.synced->refused));
+          if (r.synced->undecided != 0)
+            out.line("暂未受理，下次再传", "not decided yet, sent again next time",
+                     std::to_string(r.synced->undecided));
           if (r.synced->remaining != 0)
-            out.line("离线凭据待上传", "queued receipts still waiting", std::to_string(r.synced->remaining));
+            out.line("离线凭据待上传（site sync）", "queued receipts still waiting (site sync)",
+                     std::to_string(r.synced->remaining));
         }
         if (!r.sync_problem.empty()) {
           out.result["sync_problem"] = r.sync_problem;

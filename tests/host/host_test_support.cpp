@@ -373,6 +373,7 @@ RedemptionAnswer FakeService::submit_redemption(const ReceiptSubmission& s) {
 
 std::vector<SyncItemResult> FakeService::sync_redemptions(std::span<const ReceiptSubmission> items) {
   check_up();
+  if (refuse_sync) refuse(403, "TERMINAL_ROLE_FORBIDDEN");
   std::vector<SyncItemResult> out;
   // Sync items are offline receipts: an expired server nonce is judged by P12 there.
   const bool expire = expire_nonces;

@@ -116,6 +116,7 @@ class FakeService final : public ServiceClient {
   bool down = false;           // every call: ServiceUnavailable
   bool expire_nonces = false;  // redemptions with a server nonce: NONCE_EXPIRED
   bool forget_nonces = false;  // online redemptions: NONCE_UNKNOWN (the service failed over)
+  bool refuse_sync = false;    // sync_redemptions: the whole request refused (TERMINAL_ROLE_FORBIDDEN)
   std::uint64_t now = kNow;
   std::uint32_t terminal_site = kSite;      // the site of the terminal that calls (its certificate)
   bool void_after_issue = false;            // an operator voids each voucher right after it is issued

@@ -215,6 +215,28 @@ TEST_F(OfflineQueueTest, SyncSendsBatchesOfAtMostOneHundred) {
   EXPECT_EQ(q.size(), 0u);
 }
 
+// A sync with a limit (the one behind an online redemption) sends the oldest receipts only, and
+// says how many are left for the next.
+TEST_F(OfflineQueueTest, ALimitedSyncSendsTheOldestAndLeavesTheRest) {
+  OfflineQueue q(path);
+  for (std::uint32_t i = 1; i <= 130; ++i) q.enqueue(vid(i), "4201000001", receipt_bytes(i), 1000 + i);
+  SyncService service;
+  std::vector<std::uint32_t> sent;
+  service.answer = [&](const ReceiptSubmission& s) {
+    sent.push_back(index_of(s.voucher_id));
+    return accept(s);
+  };
+  const auto report = q.sync(service, kSyncBatch);
+  EXPECT_EQ(service.batch_sizes, (std::vector<std::size_t>{100}));
+  EXPECT_EQ(report.acknowledged, 100u);
+  EXPECT_EQ(report.remaining, 30u);
+  ASSERT_EQ(sent.size(), 100u);
+  EXPECT_EQ(sent.front(), 1u);
+  EXPECT_EQ(sent.back(), 100u);
+  EXPECT_EQ(q.sync(service).acknowledged, 30u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 // Reads uint32 indices written by the child until `want` arrived (or the pipe closed).
 std::vector<std::uint32_t> read_indices(int fd, std::size_t want) {
   std::vector<std::uint32_t> out;

@@ -577,6 +577,27 @@ TEST_F(Workflows, P12_AnOnlineRedemptionDeliversWhatAnOfflineSpellLeftWaiting) {
   EXPECT_FALSE(later.synced.has_value());
 }
 
+// The sync behind an online redemption refused as a whole: the redemption stands, recorded; the
+// problem is reported; the waiting receipt stays queued for site sync.
+TEST_F(Workflows, P12_ASyncBehindARedemptionThatFailsLeavesTheRedemptionStanding) {
+  const auto first = stored_voucher({}, {kSite});
+  const auto second = stored_voucher({}, {kSite});
+  CardSession s(*channel, *site_keys);
+  SiteWorkflow w(s, service, *queue, site, clock);
+  w.prepare();
+  service.down = true;
+  ASSERT_EQ(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, first).status, RedeemStatus::Queued);
+  service.down = false;
+  service.refuse_sync = true;
+  const auto online = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, second);
+  EXPECT_EQ(online.status, RedeemStatus::Recorded);
+  EXPECT_FALSE(online.synced.has_value());
+  EXPECT_NE(online.sync_problem.find("TERMINAL_ROLE_FORBIDDEN"), std::string::npos) << online.sync_problem;
+  EXPECT_EQ(service.redemptions.count(second), 1u);
+  ASSERT_EQ(queue->size(), 1u);
+  EXPECT_EQ(queue->pending(kNow)[0].voucher_id, first);
+}
+
 TEST_F(Workflows, OfflineOnlyWithinTheBoundsOfTheLastContact) {
   stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);

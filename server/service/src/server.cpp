@@ -231,7 +231,11 @@ struct Server::Impl {
       // is not told: it gets the refusal below instead, and a body it sends anyway is drained.
       const bool held_back = !ec && parser.expects_continue() && !parser.is_done();
       if (held_back && parser.version() >= 11) {
+        // Asked for, the body is work in flight: a stop lets it arrive and be answered, and it
+        // gets the whole time limit, not what the idle wait before the head left of it.
+        idle = false;
         co_await net::async_write(stream, net::buffer(kContinue), net::redirect_error(net::use_awaitable, ec));
+        lowest.expires_after(options.timeout);
       }
       if (!ec && !parser.is_done()) {
         co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));

@@ -19,6 +19,8 @@ namespace skillcard::host {
 
 // P12's default window for offline receipts.
 inline constexpr std::uint64_t kSyncWindowSeconds = 72 * 3600;
+// Receipts per POST /v1/redemptions/sync (the service's own limit is the same).
+inline constexpr std::size_t kSyncBatch = 100;
 
 struct QueuedReceipt {
   std::int64_t id = 0;
@@ -67,10 +69,10 @@ class OfflineQueue {
   // Receipts waiting (refused ones included), oldest first, with time left at `now`.
   std::vector<QueuedReceipt> pending(std::uint64_t now) const;
   std::size_t size() const;
-  // Posts the waiting (not refused) receipts in batches of at most 100 via
-  // /v1/redemptions/sync. Stops at the first ServiceUnavailable (attempts and the error are
-  // recorded). `now` only stamps the record of the attempt.
-  SyncReport sync(ServiceClient& service);
+  // Posts the waiting (not refused) receipts, oldest first and at most `limit` of them, in
+  // batches of at most kSyncBatch via /v1/redemptions/sync. Stops at the first
+  // ServiceUnavailable (attempts and the error are recorded).
+  SyncReport sync(ServiceClient& service, std::size_t limit = static_cast<std::size_t>(-1));
   // Redemptions in doubt, one per card at most (a card is redeemed one tap at a time).
   void remember_in_doubt(const InDoubt& pending);
   std::optional<InDoubt> in_doubt(std::string_view card) const;

@@ -337,6 +337,17 @@ TEST_F(ServerTest, AClientThatExpects100ContinueIsToldToSendItsBodyUnlessItIsToo
     EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
   }
   {
+    Client client(server.port());  // refused whatever its body (a header twice): the refusal at once
+    client.receive_timeout(10);
+    ASSERT_TRUE(client.send_text("POST /v1/vouchers/verify HTTP/1.1\r\n" + kiosk +
+                                 "Skillcard-Clerk: A\r\nSkillcard-Clerk: B\r\nExpect: 100-continue\r\n" +
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    const auto answer = client.exchange("");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400 ", 0), 0U) << answer;
+    EXPECT_NE(answer.find("\"field\":\"skillcard-clerk\""), std::string::npos) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
+  {
     Client client(server.port());  // HTTP/1.0: no interim answer, the body is simply read
     client.receive_timeout(10);
     const auto answer =

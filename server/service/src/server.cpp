@@ -227,17 +227,20 @@ struct Server::Impl {
       if (stopping) co_return;
       co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
       // A client that sent "Expect: 100-continue" holds its body back until told to send it
-      // (curl does, for a second, on larger uploads). One whose declared body is over the limit
-      // is not told: it gets the refusal below instead, and a body it sends anyway is drained.
+      // (curl does, for a second, on larger uploads). One whose declared body is over the limit,
+      // or whose request is refused whatever its body (a refused terminal, a repeated header), is
+      // not told: it gets the refusal below at once, the connection closes, and a body it sends
+      // anyway is drained.
       const bool held_back = !ec && parser.expects_continue() && !parser.is_done();
-      if (held_back && parser.version() >= 11) {
+      const bool refused_by_head = held_back && (!refusal.empty() || !parser.repeated_header().empty());
+      if (held_back && !refused_by_head && parser.version() >= 11) {
         // Asked for, the body is work in flight: a stop lets it arrive and be answered, and it
         // gets the whole time limit, not what the idle wait before the head left of it.
         idle = false;
         co_await net::async_write(stream, net::buffer(kContinue), net::redirect_error(net::use_awaitable, ec));
         lowest.expires_after(options.timeout);
       }
-      if (!ec && !parser.is_done()) {
+      if (!ec && !parser.is_done() && !refused_by_head) {
         co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
       }
       idle = false;
@@ -313,6 +316,10 @@ struct Server::Impl {
             options.access_log(record);
           }
         }
+      }
+      if (refused_by_head) {
+        keep_alive = false;  // its body was never read: nothing after it on this connection is framed
+        drain = true;
       }
       const std::string answer = answer_text(response, version, keep_alive);
       lowest.expires_after(options.timeout);

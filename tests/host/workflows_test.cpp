@@ -549,6 +549,16 @@ TEST_F(Workflows, ServiceDownQueuesTheReceiptAndSyncDeliversIt) {
   EXPECT_EQ(service.receipts.at(id), out.receipt);
 }
 
+// An offline spell at `w`: an online contact, then the service down while `id` is redeemed (its
+// receipt queued), then the service back.
+RedeemOutcome redeem_offline(SiteWorkflow& w, FakeService& service, const VoucherId& id) {
+  w.prepare();
+  service.down = true;
+  auto out = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, id);
+  service.down = false;
+  return out;
+}
+
 // P12: the first redemption the service answers after an offline spell takes the receipts that
 // spell left waiting along, without a clerk's `site sync`; with nothing waiting, nothing is sent.
 TEST_F(Workflows, P12_AnOnlineRedemptionDeliversWhatAnOfflineSpellLeftWaiting) {
@@ -557,12 +567,9 @@ TEST_F(Workflows, P12_AnOnlineRedemptionDeliversWhatAnOfflineSpellLeftWaiting) {
   const auto third = stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, clock);
-  w.prepare();
-  service.down = true;
-  const auto offline = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, first);
+  const auto offline = redeem_offline(w, service, first);
   ASSERT_EQ(offline.status, RedeemStatus::Queued);
   EXPECT_FALSE(offline.synced.has_value()) << "no sync without the service";
-  service.down = false;
   const auto online = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, second);
   EXPECT_EQ(online.status, RedeemStatus::Recorded);
   ASSERT_TRUE(online.synced.has_value());
@@ -584,10 +591,7 @@ TEST_F(Workflows, P12_ASyncBehindARedemptionThatFailsLeavesTheRedemptionStanding
   const auto second = stored_voucher({}, {kSite});
   CardSession s(*channel, *site_keys);
   SiteWorkflow w(s, service, *queue, site, clock);
-  w.prepare();
-  service.down = true;
-  ASSERT_EQ(w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, first).status, RedeemStatus::Queued);
-  service.down = false;
+  ASSERT_EQ(redeem_offline(w, service, first).status, RedeemStatus::Queued);
   service.refuse_sync = true;
   const auto online = w.redeem(w.prepare(), Pin(ct::kPin), 84, 36, second);
   EXPECT_EQ(online.status, RedeemStatus::Recorded);
